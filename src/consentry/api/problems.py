@@ -1,0 +1,117 @@
+"""Errors as RFC 9457 ``application/problem+json``; never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from consentry.domain.errors import (
+    ConcurrencyConflict,
+    DomainError,
+    IdempotencyMismatch,
+    InvalidChange,
+    NoticeOutdated,
+    NotToggleable,
+    UnknownPermission,
+)
+
+log = logging.getLogger("consentry.api")
+PROBLEM = "application/problem+json"
+_TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class Problem(Exception):
+    def __init__(self, status: int, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        self.status = status
+        self.detail = detail
+        self.code = code
+        self.extra = extra
+        super().__init__(detail)
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://consentry.example.org/problems/{code or status}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    if code:
+        body["code"] = code
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+_DOMAIN_STATUS: dict[type[DomainError], int] = {
+    UnknownPermission: 404,
+    NotToggleable: 409,
+    NoticeOutdated: 409,
+    IdempotencyMismatch: 422,
+    InvalidChange: 422,
+    ConcurrencyConflict: 503,
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, exc.detail, code=exc.code, headers=headers, **exc.extra)
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        status = next((s for t, s in _DOMAIN_STATUS.items() if isinstance(exc, t)), 400)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return problem_response(status, str(exc), code=exc.code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        detail = "invalid request"
+        if exc.errors():
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            detail = f"{where}: {err.get('msg', '')}" if where else str(err.get("msg", detail))
+        return problem_response(422, detail, code="validation_error", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return problem_response(500, "an unexpected error occurred; it has been logged")

@@ -1,0 +1,200 @@
+"""A subject's permissions, history and devices."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request
+
+from consentry.api.deps import (
+    ContainerDep,
+    Principal,
+    SubjectId,
+    SubjectReader,
+    SubjectWriter,
+)
+from consentry.api.schemas import (
+    DeviceIn,
+    DeviceOut,
+    DevicesOut,
+    EventOut,
+    HistoryOut,
+    PermissionChangeOut,
+    PermissionIn,
+    PermissionOut,
+    PermissionsOut,
+    PermissionsPatchIn,
+    PermissionsPatchOut,
+)
+from consentry.domain.state import ChoiceState
+from consentry.services.consents import (
+    Change,
+    ChangeOutcome,
+    Context,
+    Idempotency,
+    PermissionView,
+    view_to_json,
+)
+
+router = APIRouter(tags=["subjects"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+PermissionId = Annotated[str, Path(min_length=1, max_length=100)]
+DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:\-]{1,100}$")]
+
+
+def _out(v: PermissionView) -> PermissionOut:
+    return PermissionOut.model_validate(view_to_json(v))
+
+
+def _change_out(v: PermissionView, outcome: ChangeOutcome) -> PermissionChangeOut:
+    return PermissionChangeOut.model_validate(
+        {**view_to_json(v), "changed": v.id in outcome.changed}
+    )
+
+
+def _source(principal: Principal) -> str:
+    return "web" if principal.subject is not None else "api"
+
+
+def _idempotency(
+    key: str | None, principal: Principal, request: Request, body: object
+) -> Idempotency | None:
+    if key is None:
+        return None
+    raw = json.dumps([request.method, request.url.path, body], sort_keys=True, default=str)
+    return Idempotency(principal.credential, key, hashlib.sha256(raw.encode()).hexdigest())
+
+
+@router.get("/v1/subjects/{sid}/permissions", response_model=PermissionsOut)
+def list_permissions(sid: SubjectId, _: SubjectReader, container: ContainerDep) -> PermissionsOut:
+    views = container.consents.permissions(sid)
+    return PermissionsOut(subject=sid, permissions=[_out(v) for v in views])
+
+
+@router.put("/v1/subjects/{sid}/permissions/{pid}", response_model=PermissionChangeOut)
+def put_permission(
+    sid: SubjectId,
+    pid: PermissionId,
+    body: PermissionIn,
+    principal: SubjectWriter,
+    container: ContainerDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> PermissionChangeOut:
+    change = Change(
+        permission_id=pid,
+        state=ChoiceState(body.state),
+        options=body.options,
+        notice_version=body.notice_version,
+        expires_at=body.expires_at,
+    )
+    outcome = container.consents.change(
+        sid,
+        [change],
+        Context(source=_source(principal), locale=body.locale),
+        _idempotency(idempotency_key, principal, request, body.model_dump(mode="json")),
+    )
+    return _change_out(outcome.entries[0], outcome)
+
+
+@router.patch("/v1/subjects/{sid}/permissions", response_model=PermissionsPatchOut)
+def patch_permissions(
+    sid: SubjectId,
+    body: PermissionsPatchIn,
+    principal: SubjectWriter,
+    container: ContainerDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> PermissionsPatchOut:
+    consents = container.consents
+    if body.all is not None:
+        changes = consents.all_consents(ChoiceState(body.all))
+    else:
+        changes = [Change(pid, ChoiceState(state)) for pid, state in (body.set or {}).items()]
+    outcome = consents.change(
+        sid,
+        changes,
+        Context(source=_source(principal), locale=body.locale),
+        _idempotency(idempotency_key, principal, request, body.model_dump(mode="json")),
+    )
+    entries = [_change_out(v, outcome) for v in outcome.entries]
+    return PermissionsPatchOut(
+        subject=sid,
+        changed=outcome.changed,
+        event_ids=[e.event_id for e in entries if e.changed and e.event_id],
+        permissions=entries,
+    )
+
+
+@router.get("/v1/subjects/{sid}/history", response_model=HistoryOut)
+def get_history(
+    sid: SubjectId,
+    _: SubjectReader,
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$")] = None,
+) -> HistoryOut:
+    page = container.consents.history(sid, limit, cursor)
+    return HistoryOut(
+        subject=sid,
+        events=[
+            EventOut(
+                event_id=e.event_id,
+                seq=e.seq,
+                kind=e.kind.value,
+                permission=e.permission_id,
+                state=e.state,
+                options=dict(e.options),
+                notice_version=e.notice_version,
+                locale=e.locale,
+                source=e.source,
+                channel=e.channel,
+                occurred_at=e.occurred_at,
+                expires_at=e.expires_at,
+                prev_hash=e.prev_hash,
+                hash=e.hash,
+            )
+            for e in page.events
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.put("/v1/subjects/{sid}/devices/{device_id}", response_model=DeviceOut)
+def put_device(
+    sid: SubjectId,
+    device_id: DeviceId,
+    body: DeviceIn,
+    _: SubjectWriter,
+    container: ContainerDep,
+) -> DeviceOut:
+    report = container.consents.report_device(
+        sid, device_id, body.platform, body.app_version, body.os_permissions
+    )
+    return DeviceOut(
+        device_id=report.device_id,
+        platform=report.platform,
+        app_version=report.app_version,
+        os_permissions=dict(report.os_permissions),
+        updated_at=report.updated_at,
+    )
+
+
+@router.get("/v1/subjects/{sid}/devices", response_model=DevicesOut)
+def list_devices(sid: SubjectId, _: SubjectReader, container: ContainerDep) -> DevicesOut:
+    reports = container.consents.devices(sid)
+    return DevicesOut(
+        subject=sid,
+        devices=[
+            DeviceOut(
+                device_id=r.device_id,
+                platform=r.platform,
+                app_version=r.app_version,
+                os_permissions=dict(r.os_permissions),
+                updated_at=r.updated_at,
+            )
+            for r in reports
+        ],
+    )

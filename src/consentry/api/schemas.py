@@ -1,0 +1,181 @@
+"""Request and response bodies of the v1 API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ChoiceLiteral = Literal["granted", "denied"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecipientOut(BaseModel):
+    id: str
+    name: str
+    country: str
+    kind: str
+    outside_eea: bool
+
+
+class CatalogPermissionOut(BaseModel):
+    id: str
+    title: str
+    text: str
+    purpose: str
+    purpose_label: str
+    categories: list[str]
+    recipients: list[RecipientOut]
+    legal_basis: str
+    group: str
+    notice_version: str
+    toggleable: bool
+
+
+class DevicePermissionOut(BaseModel):
+    id: str
+    title: str
+    text: str
+    values: list[str]
+
+
+class CatalogOut(BaseModel):
+    catalogue_version: str
+    locale: str
+    controller: dict[str, str]
+    permissions: list[CatalogPermissionOut]
+    device_permissions: list[DevicePermissionOut]
+
+
+class PermissionOut(BaseModel):
+    id: str
+    state: Literal["granted", "denied", "default"]
+    effective: bool
+    reason: str
+    toggleable: bool
+    options: dict[str, Any]
+    notice_version: str
+    current_notice_version: str
+    updated_at: datetime | None
+    source: str | None
+    expires_at: datetime | None
+
+
+class PermissionsOut(BaseModel):
+    subject: str
+    permissions: list[PermissionOut]
+
+
+class PermissionChangeOut(PermissionOut):
+    event_id: str | None
+    changed: bool
+
+
+class PermissionIn(_In):
+    state: ChoiceLiteral
+    options: dict[str, Any] = Field(default_factory=dict, max_length=20)
+    notice_version: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    expires_at: datetime | None = Field(
+        default=None, description="For a time-limited grant: when it stops counting (UTC)."
+    )
+    locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
+
+    @model_validator(mode="after")
+    def _aware(self) -> PermissionIn:
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("expires_at needs a time zone (e.g. 2026-12-01T00:00:00Z)")
+        return self
+
+
+class PermissionsPatchIn(_In):
+    set: dict[Name, ChoiceLiteral] | None = Field(default=None, max_length=1000)
+    all: ChoiceLiteral | None = None
+    locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PermissionsPatchIn:
+        if (self.set is None) == (self.all is None):
+            raise ValueError('send exactly one of "set" or "all"')
+        if self.set is not None and not self.set:
+            raise ValueError('"set" is empty')
+        return self
+
+
+class PermissionsPatchOut(BaseModel):
+    subject: str
+    changed: list[str]
+    event_ids: list[str]
+    permissions: list[PermissionChangeOut]
+
+
+class EventOut(BaseModel):
+    event_id: str
+    seq: int
+    kind: str
+    permission: str
+    state: str
+    options: dict[str, Any]
+    notice_version: str
+    locale: str | None
+    source: str
+    channel: str | None
+    occurred_at: datetime
+    expires_at: datetime | None
+    prev_hash: str
+    hash: str
+
+
+class HistoryOut(BaseModel):
+    subject: str
+    events: list[EventOut]
+    next_cursor: str | None
+
+
+class DecisionIn(_In):
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    purpose: Name
+    categories: list[Name] = Field(min_length=1, max_length=50)
+    recipient: Name | None = None
+    device: Name | None = None
+
+
+class DecisionOut(BaseModel):
+    allowed: bool
+    reason: str
+    permission: str | None
+
+
+class DecisionBatchIn(_In):
+    checks: list[DecisionIn] = Field(min_length=1)
+
+
+class DecisionBatchOut(BaseModel):
+    results: list[DecisionOut]
+
+
+OsValue = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class DeviceIn(_In):
+    platform: Literal["android", "ios", "web"]
+    app_version: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    os_permissions: dict[Name, OsValue] = Field(default_factory=dict, max_length=50)
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    platform: str
+    app_version: str
+    os_permissions: dict[str, str]
+    updated_at: datetime
+
+
+class DevicesOut(BaseModel):
+    subject: str
+    devices: list[DeviceOut]

@@ -1,0 +1,15 @@
+"""ASGI factory for uvicorn: ``uvicorn --factory consentry.asgi:create`` (settings from env)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from consentry.api.app import create_app
+from consentry.bootstrap import bootstrap
+from consentry.config import Settings
+
+
+def create() -> FastAPI:
+    settings = Settings()
+    settings.check_secure()
+    return create_app(bootstrap(settings))

@@ -1,0 +1,50 @@
+"""The composition root: settings in, wired services out. Nothing connects at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consentry.catalogue_io import load_catalogue
+from consentry.config import Settings
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.decisions import CatalogueIndex
+from consentry.metrics import Metrics
+from consentry.services.consents import ConsentService
+from consentry.services.keys import KeyService
+from consentry.services.tokens import TokenService
+from consentry.storage.database import Database
+from consentry.storage.migrate import upgrade
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    catalogue: Catalogue
+    index: CatalogueIndex
+    consents: ConsentService
+    keys: KeyService
+    tokens: TokenService
+    metrics: Metrics
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Container:
+    settings = settings or Settings()
+    catalogue = load_catalogue(settings.catalogue)
+    index = CatalogueIndex(catalogue)
+    db = Database(settings.database_url)
+    if migrate:
+        upgrade(db)
+    return Container(
+        settings=settings,
+        db=db,
+        catalogue=catalogue,
+        index=index,
+        consents=ConsentService(db, index),
+        keys=KeyService(db),
+        tokens=TokenService(settings),
+        metrics=Metrics(),
+    )

@@ -1,0 +1,212 @@
+"""The ``consentry`` command line: serve, demo, keys, tokens, catalogue, database, ledger."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from consentry.bootstrap import Container, bootstrap
+from consentry.catalogue_io import CatalogueError, load_catalogue
+from consentry.config import InsecureSettings, Settings
+
+app = typer.Typer(
+    help="consentry: permissions center for e-commerce (catalogue, ledger, decision point).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Service API keys.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The permissions catalogue.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The consent ledger.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _container(settings: Settings) -> Container:
+    try:
+        return bootstrap(settings)
+    except CatalogueError as exc:
+        raise fail(str(exc), 2) from exc
+    except SQLAlchemyError as exc:
+        raise fail(
+            f"cannot use the database {settings.database_url!r}: {exc.__cause__ or exc}"
+        ) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option(help="Allow the demo signing secret and demo login.")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
+) -> None:
+    """Run the HTTP API (and page) with uvicorn."""
+    import uvicorn
+
+    settings = _settings(demo=demo or None)
+    try:
+        settings.check_secure()
+    except InsecureSettings as exc:
+        raise fail(str(exc), 2) from exc
+    _container(settings)  # fail fast on a bad catalogue or database, and migrate once
+    if demo:
+        os.environ["CONSENTRY_DEMO"] = "true"
+    typer.echo(f"consentry serving on http://{host}:{port} ({settings.database_url})", err=True)
+    uvicorn.run(
+        "consentry.asgi:create",
+        host=host,
+        port=port,
+        workers=workers,
+        factory=True,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    database: Annotated[Path, typer.Option(help="SQLite file for the demo.")] = Path(
+        "consentry-demo.db"
+    ),
+) -> None:
+    """Start a demo: SQLite file, demo catalogue, demo customers; prints URLs and a service key."""
+    from consentry.services.demo import seed
+
+    url = f"sqlite:///{database}"
+    os.environ["CONSENTRY_DATABASE_URL"] = url
+    os.environ["CONSENTRY_DEMO"] = "true"
+    container = _container(_settings(database_url=url, demo=True))
+    customers = seed(container)
+    key = container.keys.create(["decide", "subjects:read", "subjects:write"], name="demo")
+    base = f"http://127.0.0.1:{port}"
+    typer.echo(f"Demo database: {database}")
+    typer.echo(f"Permissions page: {base}/demo/login   (demo customers: {', '.join(customers)})")
+    typer.echo(f"API docs:         {base}/docs")
+    typer.echo(f"Service key:      {key}")
+    typer.echo(
+        f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/subjects/{customers[0]}/permissions"
+    )
+    container.close()
+    serve(host="127.0.0.1", port=port, demo=True, workers=1)
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="decide, subjects:read, subjects:write, admin")
+    ],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+) -> None:
+    """Create a service API key; prints only the key on stdout (shown once)."""
+    container = _container(_settings())
+    try:
+        secret = container.keys.create(scope, name)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
+    finally:
+        container.close()
+    typer.echo(secret)
+
+
+@app.command()
+def token(
+    subject: Annotated[str, typer.Argument(help="Subject id (the token's sub).")],
+    hours: Annotated[float, typer.Option(help="Validity in hours.")] = 12.0,
+) -> None:
+    """Print a subject JWT signed with the configured secret (demo and development use)."""
+    from datetime import timedelta
+
+    from consentry.services.tokens import TokenService
+
+    settings = _settings()
+    if settings.jwt_secret is None and not settings.demo:
+        raise fail("set CONSENTRY_JWT_SECRET (or CONSENTRY_DEMO=true for the demo secret)", 2)
+    try:
+        typer.echo(TokenService(settings).issue(subject, timedelta(hours=hours)))
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
+
+
+@catalog_app.command("validate")
+def catalog_validate(file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")]) -> None:
+    """Check a catalogue file; each problem is printed with its line."""
+    try:
+        cat = load_catalogue(file)
+    except CatalogueError as exc:
+        raise fail(str(exc), 1) from exc
+    typer.echo(
+        f"{file}: valid (version {cat.catalogue_version}, {len(cat.permissions)} permissions, "
+        f"{len(cat.device_permissions)} device permissions, locales {', '.join(cat.locales)})"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations to CONSENTRY_DATABASE_URL."""
+    from consentry.storage.database import Database
+    from consentry.storage.migrate import current_revision, upgrade
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        upgrade(db)
+        typer.echo(f"database at revision {current_revision(db)}")
+    except SQLAlchemyError as exc:
+        raise fail(f"cannot migrate {settings.database_url!r}: {exc.__cause__ or exc}") from exc
+    finally:
+        db.dispose()
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    subject: Annotated[str | None, typer.Option(help="Verify one subject only.")] = None,
+) -> None:
+    """Recompute every hash chain; exit 1 and name the first broken event on tampering."""
+    from consentry.services.ledger import verify
+    from consentry.storage.database import Database
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        result = verify(db, subject)
+    except SQLAlchemyError as exc:
+        raise fail(f"cannot read {settings.database_url!r}: {exc.__cause__ or exc}") from exc
+    finally:
+        db.dispose()
+    if result.broken is not None:
+        b = result.broken
+        raise fail(
+            f"ledger broken: subject {b.subject_id!r} event seq {b.seq} "
+            f"(id {b.event_id or '-'}): {b.problem}",
+            1,
+        )
+    if subject is not None and result.subjects == 0:
+        raise fail(f"no ledger for subject {subject!r}", 1)
+    typer.echo(f"ledger ok: {result.subjects} subject(s), {result.events} event(s) verified")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,146 @@
+"""Ledger events and their hash chain.
+
+Each subject has one chain: event ``seq`` n carries the hash of event n-1 (``GENESIS`` for the
+first). The hash covers every stored field, so changing any of them, or removing an event in the
+middle, breaks the chain at that point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+class EventKind(StrEnum):
+    PERMISSION_GRANTED = "permission_granted"
+    PERMISSION_DENIED = "permission_denied"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: str
+    subject_id: str
+    seq: int
+    kind: EventKind
+    permission_id: str
+    state: str
+    notice_version: str
+    source: str
+    occurred_at: datetime
+    prev_hash: str
+    hash: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    locale: str | None = None
+    channel: str | None = None
+    expires_at: datetime | None = None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_bytes(event: Event) -> bytes:
+    """The bytes the hash covers: every field but the hash itself, in a fixed JSON form."""
+    body = {
+        "event_id": event.event_id,
+        "subject_id": event.subject_id,
+        "seq": event.seq,
+        "kind": event.kind.value,
+        "permission_id": event.permission_id,
+        "state": event.state,
+        "notice_version": event.notice_version,
+        "source": event.source,
+        "occurred_at": _iso(event.occurred_at),
+        "prev_hash": event.prev_hash,
+        "options": dict(event.options),
+        "locale": event.locale,
+        "channel": event.channel,
+        "expires_at": _iso(event.expires_at),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def recompute(event: Event) -> str:
+    return hashlib.sha256(canonical_bytes(event)).hexdigest()
+
+
+def seal(
+    *,
+    event_id: str,
+    subject_id: str,
+    seq: int,
+    kind: EventKind,
+    permission_id: str,
+    state: str,
+    notice_version: str,
+    source: str,
+    occurred_at: datetime,
+    prev_hash: str,
+    options: Mapping[str, Any] | None = None,
+    locale: str | None = None,
+    channel: str | None = None,
+    expires_at: datetime | None = None,
+) -> Event:
+    """Build an event and compute its hash from its fields and its predecessor's hash."""
+    unsealed = Event(
+        event_id=event_id,
+        subject_id=subject_id,
+        seq=seq,
+        kind=kind,
+        permission_id=permission_id,
+        state=state,
+        notice_version=notice_version,
+        source=source,
+        occurred_at=occurred_at,
+        prev_hash=prev_hash,
+        hash="",
+        options=dict(options or {}),
+        locale=locale,
+        channel=channel,
+        expires_at=expires_at,
+    )
+    return replace(unsealed, hash=recompute(unsealed))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    subject_id: str
+    seq: int
+    event_id: str
+    problem: str
+
+
+def verify_chain(events: Iterable[Event], head_hash: str | None = None) -> ChainBreak | None:
+    """Check one subject's events, in ``seq`` order. Returns the first break, or None.
+
+    ``head_hash`` is the hash the projection recorded as the latest: it catches a chain whose
+    newest events were removed.
+    """
+    expected_prev = GENESIS
+    expected_seq = 1
+    last: Event | None = None
+    for event in events:
+        if event.seq != expected_seq:
+            return ChainBreak(event.subject_id, event.seq, event.event_id, "sequence gap")
+        if event.prev_hash != expected_prev:
+            return ChainBreak(event.subject_id, event.seq, event.event_id, "prev_hash mismatch")
+        if recompute(event) != event.hash:
+            return ChainBreak(event.subject_id, event.seq, event.event_id, "hash mismatch")
+        expected_prev = event.hash
+        expected_seq += 1
+        last = event
+    if head_hash is not None and (last is None or last.hash != head_hash):
+        subject = last.subject_id if last else ""
+        return ChainBreak(
+            subject, expected_seq, "", "chain ends before the recorded head (events removed)"
+        )
+    return None

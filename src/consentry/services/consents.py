@@ -1,0 +1,409 @@
+"""Use cases on a subject's permissions: read, change, history, decide, device reports.
+
+API, page and CLI all go through this layer, so a toggle on the page and a PUT on the API are
+the same code path and leave the same proof.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from consentry.domain.catalogue import LegalBasis, Permission
+from consentry.domain.decisions import CatalogueIndex, Decision, DecisionRequest, decide, evaluate
+from consentry.domain.errors import (
+    ConcurrencyConflict,
+    IdempotencyMismatch,
+    InvalidChange,
+    NoticeOutdated,
+    NotToggleable,
+    UnknownPermission,
+)
+from consentry.domain.events import Event, EventKind, seal
+from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
+from consentry.storage import repository as repo
+from consentry.storage.database import Database
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 50
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionView:
+    """One permission as a subject has it now: their choice (if any) and its effect."""
+
+    id: str
+    state: str  # granted | denied | default
+    effective: bool
+    reason: str
+    toggleable: bool
+    notice_version: str
+    current_notice_version: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    updated_at: datetime | None = None
+    source: str | None = None
+    expires_at: datetime | None = None
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    permission_id: str
+    state: ChoiceState
+    options: Mapping[str, Any] = field(default_factory=dict)
+    notice_version: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where a change came from: recorded in the ledger as part of the proof."""
+
+    source: str = "api"
+    locale: str | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    credential: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeOutcome:
+    entries: list[PermissionView]
+    changed: list[str]
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    events: list[Event]
+    next_cursor: str | None
+
+
+def view(
+    perm: Permission, choice: Choice | None, state: SubjectState, now: datetime
+) -> PermissionView:
+    result = evaluate(perm, choice, state.jurisdiction, now)
+    current = perm.notice.version
+    if choice is None:
+        return PermissionView(
+            id=perm.id,
+            state="default",
+            effective=result.allowed,
+            reason=result.reason.value,
+            toggleable=perm.toggleable,
+            notice_version=current,
+            current_notice_version=current,
+        )
+    return PermissionView(
+        id=perm.id,
+        state=choice.state.value,
+        effective=result.allowed,
+        reason=result.reason.value,
+        toggleable=perm.toggleable,
+        notice_version=choice.notice_version,
+        current_notice_version=current,
+        options=dict(choice.options),
+        updated_at=choice.updated_at,
+        source=choice.source,
+        expires_at=choice.expires_at,
+        event_id=choice.event_id,
+    )
+
+
+def _retrying(work: Callable[[], T]) -> T:
+    """Run a write; when another writer got to the same subject first, read again and redo."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return work()
+        except (ConcurrencyConflict, IntegrityError, OperationalError) as exc:
+            if isinstance(exc, OperationalError) and "locked" not in str(exc).lower():
+                raise
+            if attempt == MAX_ATTEMPTS - 1:
+                raise ConcurrencyConflict("too much contention on this subject") from exc
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+    raise AssertionError("unreachable")
+
+
+class ConsentService:
+    def __init__(
+        self,
+        db: Database,
+        index: CatalogueIndex,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.index = index
+        self.clock = clock
+
+    # -- reads -------------------------------------------------------------------------------
+    def state(self, subject_id: str) -> SubjectState:
+        with self.db.read() as conn:
+            return repo.load_state(conn, subject_id)
+
+    def permissions(self, subject_id: str) -> list[PermissionView]:
+        state = self.state(subject_id)
+        now = self.clock()
+        return [
+            view(perm, state.choices.get(perm.id), state, now)
+            for perm in self.index.catalogue.permissions
+        ]
+
+    def history(self, subject_id: str, limit: int = 50, cursor: str | None = None) -> HistoryPage:
+        before: int | None = None
+        if cursor is not None:
+            if not cursor.isdigit():
+                raise InvalidChange(f"invalid cursor {cursor!r}")
+            before = int(cursor)
+        with self.db.read() as conn:
+            items = repo.history(conn, subject_id, limit + 1, before)
+        more = len(items) > limit
+        items = items[:limit]
+        return HistoryPage(items, str(items[-1].seq) if more and items else None)
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        return decide(self.index, self.state(request.subject), request, self.clock())
+
+    def decide_many(self, requests: Sequence[DecisionRequest]) -> list[Decision]:
+        now = self.clock()
+        states: dict[str, SubjectState] = {}
+        with self.db.read() as conn:
+            for req in requests:
+                if req.subject not in states:
+                    states[req.subject] = repo.load_state(conn, req.subject)
+        return [decide(self.index, states[r.subject], r, now) for r in requests]
+
+    # -- writes ------------------------------------------------------------------------------
+    def resolve(self, permission_id: str) -> Permission:
+        perm = self.index.permissions.get(permission_id)
+        if perm is None:
+            raise UnknownPermission(permission_id)
+        return perm
+
+    def all_consents(self, state: ChoiceState) -> list[Change]:
+        """"Accept all" / "Refuse all": every consent permission. Objecting to legitimate
+        interest is its own, explicit act (GDPR Art. 21), so it is not swept in here."""
+        return [
+            Change(p.id, state)
+            for p in self.index.catalogue.permissions
+            if p.legal_basis is LegalBasis.CONSENT
+        ]
+
+    def change(
+        self,
+        subject_id: str,
+        changes: Sequence[Change],
+        context: Context,
+        idempotency: Idempotency | None = None,
+    ) -> ChangeOutcome:
+        """Apply changes atomically: one event per permission whose state actually changes."""
+        perms = [self._check(c) for c in changes]
+        return _retrying(
+            lambda: self._change_once(subject_id, changes, perms, context, idempotency)
+        )
+
+    def _check(self, change: Change) -> Permission:
+        perm = self.resolve(change.permission_id)
+        if not perm.toggleable:
+            raise NotToggleable(perm.id, perm.legal_basis.value)
+        shown = change.notice_version
+        if (
+            change.state is ChoiceState.GRANTED
+            and shown is not None
+            and not perm.notice.accepts(shown)
+        ):
+            raise NoticeOutdated(perm.id, shown, perm.notice.version)
+        return perm
+
+    def _change_once(
+        self,
+        subject_id: str,
+        changes: Sequence[Change],
+        perms: Sequence[Permission],
+        context: Context,
+        idempotency: Idempotency | None,
+    ) -> ChangeOutcome:
+        now = self.clock()
+        with self.db.write() as conn:
+            if idempotency is not None:
+                replay = self._replay(conn, idempotency)
+                if replay is not None:
+                    return replay
+            head = repo.head(conn, subject_id)
+            state = repo.load_state(conn, subject_id)
+            new: list[Event] = []
+            choices = dict(state.choices)
+            prev_hash, seq = head.hash, head.seq
+            for change, perm in zip(changes, perms, strict=True):
+                version = change.notice_version or perm.notice.version
+                old = choices.get(perm.id)
+                if old is not None and _same(old, change, version, now):
+                    continue
+                seq += 1
+                event = seal(
+                    event_id=str(uuid.uuid4()),
+                    subject_id=subject_id,
+                    seq=seq,
+                    kind=EventKind.PERMISSION_GRANTED
+                    if change.state is ChoiceState.GRANTED
+                    else EventKind.PERMISSION_DENIED,
+                    permission_id=perm.id,
+                    state=change.state.value,
+                    notice_version=version,
+                    source=context.source,
+                    occurred_at=now,
+                    prev_hash=prev_hash,
+                    options=change.options,
+                    locale=context.locale,
+                    channel=context.channel,
+                    expires_at=change.expires_at,
+                )
+                prev_hash = event.hash
+                new.append(event)
+                choices[perm.id] = _choice_of(event)
+            repo.append(conn, head, new, now)
+            after = SubjectState(subject_id, state.jurisdiction, choices, state.devices)
+            outcome = ChangeOutcome(
+                entries=[view(p, choices.get(p.id), after, now) for p in _unique(perms)],
+                changed=[e.permission_id for e in new],
+            )
+            if idempotency is not None:
+                repo.save_idempotent(
+                    conn,
+                    idempotency.credential,
+                    idempotency.key,
+                    idempotency.fingerprint,
+                    outcome_to_json(outcome),
+                    now,
+                )
+            return outcome
+
+    def _replay(self, conn: Connection, idem: Idempotency) -> ChangeOutcome | None:
+        found = repo.find_idempotent(conn, idem.credential, idem.key)
+        if found is None:
+            return None
+        fingerprint, body = found
+        if fingerprint != idem.fingerprint:
+            raise IdempotencyMismatch()
+        return outcome_from_json(body)
+
+    def report_device(
+        self,
+        subject_id: str,
+        device_id: str,
+        platform: str,
+        app_version: str,
+        os_permissions: Mapping[str, str],
+    ) -> DeviceReport:
+        known = {d.id: d for d in self.index.catalogue.device_permissions}
+        for name, value in os_permissions.items():
+            spec = known.get(name)
+            if spec is None:
+                raise InvalidChange(
+                    f"unknown OS permission {name!r}; known: {', '.join(sorted(known))}"
+                )
+            if value not in spec.values:
+                raise InvalidChange(
+                    f"OS permission {name!r} cannot be {value!r}; one of: {', '.join(spec.values)}"
+                )
+        report = DeviceReport(device_id, platform, app_version, dict(os_permissions), self.clock())
+        with self.db.write() as conn:
+            repo.save_device(conn, report, subject_id)
+        return report
+
+    def devices(self, subject_id: str) -> list[DeviceReport]:
+        with self.db.read() as conn:
+            return repo.list_devices(conn, subject_id)
+
+
+def _same(old: Choice, change: Change, version: str, now: datetime) -> bool:
+    return (
+        old.state is change.state
+        and old.notice_version == version
+        and dict(old.options) == dict(change.options)
+        and old.expires_at == change.expires_at
+        and not old.expired(now)
+    )
+
+
+def _choice_of(event: Event) -> Choice:
+    return Choice(
+        permission_id=event.permission_id,
+        state=ChoiceState(event.state),
+        notice_version=event.notice_version,
+        updated_at=event.occurred_at,
+        source=event.source,
+        options=event.options,
+        expires_at=event.expires_at,
+        event_id=event.event_id,
+    )
+
+
+def _unique(perms: Sequence[Permission]) -> list[Permission]:
+    return list({p.id: p for p in perms}.values())
+
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def view_to_json(v: PermissionView) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "state": v.state,
+        "effective": v.effective,
+        "reason": v.reason,
+        "toggleable": v.toggleable,
+        "options": dict(v.options),
+        "notice_version": v.notice_version,
+        "current_notice_version": v.current_notice_version,
+        "updated_at": _dt(v.updated_at),
+        "source": v.source,
+        "expires_at": _dt(v.expires_at),
+        "event_id": v.event_id,
+    }
+
+
+def outcome_to_json(outcome: ChangeOutcome) -> dict[str, Any]:
+    return {"entries": [view_to_json(v) for v in outcome.entries], "changed": outcome.changed}
+
+
+def outcome_from_json(body: Mapping[str, Any]) -> ChangeOutcome:
+    entries = [
+        PermissionView(
+            id=e["id"],
+            state=e["state"],
+            effective=e["effective"],
+            reason=e["reason"],
+            toggleable=e["toggleable"],
+            notice_version=e["notice_version"],
+            current_notice_version=e["current_notice_version"],
+            options=e["options"],
+            updated_at=_parse_dt(e["updated_at"]),
+            source=e["source"],
+            expires_at=_parse_dt(e["expires_at"]),
+            event_id=e["event_id"],
+        )
+        for e in body["entries"]
+    ]
+    return ChangeOutcome(entries, list(body["changed"]), replayed=True)

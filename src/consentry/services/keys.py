@@ -1,0 +1,60 @@
+"""Service API keys: create and verify."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from consentry.scopes import Scope, parse_scopes
+from consentry.services.consents import utcnow
+from consentry.storage import keys as key_rows
+from consentry.storage.database import Database
+
+PREFIX = "csk_"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    key_id: str
+    name: str
+    scopes: frozenset[Scope]
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyService:
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    def create(self, scopes: list[str], name: str = "") -> str:
+        """Create a key; returns the secret, which is shown once and never stored."""
+        parsed = parse_scopes(scopes)
+        if not parsed:
+            raise ValueError("a key needs at least one scope")
+        key_id = secrets.token_hex(8)
+        secret = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        with self.db.write() as conn:
+            key_rows.insert_key(
+                conn,
+                key_id,
+                _digest(secret),
+                name or key_id,
+                [s.value for s in parsed],
+                self.clock(),
+            )
+        return secret
+
+    def verify(self, secret: str) -> ServiceKey | None:
+        if not secret.startswith(PREFIX) or len(secret) > 200:
+            return None
+        with self.db.read() as conn:
+            record = key_rows.find_by_hash(conn, _digest(secret))
+        if record is None or record.revoked_at is not None:
+            return None
+        return ServiceKey(record.key_id, record.name, frozenset(Scope(s) for s in record.scopes))

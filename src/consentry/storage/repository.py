@@ -1,0 +1,288 @@
+"""Reads and writes of the ledger and its projections, on one open connection.
+
+The caller owns the transaction (see ``Database.write``): appending events, updating the
+projection and writing the outbox happen in that one transaction or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from consentry.domain.errors import ConcurrencyConflict
+from consentry.domain.events import GENESIS, Event, EventKind
+from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
+from consentry.storage.tables import (
+    devices,
+    events,
+    idempotency_keys,
+    outbox,
+    permission_states,
+    subjects,
+)
+
+
+def dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Where a subject's chain ends; ``seq`` 0 means no event yet."""
+
+    seq: int
+    hash: str
+    exists: bool
+
+
+def head(conn: Connection, subject_id: str) -> Head:
+    row = conn.execute(
+        select(subjects.c.head_seq, subjects.c.head_hash).where(subjects.c.subject_id == subject_id)
+    ).first()
+    if row is None:
+        return Head(0, GENESIS, False)
+    return Head(row.head_seq, row.head_hash, True)
+
+
+def _choice(row: Row[Any]) -> Choice:
+    return Choice(
+        permission_id=row.permission_id,
+        state=ChoiceState(row.state),
+        notice_version=row.notice_version,
+        updated_at=row.updated_at,
+        source=row.source,
+        options=json.loads(row.options),
+        expires_at=row.expires_at,
+        event_id=row.event_id,
+    )
+
+
+def _device(row: Row[Any]) -> DeviceReport:
+    return DeviceReport(
+        device_id=row.device_id,
+        platform=row.platform,
+        app_version=row.app_version,
+        os_permissions=json.loads(row.os_permissions),
+        updated_at=row.updated_at,
+    )
+
+
+def load_state(conn: Connection, subject_id: str) -> SubjectState:
+    """The subject's projected state; a subject never seen has no choices (all defaults)."""
+    jurisdiction = conn.execute(
+        select(subjects.c.jurisdiction).where(subjects.c.subject_id == subject_id)
+    ).scalar()
+    choices = {
+        row.permission_id: _choice(row)
+        for row in conn.execute(
+            select(permission_states).where(permission_states.c.subject_id == subject_id)
+        )
+    }
+    reports = {
+        row.device_id: _device(row)
+        for row in conn.execute(select(devices).where(devices.c.subject_id == subject_id))
+    }
+    return SubjectState(subject_id, jurisdiction, choices, reports)
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "subject_id": event.subject_id,
+        "seq": event.seq,
+        "kind": event.kind.value,
+        "permission_id": event.permission_id,
+        "state": event.state,
+        "options": dumps(event.options),
+        "notice_version": event.notice_version,
+        "locale": event.locale,
+        "source": event.source,
+        "channel": event.channel,
+        "occurred_at": event.occurred_at,
+        "expires_at": event.expires_at,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def event_from_row(row: Row[Any]) -> Event:
+    return Event(
+        event_id=row.event_id,
+        subject_id=row.subject_id,
+        seq=row.seq,
+        kind=EventKind(row.kind),
+        permission_id=row.permission_id,
+        state=row.state,
+        notice_version=row.notice_version,
+        source=row.source,
+        occurred_at=row.occurred_at,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        options=json.loads(row.options),
+        locale=row.locale,
+        channel=row.channel,
+        expires_at=row.expires_at,
+    )
+
+
+def outbox_payload(event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "subject": event.subject_id,
+        "seq": event.seq,
+        "kind": event.kind.value,
+        "permission": event.permission_id,
+        "state": event.state,
+        "notice_version": event.notice_version,
+        "source": event.source,
+        "occurred_at": event.occurred_at.isoformat(),
+        "expires_at": event.expires_at.isoformat() if event.expires_at else None,
+    }
+
+
+def append(conn: Connection, expected: Head, new: Sequence[Event], now: datetime) -> None:
+    """Append events after ``expected``; raise ConcurrencyConflict if another writer moved it."""
+    if not new:
+        return
+    last = new[-1]
+    if expected.exists:
+        moved = conn.execute(
+            update(subjects)
+            .where(subjects.c.subject_id == last.subject_id, subjects.c.head_seq == expected.seq)
+            .values(head_seq=last.seq, head_hash=last.hash, updated_at=now)
+        )
+        if moved.rowcount != 1:
+            raise ConcurrencyConflict(f"subject {last.subject_id!r} changed concurrently")
+    else:
+        conn.execute(
+            insert(subjects).values(
+                subject_id=last.subject_id,
+                jurisdiction=None,
+                head_seq=last.seq,
+                head_hash=last.hash,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    conn.execute(insert(events), [_event_row(e) for e in new])
+    for event in new:
+        _project(conn, event)
+    conn.execute(
+        insert(outbox),
+        [
+            {
+                "event_id": e.event_id,
+                "subject_id": e.subject_id,
+                "payload": dumps(outbox_payload(e)),
+                "created_at": now,
+                "published_at": None,
+            }
+            for e in new
+        ],
+    )
+
+
+def _project(conn: Connection, event: Event) -> None:
+    values = {
+        "state": event.state,
+        "options": dumps(event.options),
+        "notice_version": event.notice_version,
+        "source": event.source,
+        "updated_at": event.occurred_at,
+        "expires_at": event.expires_at,
+        "event_id": event.event_id,
+    }
+    changed = conn.execute(
+        update(permission_states)
+        .where(
+            permission_states.c.subject_id == event.subject_id,
+            permission_states.c.permission_id == event.permission_id,
+        )
+        .values(**values)
+    )
+    if changed.rowcount == 0:
+        conn.execute(
+            insert(permission_states).values(
+                subject_id=event.subject_id, permission_id=event.permission_id, **values
+            )
+        )
+
+
+def history(conn: Connection, subject_id: str, limit: int, before_seq: int | None) -> list[Event]:
+    query = select(events).where(events.c.subject_id == subject_id)
+    if before_seq is not None:
+        query = query.where(events.c.seq < before_seq)
+    query = query.order_by(events.c.seq.desc()).limit(limit)
+    return [event_from_row(row) for row in conn.execute(query)]
+
+
+def chain(conn: Connection, subject_id: str) -> Iterator[Event]:
+    query = select(events).where(events.c.subject_id == subject_id).order_by(events.c.seq)
+    for row in conn.execute(query.execution_options(yield_per=1000)):
+        yield event_from_row(row)
+
+
+def subject_heads(conn: Connection) -> Iterator[tuple[str, str]]:
+    query = select(subjects.c.subject_id, subjects.c.head_hash).order_by(subjects.c.subject_id)
+    for row in conn.execute(query):
+        yield row.subject_id, row.head_hash
+
+
+def save_device(conn: Connection, report: DeviceReport, subject_id: str) -> None:
+    values = {
+        "platform": report.platform,
+        "app_version": report.app_version,
+        "os_permissions": dumps(report.os_permissions),
+        "updated_at": report.updated_at,
+    }
+    changed = conn.execute(
+        update(devices)
+        .where(devices.c.subject_id == subject_id, devices.c.device_id == report.device_id)
+        .values(**values)
+    )
+    if changed.rowcount == 0:
+        conn.execute(
+            insert(devices).values(subject_id=subject_id, device_id=report.device_id, **values)
+        )
+
+
+def list_devices(conn: Connection, subject_id: str) -> list[DeviceReport]:
+    query = select(devices).where(devices.c.subject_id == subject_id).order_by(devices.c.device_id)
+    return [_device(row) for row in conn.execute(query)]
+
+
+def find_idempotent(
+    conn: Connection, credential: str, key: str
+) -> tuple[str, dict[str, Any]] | None:
+    row = conn.execute(
+        select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(
+            idempotency_keys.c.credential == credential, idempotency_keys.c.key == key
+        )
+    ).first()
+    if row is None:
+        return None
+    return row.fingerprint, json.loads(row.response)
+
+
+def save_idempotent(
+    conn: Connection,
+    credential: str,
+    key: str,
+    fingerprint: str,
+    response: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(idempotency_keys).values(
+            credential=credential,
+            key=key,
+            fingerprint=fingerprint,
+            response=dumps(response),
+            created_at=now,
+        )
+    )

@@ -1,0 +1,143 @@
+"""The database schema (SQLAlchemy Core). Migrations in ``migrations/`` must match it (tested)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite keeps no zone by itself)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware values")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+SID = String(200)
+
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("subject_id", SID, primary_key=True),
+    Column("jurisdiction", String(10), nullable=True),
+    Column("head_seq", Integer, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The ledger: rows are only ever inserted.
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("subject_id", SID, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("permission_id", String(100), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("options", Text, nullable=False),
+    Column("notice_version", String(40), nullable=False),
+    Column("locale", String(10), nullable=True),
+    Column("source", String(20), nullable=False),
+    Column("channel", String(40), nullable=True),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("subject_id", "seq", name="uq_events_subject_seq"),
+)
+
+# The current-state projection of the ledger, updated in the same transaction.
+permission_states = Table(
+    "permission_states",
+    metadata,
+    Column("subject_id", SID, nullable=False),
+    Column("permission_id", String(100), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("options", Text, nullable=False),
+    Column("notice_version", String(40), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("event_id", String(36), nullable=False),
+    PrimaryKeyConstraint("subject_id", "permission_id", name="pk_permission_states"),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("subject_id", SID, nullable=False),
+    Column("device_id", String(100), nullable=False),
+    Column("platform", String(20), nullable=False),
+    Column("app_version", String(40), nullable=False),
+    Column("os_permissions", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("subject_id", "device_id", name="pk_devices"),
+)
+
+# Written with each change, in the same transaction; a relay publishes and marks rows.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("position", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("subject_id", SID, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=True),
+    Index("ix_outbox_unpublished", "published_at", "position"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("credential", String(250), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("credential", "key", name="pk_idempotency_keys"),
+)
