@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 from consentry.domain.events import ChainBreak, Event, verify_chain
@@ -35,8 +36,9 @@ def verify(db: Database, subject_id: str | None = None) -> VerifyResult:
         if subject_id is not None:
             heads = [(s, h) for s, h in heads if s == subject_id]
         for sid, head_hash in heads:
-            counted = _Counted(repo.chain(conn, sid))
-            broken = verify_chain(counted, head_hash)
+            with closing(repo.chain(conn, sid)) as rows:
+                counted = _Counted(rows)
+                broken = verify_chain(counted, head_hash)
             subjects += 1
             events += counted.count
             if broken is not None:

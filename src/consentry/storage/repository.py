@@ -223,8 +223,12 @@ def history(conn: Connection, subject_id: str, limit: int, before_seq: int | Non
 
 def chain(conn: Connection, subject_id: str) -> Iterator[Event]:
     query = select(events).where(events.c.subject_id == subject_id).order_by(events.c.seq)
-    for row in conn.execute(query.execution_options(yield_per=1000)):
-        yield event_from_row(row)
+    result = conn.execute(query.execution_options(yield_per=1000))
+    try:
+        for row in result:
+            yield event_from_row(row)
+    finally:
+        result.close()
 
 
 def subject_heads(conn: Connection) -> Iterator[tuple[str, str]]:

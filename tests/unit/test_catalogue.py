@@ -1,0 +1,108 @@
+"""Catalogue validation: a wrong file gives a clear error naming the line and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consentry.catalogue_io import CatalogueError, load_catalogue, parse_catalogue
+from support import MINI
+
+
+def mini_with(old: str, new: str) -> str:
+    text = MINI.read_text(encoding="utf-8")
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def line_of(text: str, needle: str, occurrence: int = 1) -> int:
+    pos = -1
+    for _ in range(occurrence):
+        pos = text.index(needle, pos + 1)
+    return text.count("\n", 0, pos) + 1
+
+
+def test_the_test_catalogue_loads() -> None:
+    cat = load_catalogue(MINI)
+    assert [p.id for p in cat.permissions][:3] == ["recs", "ads", "email"]
+
+
+def test_unknown_purpose_names_the_permission_and_line() -> None:
+    text = mini_with("    purpose: recommendations\n", "    purpose: recomendations\n")
+    with pytest.raises(CatalogueError) as err:
+        parse_catalogue(text, "mini.yaml")
+    message = str(err.value)
+    assert "permissions[0] (recs): unknown purpose 'recomendations'" in message
+    assert message.startswith("mini.yaml: invalid catalogue")
+
+
+def test_wrong_field_value_names_its_line() -> None:
+    text = mini_with("    legal_basis: contract\n", "    legal_basis: because\n")
+    with pytest.raises(CatalogueError) as err:
+        parse_catalogue(text)
+    expected_line = line_of(text, "legal_basis: because")
+    assert err.value.problems[0].startswith(f"line {expected_line}: permissions.3.legal_basis")
+
+
+def test_unknown_field_is_rejected_with_its_line() -> None:
+    text = mini_with("    legal_basis: contract\n", "    legal_basis: contract\n    colour: red\n")
+    with pytest.raises(CatalogueError) as err:
+        parse_catalogue(text)
+    assert err.value.problems[0].startswith(f"line {line_of(text, 'colour: red')}:")
+    assert "colour" in err.value.problems[0]
+
+
+def test_consent_cannot_default_to_granted_in_the_eea() -> None:
+    for key in ("EEA", "BE", "GB", "*"):
+        text = mini_with('defaults: {"*": denied}', f'defaults: {{"*": denied, "{key}": granted}}')
+        if key == "*":
+            text = mini_with('defaults: {"*": denied}', 'defaults: {"*": granted}')
+        with pytest.raises(CatalogueError, match="silence is not consent"):
+            parse_catalogue(text)
+
+
+def test_consent_may_default_to_granted_in_an_opt_out_jurisdiction() -> None:
+    cat = parse_catalogue(
+        mini_with('defaults: {"*": denied}', 'defaults: {"*": denied, US-CA: granted}')
+    )
+    assert cat.permissions[0].defaults["US-CA"] == "granted"
+
+
+def test_contract_permission_takes_no_defaults() -> None:
+    text = mini_with(
+        "    legal_basis: contract\n", '    legal_basis: contract\n    defaults: {"*": denied}\n'
+    )
+    with pytest.raises(CatalogueError, match="only consent permissions take defaults"):
+        parse_catalogue(text)
+
+
+def test_missing_translation_is_named() -> None:
+    text = mini_with(
+        "title: {en: Offers by e-mail, fr: Offres par e-mail}", "title: {en: Offers by e-mail}"
+    )
+    with pytest.raises(
+        CatalogueError, match=r"email\)\.notice\.title: missing text for locale\(s\) fr"
+    ):
+        parse_catalogue(text)
+
+
+def test_duplicate_permission_id_is_rejected() -> None:
+    text = mini_with("  - id: email\n", "  - id: recs\n")
+    with pytest.raises(CatalogueError, match="duplicate permission id"):
+        parse_catalogue(text)
+
+
+def test_broken_yaml_reports_its_line() -> None:
+    with pytest.raises(CatalogueError, match=r"line 2: not valid YAML"):
+        parse_catalogue("catalogue_version: x\n\tcontroller: 1\n")
+
+
+def test_a_list_is_not_a_catalogue() -> None:
+    with pytest.raises(CatalogueError, match="must be a YAML mapping"):
+        parse_catalogue("- a\n- b\n")
+
+
+def test_missing_file_is_a_catalogue_error(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError, match="cannot read the file"):
+        load_catalogue(tmp_path / "nope.yaml")
