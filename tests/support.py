@@ -19,7 +19,7 @@ def make_settings(database_url: str, **extra: object) -> Settings:
     return Settings(
         database_url=database_url,
         catalogue=MINI,
-        jwt_secret=TEST_SECRET,  # type: ignore[arg-type]
+        jwt_secret=TEST_SECRET,
         **extra,  # type: ignore[arg-type]
     )
 

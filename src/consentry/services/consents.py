@@ -197,7 +197,7 @@ class ConsentService:
         return perm
 
     def all_consents(self, state: ChoiceState) -> list[Change]:
-        """"Accept all" / "Refuse all": every consent permission. Objecting to legitimate
+        """ "Accept all" / "Refuse all": every consent permission. Objecting to legitimate
         interest is its own, explicit act (GDPR Art. 21), so it is not swept in here."""
         return [
             Change(p.id, state)

@@ -7,7 +7,7 @@ projection and writing the outbox happen in that one transaction or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -221,7 +221,7 @@ def history(conn: Connection, subject_id: str, limit: int, before_seq: int | Non
     return [event_from_row(row) for row in conn.execute(query)]
 
 
-def chain(conn: Connection, subject_id: str) -> Iterator[Event]:
+def chain(conn: Connection, subject_id: str) -> Generator[Event, None, None]:
     query = select(events).where(events.c.subject_id == subject_id).order_by(events.c.seq)
     result = conn.execute(query.execution_options(yield_per=1000))
     try:

@@ -1,0 +1,5 @@
+"""``python -m consentry`` runs the command line."""
+
+from consentry.cli import main
+
+main()

@@ -1,0 +1,146 @@
+"""The command line: keys, tokens, catalogue validation, migrations, ledger verification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from consentry.bootstrap import bootstrap
+from consentry.cli import app
+from consentry.config import DEMO_JWT_SECRET, Settings
+from consentry.domain.state import ChoiceState
+from consentry.services.consents import Change, Context
+from consentry.services.keys import KeyService
+from consentry.services.tokens import TokenService
+from consentry.storage.database import Database
+from consentry.storage.tables import events
+from support import MINI, TEST_SECRET, make_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "CONSENTRY_DATABASE_URL": database_url,
+        "CONSENTRY_CATALOGUE": str(MINI),
+        "CONSENTRY_JWT_SECRET": TEST_SECRET,
+    }
+    for name in ("CONSENTRY_DEMO", "CONSENTRY_JWT_PUBLIC_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return values
+
+
+def test_keys_create_prints_only_a_working_key(env: dict[str, str]) -> None:
+    result = runner.invoke(
+        app, ["keys", "create", "--scope", "decide", "--scope", "subjects:read"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("csk_")
+    db = Database(env["CONSENTRY_DATABASE_URL"])
+    try:
+        key = KeyService(db).verify(lines[0])
+    finally:
+        db.dispose()
+    assert key is not None and {s.value for s in key.scopes} == {"decide", "subjects:read"}
+
+
+def test_keys_create_rejects_an_unknown_scope(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["keys", "create", "--scope", "everything"], env=env)
+    assert result.exit_code == 2
+    assert "unknown scope(s): everything" in result.stderr
+
+
+def test_token_prints_a_subject_jwt(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["token", "demo-amelie"], env=env)
+    assert result.exit_code == 0, result.output
+    settings = Settings(jwt_secret=TEST_SECRET)
+    assert TokenService(settings).verify(result.stdout.strip()) == "demo-amelie"
+
+
+def test_token_without_a_secret_is_refused(env: dict[str, str]) -> None:
+    env = {**env, "CONSENTRY_JWT_SECRET": ""}
+    result = runner.invoke(app, ["token", "x"], env={k: v for k, v in env.items() if v})
+    assert result.exit_code == 2 and "CONSENTRY_JWT_SECRET" in result.stderr
+
+
+def test_catalog_validate_accepts_a_good_file() -> None:
+    result = runner.invoke(app, ["catalog", "validate", str(MINI)])
+    assert result.exit_code == 0 and "valid (version test.1, 8 permissions" in result.stdout
+
+
+def test_catalog_validate_names_the_bad_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    text = MINI.read_text(encoding="utf-8").replace("legal_basis: contract", "legal_basis: vibes")
+    bad.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["catalog", "validate", str(bad)])
+    line = text[: text.index("legal_basis: vibes")].count("\n") + 1
+    assert result.exit_code == 1
+    assert f"line {line}: permissions.3.legal_basis" in result.stderr
+
+
+def test_db_upgrade_reports_the_revision(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["db", "upgrade"], env=env)
+    assert result.exit_code == 0 and "database at revision 0001" in result.stdout
+
+
+def test_db_upgrade_on_an_unreachable_database_fails_clearly() -> None:
+    env = {"CONSENTRY_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    result = runner.invoke(app, ["db", "upgrade"], env=env)
+    assert result.exit_code == 1 and result.stderr.startswith("error: cannot migrate")
+
+
+def test_ledger_verify_passes_then_fails_after_tampering(env: dict[str, str]) -> None:
+    container = bootstrap(make_settings(env["CONSENTRY_DATABASE_URL"]))
+    for state in (ChoiceState.GRANTED, ChoiceState.DENIED, ChoiceState.GRANTED):
+        container.consents.change("s1", [Change("recs", state)], Context())
+    ok = runner.invoke(app, ["ledger", "verify"], env=env)
+    assert ok.exit_code == 0 and "1 subject(s), 3 event(s) verified" in ok.stdout
+    with container.db.write() as conn:
+        conn.execute(update(events).where(events.c.seq == 2).values(state="granted"))
+    container.close()
+    broken = runner.invoke(app, ["ledger", "verify"], env=env)
+    assert broken.exit_code == 1
+    assert "ledger broken: subject 's1' event seq 2" in broken.stderr
+    assert "hash mismatch" in broken.stderr
+
+
+def test_ledger_verify_of_an_unknown_subject_fails(env: dict[str, str]) -> None:
+    runner.invoke(app, ["db", "upgrade"], env=env)
+    result = runner.invoke(app, ["ledger", "verify", "--subject", "ghost"], env=env)
+    assert result.exit_code == 1 and "no ledger for subject 'ghost'" in result.stderr
+
+
+@pytest.mark.parametrize("secret", [None, DEMO_JWT_SECRET, "short"])
+def test_serve_refuses_a_default_or_weak_secret(sqlite_url: str, secret: str | None) -> None:
+    env = {"CONSENTRY_DATABASE_URL": sqlite_url, "CONSENTRY_CATALOGUE": str(MINI)}
+    if secret is not None:
+        env["CONSENTRY_JWT_SECRET"] = secret
+    result = runner.invoke(app, ["serve", "--port", "1"], env=env)
+    assert (
+        result.exit_code == 2
+        and "refusing" in result.stderr
+        or "no subject-token key" in result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["demo"],
+        ["keys", "create"],
+        ["token"],
+        ["catalog", "validate"],
+        ["db", "upgrade"],
+        ["ledger", "verify"],
+    ],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.stdout
