@@ -106,3 +106,36 @@ def test_a_list_is_not_a_catalogue() -> None:
 def test_missing_file_is_a_catalogue_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError, match="cannot read the file"):
         load_catalogue(tmp_path / "nope.yaml")
+
+
+def test_advertising_cannot_rest_on_legitimate_interest() -> None:
+    text = mini_with(
+        "    purpose: advertising\n    categories: [behaviour.browsing]\n"
+        "    recipients: [shop, adnet]\n    legal_basis: consent\n",
+        "    purpose: advertising\n    categories: [behaviour.browsing]\n"
+        "    recipients: [shop, adnet]\n    legal_basis: legitimate_interest\n",
+    ).replace(
+        '    group: sharing\n    defaults: {"*": denied, EEA: denied}\n', "    group: sharing\n", 1
+    )
+    with pytest.raises(CatalogueError, match="purpose 'advertising' needs consent"):
+        parse_catalogue(text)
+
+
+def test_device_data_cannot_be_labelled_essential() -> None:
+    text = mini_with(
+        "    categories: [profile.contact, order.address]\n",
+        "    categories: [profile.contact, order.address, device.location.precise]\n",
+    )
+    with pytest.raises(
+        CatalogueError, match="device data 'device.location.precise' is read only with consent"
+    ):
+        parse_catalogue(text)
+
+
+def test_a_withdrawal_cannot_fall_back_to_another_legal_basis() -> None:
+    text = mini_with(
+        "    purpose: fraud_prevention\n    categories: [behaviour.purchases]\n",
+        "    purpose: recommendations\n    categories: [behaviour.purchases]\n",
+    )
+    with pytest.raises(CatalogueError, match="different legal bases"):
+        parse_catalogue(text)

@@ -49,6 +49,10 @@ class PermissionGroup(StrEnum):
     SHARING = "sharing"
 
 
+# Purposes (by their first dotted part) that only consent can justify.
+CONSENT_ONLY_PURPOSES = frozenset({"advertising", "marketing", "sale", "sharing", "tracking"})
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -184,11 +188,35 @@ class Catalogue(_Model):
                     raise ValueError(f"{where}: unknown category {name!r}")
             self._check_locales(where + ".title", dev.title)
             self._check_locales(where + ".text", dev.text)
+        self._check_lawful_bases()
         for name, cat in self.categories.items():
             self._check_locales(f"categories.{name}.label", cat.label)
         for name, purpose in self.purposes.items():
             self._check_locales(f"purposes.{name}.label", purpose.label)
         return self
+
+    def _check_lawful_bases(self) -> None:
+        bases: dict[tuple[str, str], tuple[str, LegalBasis]] = {}
+        for perm in self.permissions:
+            top = perm.purpose.split(".", 1)[0]
+            if top in CONSENT_ONLY_PURPOSES and perm.legal_basis is not LegalBasis.CONSENT:
+                raise ValueError(
+                    f"permission {perm.id!r}: purpose {perm.purpose!r} needs consent, not "
+                    f"{perm.legal_basis.value} (EDPB: no legitimate interest or 'essential' label "
+                    "for advertising, marketing, sale, sharing or tracking)"
+                )
+            for name in perm.categories:
+                if self.categories[name].device and perm.legal_basis is not LegalBasis.CONSENT:
+                    raise ValueError(
+                        f"permission {perm.id!r}: device data {name!r} is read only with consent"
+                    )
+                other = bases.setdefault((perm.purpose, name), (perm.id, perm.legal_basis))
+                if other[1] is not perm.legal_basis:
+                    raise ValueError(
+                        f"permissions {other[0]!r} and {perm.id!r} cover {perm.purpose!r} on "
+                        f"{name!r} with different legal bases: a withdrawal must stop the "
+                        "processing, not switch it to another basis"
+                    )
 
     def _check_locales(self, where: str, texts: Localized) -> None:
         missing = [loc for loc in self.locales if loc not in texts]
