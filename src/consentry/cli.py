@@ -196,7 +196,7 @@ def ledger_verify(
     if result.broken is not None:
         b = result.broken
         raise fail(
-            f"ledger broken: subject {b.subject_id!r} event seq {b.seq} "
+            f"ledger broken: subject {b.subject!r} event seq {b.seq} "
             f"(id {b.event_id or '-'}): {b.problem}",
             1,
         )

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.errors import IdempotencyMismatch
+from consentry.domain.events import subject_ref
 from consentry.domain.state import ChoiceState
 from consentry.services.consents import Change, Context, Idempotency
 from consentry.services.ledger import verify
@@ -165,17 +166,19 @@ def test_tampered_row_is_found_by_verification(ledger: Container) -> None:
     with ledger.db.write() as conn:
         conn.execute(
             update(events)
-            .where(events.c.subject_id == "s1", events.c.seq == 2)
+            .where(events.c.subject_ref == subject_ref("s1"), events.c.seq == 2)
             .values(state="granted")
         )
     result = verify(ledger.db)
     assert result.broken is not None
-    assert (result.broken.subject_id, result.broken.seq) == ("s1", 2)
+    assert (result.broken.subject, result.broken.seq) == ("s1", 2)
     assert verify(ledger.db, "s2").broken is None
 
 
 def test_deleted_newest_event_is_found_by_verification(ledger: Container) -> None:
     with ledger.db.write() as conn:
-        conn.execute(events.delete().where(events.c.subject_id == "s1", events.c.seq == 3))
+        conn.execute(
+            events.delete().where(events.c.subject_ref == subject_ref("s1"), events.c.seq == 3)
+        )
     broken = verify(ledger.db, "s1").broken
     assert broken is not None and "removed" in broken.problem

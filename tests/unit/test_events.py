@@ -17,7 +17,7 @@ def chain(n: int) -> list[Event]:
         granted = i % 2 == 1
         event = seal(
             event_id=f"e{i}",
-            subject_id="s1",
+            subject_ref="s1",
             seq=i,
             kind=EventKind.PERMISSION_GRANTED if granted else EventKind.PERMISSION_DENIED,
             permission_id="recs",
@@ -65,7 +65,7 @@ def test_rehashed_event_does_not_fit_its_successor() -> None:
     events = chain(4)
     forged = seal(
         event_id="e2",
-        subject_id="s1",
+        subject_ref="s1",
         seq=2,
         kind=EventKind.PERMISSION_GRANTED,
         permission_id="recs",

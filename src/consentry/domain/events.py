@@ -3,6 +3,9 @@
 Each subject has one chain: event ``seq`` n carries the hash of event n-1 (``GENESIS`` for the
 first). The hash covers every stored field, so changing any of them, or removing an event in the
 middle, breaks the chain at that point.
+
+The ledger names a subject by a pseudonymous reference, never by the platform's subject id, so
+erasing a subject (removing the id and everything keyed by it) keeps the chain verifiable.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from enum import StrEnum
 from typing import Any
 
 GENESIS = "0" * 64
+_REF_DOMAIN = b"consentry.subject.v1:"
+
+
+def subject_ref(subject_id: str) -> str:
+    """The ledger's pseudonymous name for a subject: SHA-256 of the id, domain-separated."""
+    return hashlib.sha256(_REF_DOMAIN + subject_id.encode()).hexdigest()
 
 
 class EventKind(StrEnum):
@@ -26,7 +35,7 @@ class EventKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Event:
     event_id: str
-    subject_id: str
+    subject_ref: str
     seq: int
     kind: EventKind
     permission_id: str
@@ -52,7 +61,7 @@ def canonical_bytes(event: Event) -> bytes:
     """The bytes the hash covers: every field but the hash itself, in a fixed JSON form."""
     body = {
         "event_id": event.event_id,
-        "subject_id": event.subject_id,
+        "subject_ref": event.subject_ref,
         "seq": event.seq,
         "kind": event.kind.value,
         "permission_id": event.permission_id,
@@ -76,7 +85,7 @@ def recompute(event: Event) -> str:
 def seal(
     *,
     event_id: str,
-    subject_id: str,
+    subject_ref: str,
     seq: int,
     kind: EventKind,
     permission_id: str,
@@ -93,7 +102,7 @@ def seal(
     """Build an event and compute its hash from its fields and its predecessor's hash."""
     unsealed = Event(
         event_id=event_id,
-        subject_id=subject_id,
+        subject_ref=subject_ref,
         seq=seq,
         kind=kind,
         permission_id=permission_id,
@@ -113,7 +122,7 @@ def seal(
 
 @dataclass(frozen=True, slots=True)
 class ChainBreak:
-    subject_id: str
+    subject: str
     seq: int
     event_id: str
     problem: str
@@ -130,16 +139,16 @@ def verify_chain(events: Iterable[Event], head_hash: str | None = None) -> Chain
     last: Event | None = None
     for event in events:
         if event.seq != expected_seq:
-            return ChainBreak(event.subject_id, event.seq, event.event_id, "sequence gap")
+            return ChainBreak(event.subject_ref, event.seq, event.event_id, "sequence gap")
         if event.prev_hash != expected_prev:
-            return ChainBreak(event.subject_id, event.seq, event.event_id, "prev_hash mismatch")
+            return ChainBreak(event.subject_ref, event.seq, event.event_id, "prev_hash mismatch")
         if recompute(event) != event.hash:
-            return ChainBreak(event.subject_id, event.seq, event.event_id, "hash mismatch")
+            return ChainBreak(event.subject_ref, event.seq, event.event_id, "hash mismatch")
         expected_prev = event.hash
         expected_seq += 1
         last = event
     if head_hash is not None and (last is None or last.hash != head_hash):
-        subject = last.subject_id if last else ""
+        subject = last.subject_ref if last else ""
         return ChainBreak(
             subject, expected_seq, "", "chain ends before the recorded head (events removed)"
         )

@@ -27,7 +27,7 @@ from consentry.domain.errors import (
     NotToggleable,
     UnknownPermission,
 )
-from consentry.domain.events import Event, EventKind, seal
+from consentry.domain.events import Event, EventKind, seal, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.storage import repository as repo
 from consentry.storage.database import Database
@@ -250,6 +250,7 @@ class ConsentService:
             new: list[Event] = []
             choices = dict(state.choices)
             prev_hash, seq = head.hash, head.seq
+            ref = subject_ref(subject_id)
             for change, perm in zip(changes, perms, strict=True):
                 version = change.notice_version or perm.notice.version
                 old = choices.get(perm.id)
@@ -258,7 +259,7 @@ class ConsentService:
                 seq += 1
                 event = seal(
                     event_id=str(uuid.uuid4()),
-                    subject_id=subject_id,
+                    subject_ref=ref,
                     seq=seq,
                     kind=EventKind.PERMISSION_GRANTED
                     if change.state is ChoiceState.GRANTED
@@ -277,7 +278,7 @@ class ConsentService:
                 prev_hash = event.hash
                 new.append(event)
                 choices[perm.id] = _choice_of(event)
-            repo.append(conn, head, new, now)
+            repo.append(conn, subject_id, head, new, now)
             after = SubjectState(subject_id, state.jurisdiction, choices, state.devices)
             outcome = ChangeOutcome(
                 entries=[view(p, choices.get(p.id), after, now) for p in _unique(perms)],

@@ -30,19 +30,19 @@ class _Counted:
 
 
 def verify(db: Database, subject_id: str | None = None) -> VerifyResult:
+    """Check every chain (or one subject's). A break names the subject by id when the subject
+    still has one, by ledger reference when it was erased."""
     subjects = events = 0
     with db.read() as conn:
-        heads = list(repo.subject_heads(conn))
-        if subject_id is not None:
-            heads = [(s, h) for s, h in heads if s == subject_id]
-        for sid, head_hash in heads:
-            with closing(repo.chain(conn, sid)) as rows:
+        for head in list(repo.subject_heads(conn, subject_id)):
+            with closing(repo.chain(conn, head.ref)) as rows:
                 counted = _Counted(rows)
-                broken = verify_chain(counted, head_hash)
+                broken = verify_chain(counted, head.head_hash)
             subjects += 1
             events += counted.count
             if broken is not None:
-                if not broken.subject_id:
-                    broken = ChainBreak(sid, broken.seq, broken.event_id, broken.problem)
-                return VerifyResult(subjects, events, broken)
+                name = head.subject_id or f"ref:{head.ref}"
+                return VerifyResult(
+                    subjects, events, ChainBreak(name, broken.seq, broken.event_id, broken.problem)
+                )
     return VerifyResult(subjects, events, None)

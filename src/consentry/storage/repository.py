@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from consentry.domain.errors import ConcurrencyConflict
-from consentry.domain.events import GENESIS, Event, EventKind
+from consentry.domain.events import GENESIS, Event, EventKind, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.storage.tables import (
     devices,
@@ -42,7 +42,9 @@ class Head:
 
 def head(conn: Connection, subject_id: str) -> Head:
     row = conn.execute(
-        select(subjects.c.head_seq, subjects.c.head_hash).where(subjects.c.subject_id == subject_id)
+        select(subjects.c.head_seq, subjects.c.head_hash).where(
+            subjects.c.subject_ref == subject_ref(subject_id)
+        )
     ).first()
     if row is None:
         return Head(0, GENESIS, False)
@@ -93,7 +95,7 @@ def load_state(conn: Connection, subject_id: str) -> SubjectState:
 def _event_row(event: Event) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
-        "subject_id": event.subject_id,
+        "subject_ref": event.subject_ref,
         "seq": event.seq,
         "kind": event.kind.value,
         "permission_id": event.permission_id,
@@ -113,7 +115,7 @@ def _event_row(event: Event) -> dict[str, Any]:
 def event_from_row(row: Row[Any]) -> Event:
     return Event(
         event_id=row.event_id,
-        subject_id=row.subject_id,
+        subject_ref=row.subject_ref,
         seq=row.seq,
         kind=EventKind(row.kind),
         permission_id=row.permission_id,
@@ -130,10 +132,10 @@ def event_from_row(row: Row[Any]) -> Event:
     )
 
 
-def outbox_payload(event: Event) -> dict[str, Any]:
+def outbox_payload(subject_id: str, event: Event) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
-        "subject": event.subject_id,
+        "subject": subject_id,
         "seq": event.seq,
         "kind": event.kind.value,
         "permission": event.permission_id,
@@ -145,7 +147,9 @@ def outbox_payload(event: Event) -> dict[str, Any]:
     }
 
 
-def append(conn: Connection, expected: Head, new: Sequence[Event], now: datetime) -> None:
+def append(
+    conn: Connection, subject_id: str, expected: Head, new: Sequence[Event], now: datetime
+) -> None:
     """Append events after ``expected``; raise ConcurrencyConflict if another writer moved it."""
     if not new:
         return
@@ -153,15 +157,16 @@ def append(conn: Connection, expected: Head, new: Sequence[Event], now: datetime
     if expected.exists:
         moved = conn.execute(
             update(subjects)
-            .where(subjects.c.subject_id == last.subject_id, subjects.c.head_seq == expected.seq)
+            .where(subjects.c.subject_ref == last.subject_ref, subjects.c.head_seq == expected.seq)
             .values(head_seq=last.seq, head_hash=last.hash, updated_at=now)
         )
         if moved.rowcount != 1:
-            raise ConcurrencyConflict(f"subject {last.subject_id!r} changed concurrently")
+            raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
     else:
         conn.execute(
             insert(subjects).values(
-                subject_id=last.subject_id,
+                subject_ref=last.subject_ref,
+                subject_id=subject_id,
                 jurisdiction=None,
                 head_seq=last.seq,
                 head_hash=last.hash,
@@ -171,14 +176,14 @@ def append(conn: Connection, expected: Head, new: Sequence[Event], now: datetime
         )
     conn.execute(insert(events), [_event_row(e) for e in new])
     for event in new:
-        _project(conn, event)
+        _project(conn, subject_id, event)
     conn.execute(
         insert(outbox),
         [
             {
                 "event_id": e.event_id,
-                "subject_id": e.subject_id,
-                "payload": dumps(outbox_payload(e)),
+                "subject_id": subject_id,
+                "payload": dumps(outbox_payload(subject_id, e)),
                 "created_at": now,
                 "published_at": None,
             }
@@ -187,7 +192,7 @@ def append(conn: Connection, expected: Head, new: Sequence[Event], now: datetime
     )
 
 
-def _project(conn: Connection, event: Event) -> None:
+def _project(conn: Connection, subject_id: str, event: Event) -> None:
     values = {
         "state": event.state,
         "options": dumps(event.options),
@@ -200,7 +205,7 @@ def _project(conn: Connection, event: Event) -> None:
     changed = conn.execute(
         update(permission_states)
         .where(
-            permission_states.c.subject_id == event.subject_id,
+            permission_states.c.subject_id == subject_id,
             permission_states.c.permission_id == event.permission_id,
         )
         .values(**values)
@@ -208,21 +213,22 @@ def _project(conn: Connection, event: Event) -> None:
     if changed.rowcount == 0:
         conn.execute(
             insert(permission_states).values(
-                subject_id=event.subject_id, permission_id=event.permission_id, **values
+                subject_id=subject_id, permission_id=event.permission_id, **values
             )
         )
 
 
 def history(conn: Connection, subject_id: str, limit: int, before_seq: int | None) -> list[Event]:
-    query = select(events).where(events.c.subject_id == subject_id)
+    query = select(events).where(events.c.subject_ref == subject_ref(subject_id))
     if before_seq is not None:
         query = query.where(events.c.seq < before_seq)
     query = query.order_by(events.c.seq.desc()).limit(limit)
     return [event_from_row(row) for row in conn.execute(query)]
 
 
-def chain(conn: Connection, subject_id: str) -> Generator[Event, None, None]:
-    query = select(events).where(events.c.subject_id == subject_id).order_by(events.c.seq)
+def chain(conn: Connection, ref: str) -> Generator[Event, None, None]:
+    """One subject's events in order, by ledger reference (erased subjects have no id)."""
+    query = select(events).where(events.c.subject_ref == ref).order_by(events.c.seq)
     result = conn.execute(query.execution_options(yield_per=1000))
     try:
         for row in result:
@@ -231,10 +237,19 @@ def chain(conn: Connection, subject_id: str) -> Generator[Event, None, None]:
         result.close()
 
 
-def subject_heads(conn: Connection) -> Iterator[tuple[str, str]]:
-    query = select(subjects.c.subject_id, subjects.c.head_hash).order_by(subjects.c.subject_id)
-    for row in conn.execute(query):
-        yield row.subject_id, row.head_hash
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    ref: str
+    subject_id: str | None
+    head_hash: str
+
+
+def subject_heads(conn: Connection, subject_id: str | None = None) -> Iterator[ChainHead]:
+    query = select(subjects.c.subject_ref, subjects.c.subject_id, subjects.c.head_hash)
+    if subject_id is not None:
+        query = query.where(subjects.c.subject_ref == subject_ref(subject_id))
+    for row in conn.execute(query.order_by(subjects.c.subject_ref)):
+        yield ChainHead(row.subject_ref, row.subject_id, row.head_hash)
 
 
 def save_device(conn: Connection, report: DeviceReport, subject_id: str) -> None:

@@ -46,10 +46,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 SID = String(200)
 
+# One row per ledger chain. ``subject_id`` is the platform's id; erasure clears it and the
+# chain stays, named by ``subject_ref`` only.
 subjects = Table(
     "subjects",
     metadata,
-    Column("subject_id", SID, primary_key=True),
+    Column("subject_ref", String(64), primary_key=True),
+    Column("subject_id", SID, nullable=True, unique=True),
     Column("jurisdiction", String(10), nullable=True),
     Column("head_seq", Integer, nullable=False),
     Column("head_hash", String(64), nullable=False),
@@ -62,7 +65,7 @@ events = Table(
     "events",
     metadata,
     Column("event_id", String(36), primary_key=True),
-    Column("subject_id", SID, nullable=False),
+    Column("subject_ref", String(64), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("kind", String(40), nullable=False),
     Column("permission_id", String(100), nullable=False),
@@ -76,7 +79,7 @@ events = Table(
     Column("expires_at", UTCDateTime, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    UniqueConstraint("subject_id", "seq", name="uq_events_subject_seq"),
+    UniqueConstraint("subject_ref", "seq", name="uq_events_subject_seq"),
 )
 
 # The current-state projection of the ledger, updated in the same transaction.

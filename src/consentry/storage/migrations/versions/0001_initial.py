@@ -20,7 +20,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "subjects",
-        sa.Column("subject_id", sa.String(200), primary_key=True),
+        sa.Column("subject_ref", sa.String(64), primary_key=True),
+        sa.Column("subject_id", sa.String(200), nullable=True, unique=True),
         sa.Column("jurisdiction", sa.String(10), nullable=True),
         sa.Column("head_seq", sa.Integer, nullable=False),
         sa.Column("head_hash", sa.String(64), nullable=False),
@@ -30,7 +31,7 @@ def upgrade() -> None:
     op.create_table(
         "events",
         sa.Column("event_id", sa.String(36), primary_key=True),
-        sa.Column("subject_id", sa.String(200), nullable=False),
+        sa.Column("subject_ref", sa.String(64), nullable=False),
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("kind", sa.String(40), nullable=False),
         sa.Column("permission_id", sa.String(100), nullable=False),
@@ -44,7 +45,7 @@ def upgrade() -> None:
         sa.Column("expires_at", UTCDateTime, nullable=True),
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
-        sa.UniqueConstraint("subject_id", "seq", name="uq_events_subject_seq"),
+        sa.UniqueConstraint("subject_ref", "seq", name="uq_events_subject_seq"),
     )
     op.create_table(
         "permission_states",
