@@ -17,6 +17,7 @@ from enum import IntEnum
 from typing import Literal
 
 from ._bits import BitReader, BitWriter, consecutive_runs, decode_base64url
+from ._errors import TCStringError
 
 __all__ = [
     "PolicyIssue",
@@ -39,10 +40,6 @@ _SEGMENT_ALIGNMENT = 24
 SEGMENT_DISCLOSED_VENDORS = 1
 SEGMENT_ALLOWED_VENDORS = 2
 SEGMENT_PUBLISHER_TC = 3
-
-
-class TCStringError(ValueError):
-    """A TC string could not be decoded, or a TCString could not be encoded."""
 
 
 class RestrictionType(IntEnum):
@@ -91,7 +88,9 @@ class PublisherTC:
             "custom_purposes_li_transparency",
         ):
             object.__setattr__(self, name, _ids(getattr(self, name)))
-        highest = max(self.custom_purposes_consent | self.custom_purposes_li_transparency, default=0)
+        highest = max(
+            self.custom_purposes_consent | self.custom_purposes_li_transparency, default=0
+        )
         object.__setattr__(self, "num_custom_purposes", max(self.num_custom_purposes, highest))
 
 
@@ -455,7 +454,9 @@ def validate_tc_string(tc: TCString, *, now: datetime | None = None) -> list[Pol
                 f"TCF 2.2 forbids legitimate interest for purposes 3-6; set for {forbidden}",
             )
         if tc.publisher_tc is not None:
-            pub_forbidden = sorted(tc.publisher_tc.purposes_li_transparency & _LI_FORBIDDEN_PURPOSES)
+            pub_forbidden = sorted(
+                tc.publisher_tc.purposes_li_transparency & _LI_FORBIDDEN_PURPOSES
+            )
             if pub_forbidden:
                 error(
                     "publisher_li_not_allowed_for_purposes_3_to_6",
@@ -470,7 +471,9 @@ def validate_tc_string(tc: TCString, *, now: datetime | None = None) -> list[Pol
         if not 1 <= purpose <= 24:
             error("restriction_purpose_out_of_range", f"restriction for unknown purpose {purpose}")
         if kind == RestrictionType.UNDEFINED:
-            warning("restriction_type_undefined", f"purpose {purpose}: restriction type 3 is unused")
+            warning(
+                "restriction_type_undefined", f"purpose {purpose}: restriction type 3 is unused"
+            )
         if kind == RestrictionType.REQUIRE_LEGITIMATE_INTEREST and (
             purpose == 1 or (tc.tcf_policy_version >= 4 and purpose in _LI_FORBIDDEN_PURPOSES)
         ):

@@ -1,0 +1,206 @@
+"""IAB Global Privacy Platform (GPP) strings: header, tcfeuv2 and usnat sections.
+
+Spec: Global-Privacy-Platform, "Core/Consent String Specification.md". A GPP string is
+``Header~Section~Section…``. The header is base64url bits: Type Int(6) = 3, Version Int(6) = 1,
+then the section ids as a Fibonacci range (Int(12) entry count; per entry a group flag, the
+Fibonacci-coded offset from the previous id, and for a group the Fibonacci-coded distance from
+its first to its last id). Sections follow in header order, which is ascending id order.
+
+Section 2 (tcfeuv2) holds a TC string, section 7 (usnat) is decoded by ``usnat``; every other
+section is kept verbatim as a RawSection and listed by ``GPPString.unknown_section_ids``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._bits import BitReader, BitWriter, consecutive_runs, decode_base64url
+from ._errors import GPPError, TCStringError
+from .tcf import TCString, decode_tc_string, encode_tc_string
+from .usnat import UsNat, decode_usnat, encode_usnat
+
+__all__ = [
+    "SECTION_NAMES",
+    "GPPSection",
+    "GPPString",
+    "RawSection",
+    "decode_gpp",
+    "encode_gpp",
+]
+
+HEADER_TYPE = 3
+GPP_VERSION = 1
+TCFEUV2_SECTION_ID = 2
+USNAT_SECTION_ID = UsNat.SECTION_ID
+
+# Client-side API prefixes from "Sections/Section Information.md".
+SECTION_NAMES: dict[int, str] = {
+    1: "tcfeuv1",
+    2: "tcfeuv2",
+    5: "tcfcav1",
+    6: "uspv1",
+    7: "usnat",
+    8: "usca",
+    9: "usva",
+    10: "usco",
+    11: "usut",
+    12: "usct",
+}
+
+
+@dataclass(frozen=True)
+class RawSection:
+    """A section this module does not decode, kept exactly as it appeared in the string."""
+
+    section_id: int
+    value: str
+
+    def __post_init__(self) -> None:
+        if self.section_id in (TCFEUV2_SECTION_ID, USNAT_SECTION_ID):
+            kind = "TCString" if self.section_id == TCFEUV2_SECTION_ID else "UsNat"
+            raise GPPError(f"section {self.section_id} must be given as a {kind}, not raw")
+        if self.section_id < 1:
+            raise GPPError(f"section id must be >= 1, got {self.section_id}")
+        if not self.value or "~" in self.value:
+            raise GPPError(f"section {self.section_id}: value must be non-empty without '~'")
+
+
+GPPSection = TCString | UsNat | RawSection
+
+
+def section_id_of(section: GPPSection) -> int:
+    if isinstance(section, TCString):
+        return TCFEUV2_SECTION_ID
+    if isinstance(section, UsNat):
+        return USNAT_SECTION_ID
+    return section.section_id
+
+
+@dataclass(frozen=True)
+class GPPString:
+    """A GPP string: its sections, stored in ascending section-id order (the header order)."""
+
+    sections: tuple[GPPSection, ...] = ()
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.sections, key=section_id_of))
+        ids = [section_id_of(section) for section in ordered]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise GPPError(f"duplicate GPP section ids {duplicates}")
+        object.__setattr__(self, "sections", ordered)
+
+    @property
+    def section_ids(self) -> tuple[int, ...]:
+        return tuple(section_id_of(section) for section in self.sections)
+
+    @property
+    def unknown_section_ids(self) -> tuple[int, ...]:
+        """Ids of the sections kept as RawSection because this module does not decode them."""
+        return tuple(s.section_id for s in self.sections if isinstance(s, RawSection))
+
+    @property
+    def tcfeuv2(self) -> TCString | None:
+        return next((s for s in self.sections if isinstance(s, TCString)), None)
+
+    @property
+    def usnat(self) -> UsNat | None:
+        return next((s for s in self.sections if isinstance(s, UsNat)), None)
+
+    def section(self, section_id: int) -> GPPSection | None:
+        return next((s for s in self.sections if section_id_of(s) == section_id), None)
+
+
+# ------------------------------------------------------------------------------------- header
+
+
+def _encode_header(section_ids: tuple[int, ...], *, byte_align: bool) -> str:
+    w = BitWriter()
+    w.write_int(HEADER_TYPE, 6, "Type")
+    w.write_int(GPP_VERSION, 6, "Version")
+    runs = consecutive_runs(section_ids)
+    w.write_int(len(runs), 12, "Sections.NumEntries")
+    previous = 0
+    for first, last in runs:
+        w.write_bool(first != last)
+        w.write_fibonacci(first - previous, "Sections.Offset")
+        if first != last:
+            w.write_fibonacci(last - first, "Sections.Length")
+        previous = last
+    if byte_align:
+        w.pad_to(8)
+    return w.to_base64url()
+
+
+def _decode_header(text: str) -> list[int]:
+    bits = decode_base64url(text, error=GPPError, what="GPP header")
+    r = BitReader(bits, error=GPPError, context="GPP header")
+    header_type = r.read_int(6, "Type")
+    if header_type != HEADER_TYPE:
+        hint = " (this looks like a TCF TC string, not a GPP string)" if header_type == 2 else ""
+        raise GPPError(f"GPP header: Type is {header_type}, expected {HEADER_TYPE}{hint}")
+    version = r.read_int(6, "Version")
+    if version != GPP_VERSION:
+        raise GPPError(f"GPP header: unsupported Version {version}, expected {GPP_VERSION}")
+    ids: list[int] = []
+    previous = 0
+    for _ in range(r.read_int(12, "Sections.NumEntries")):
+        is_group = r.read_bool("Sections.IsGroup")
+        first = previous + r.read_fibonacci("Sections.Offset")
+        last = first + r.read_fibonacci("Sections.Length") if is_group else first
+        ids.extend(range(first, last + 1))
+        previous = last
+    return ids  # any remaining bits are padding (iabgpp-es writes more of it than the spec)
+
+
+# ------------------------------------------------------------------------------ encode/decode
+
+
+def encode_gpp(gpp: GPPString, *, byte_align: bool = False) -> str:
+    """Encode a GPP string. Bit strings are zero-padded to whole base64url characters as the
+    spec says; ``byte_align=True`` pads the header and usnat sub-sections to a whole byte first,
+    reproducing iabgpp-es output (e.g. header "DBABMA" instead of the spec's "DBABM"). The
+    tcfeuv2 section is always the TC string as ``encode_tc_string`` writes it."""
+    parts = [_encode_header(gpp.section_ids, byte_align=byte_align)]
+    for section in gpp.sections:
+        if isinstance(section, TCString):
+            try:
+                parts.append(encode_tc_string(section))
+            except TCStringError as exc:
+                raise GPPError(f"section 2 (tcfeuv2): {exc}") from exc
+        elif isinstance(section, UsNat):
+            parts.append(encode_usnat(section, byte_align=byte_align))
+        else:
+            parts.append(section.value)
+    return "~".join(parts)
+
+
+def decode_gpp(text: str) -> GPPString:
+    """Decode a GPP string. Raises GPPError naming the section and field that is malformed.
+
+    Sections other than tcfeuv2 (2) and usnat (7) are kept as RawSection values.
+    """
+    if not isinstance(text, str):
+        raise GPPError(f"GPP string must be a str, got {type(text).__name__}")
+    header, *bodies = text.split("~")
+    section_ids = _decode_header(header)
+    if len(section_ids) != len(bodies):
+        raise GPPError(
+            f"GPP header lists {len(section_ids)} section(s) {section_ids} but the string has "
+            f"{len(bodies)} section(s) after the header"
+        )
+    sections: list[GPPSection] = []
+    for section_id, body in zip(section_ids, bodies, strict=True):
+        name = SECTION_NAMES.get(section_id, "unknown")
+        if not body:
+            raise GPPError(f"section {section_id} ({name}) is empty")
+        if section_id == TCFEUV2_SECTION_ID:
+            try:
+                sections.append(decode_tc_string(body))
+            except TCStringError as exc:
+                raise GPPError(f"section 2 (tcfeuv2): {exc}") from exc
+        elif section_id == USNAT_SECTION_ID:
+            sections.append(decode_usnat(body))
+        else:
+            sections.append(RawSection(section_id, body))
+    return GPPString(tuple(sections))
