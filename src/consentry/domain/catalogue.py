@@ -49,6 +49,9 @@ class PermissionGroup(StrEnum):
     SHARING = "sharing"
 
 
+# Purposes (by their first dotted part) that a do-not-sell-or-share request (or GPC) withdraws:
+# selling, sharing, and cross-context behavioural advertising and tracking.
+SALE_OR_SHARING_PURPOSES = frozenset({"sale", "sharing", "advertising", "tracking"})
 # Purposes (by their first dotted part) that only consent can justify.
 CONSENT_ONLY_PURPOSES = frozenset({"advertising", "marketing", "sale", "sharing", "tracking"})
 
@@ -111,6 +114,11 @@ class Permission(_Model):
     @property
     def toggleable(self) -> bool:
         return self.legal_basis in (LegalBasis.CONSENT, LegalBasis.LEGITIMATE_INTEREST)
+
+    @property
+    def sale_or_sharing(self) -> bool:
+        """What "do not sell or share" (CCPA) and Global Privacy Control switch off."""
+        return self.purpose.split(".", 1)[0] in SALE_OR_SHARING_PURPOSES
 
     @model_validator(mode="after")
     def _defaults_are_lawful(self) -> Self:

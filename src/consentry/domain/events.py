@@ -30,6 +30,8 @@ def subject_ref(subject_id: str) -> str:
 class EventKind(StrEnum):
     PERMISSION_GRANTED = "permission_granted"
     PERMISSION_DENIED = "permission_denied"
+    # The subject exercised erasure: the last event of a chain, with no permission.
+    SUBJECT_ERASED = "subject_erased"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,7 @@ def verify_chain(events: Iterable[Event], head_hash: str | None = None) -> Chain
         expected_prev = event.hash
         expected_seq += 1
         last = event
-    if head_hash is not None and (last is None or last.hash != head_hash):
+    if head_hash is not None and expected_prev != head_hash:
         subject = last.subject_ref if last else ""
         return ChainBreak(
             subject, expected_seq, "", "chain ends before the recorded head (events removed)"

@@ -10,13 +10,14 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from consentry import crypto
 from consentry.domain.catalogue import LegalBasis, Permission
 from consentry.domain.decisions import CatalogueIndex, Decision, DecisionRequest, decide, evaluate
 from consentry.domain.errors import (
@@ -173,8 +174,9 @@ class ConsentService:
             before = int(cursor)
         with self.db.read() as conn:
             items = repo.history(conn, subject_id, limit + 1, before)
+            key = repo.subject_key(conn, subject_ref(subject_id)) if items else None
         more = len(items) > limit
-        items = items[:limit]
+        items = [opened(e, key) for e in items[:limit]]
         return HistoryPage(items, str(items[-1].seq) if more and items else None)
 
     def decide(self, request: DecisionRequest) -> Decision:
@@ -204,6 +206,17 @@ class ConsentService:
             for p in self.index.catalogue.permissions
             if p.legal_basis is LegalBasis.CONSENT
         ]
+
+    def opt_out_of_sale(self, subject_id: str, context: Context) -> ChangeOutcome:
+        """Do not sell or share (CCPA), also what a Global Privacy Control signal asks for:
+        withdraw every sale, sharing and cross-context advertising permission. Recording it
+        again changes nothing, so honouring GPC on every request is cheap."""
+        changes = [
+            Change(p.id, ChoiceState.DENIED)
+            for p in self.index.catalogue.permissions
+            if p.sale_or_sharing and p.toggleable
+        ]
+        return self.change(subject_id, changes, context)
 
     def change(
         self,
@@ -251,14 +264,20 @@ class ConsentService:
             choices = dict(state.choices)
             prev_hash, seq = head.hash, head.seq
             ref = subject_ref(subject_id)
+            key: bytes | None = None
+            touched: list[Choice] = []
             for change, perm in zip(changes, perms, strict=True):
                 version = change.notice_version or perm.notice.version
                 old = choices.get(perm.id)
                 if old is not None and _same(old, change, version, now):
                     continue
                 seq += 1
+                event_id = str(uuid.uuid4())
+                aad = event_id.encode()
+                if key is None and (change.options or context.channel):
+                    key = repo.subject_key(conn, ref, now)
                 event = seal(
-                    event_id=str(uuid.uuid4()),
+                    event_id=event_id,
                     subject_ref=ref,
                     seq=seq,
                     kind=EventKind.PERMISSION_GRANTED
@@ -270,15 +289,20 @@ class ConsentService:
                     source=context.source,
                     occurred_at=now,
                     prev_hash=prev_hash,
-                    options=change.options,
+                    # Personal fields are sealed with the subject's key (crypto-shredding).
+                    options=crypto.seal_options(key, change.options, aad) if key else {},
                     locale=context.locale,
-                    channel=context.channel,
+                    channel=crypto.seal_text(key, context.channel, aad)
+                    if key and context.channel
+                    else None,
                     expires_at=change.expires_at,
                 )
                 prev_hash = event.hash
                 new.append(event)
-                choices[perm.id] = _choice_of(event)
-            repo.append(conn, subject_id, head, new, now)
+                choice = _choice_of(event, change.options)
+                choices[perm.id] = choice
+                touched.append(choice)
+            repo.append(conn, subject_id, head, new, now, touched)
             after = SubjectState(subject_id, state.jurisdiction, choices, state.devices)
             outcome = ChangeOutcome(
                 entries=[view(p, choices.get(p.id), after, now) for p in _unique(perms)],
@@ -343,17 +367,27 @@ def _same(old: Choice, change: Change, version: str, now: datetime) -> bool:
     )
 
 
-def _choice_of(event: Event) -> Choice:
+def _choice_of(event: Event, options: Mapping[str, Any]) -> Choice:
     return Choice(
         permission_id=event.permission_id,
         state=ChoiceState(event.state),
         notice_version=event.notice_version,
         updated_at=event.occurred_at,
         source=event.source,
-        options=event.options,
+        options=dict(options),
         expires_at=event.expires_at,
         event_id=event.event_id,
     )
+
+
+def opened(event: Event, key: bytes | None) -> Event:
+    """The event with its personal fields readable (empty when the key was shredded).
+    Its ``hash`` still covers the sealed form, as stored."""
+    aad = event.event_id.encode()
+    channel = event.channel
+    if channel is not None and channel.startswith(crypto.PREFIX):
+        channel = crypto.open_text(key, channel, aad) if key else None
+    return replace(event, options=crypto.open_options(key, event.options, aad), channel=channel)
 
 
 def _unique(perms: Sequence[Permission]) -> list[Permission]:

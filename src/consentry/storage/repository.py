@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
+from consentry.crypto import new_key
 from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import GENESIS, Event, EventKind, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
@@ -23,6 +24,7 @@ from consentry.storage.tables import (
     idempotency_keys,
     outbox,
     permission_states,
+    subject_keys,
     subjects,
 )
 
@@ -77,7 +79,7 @@ def _device(row: Row[Any]) -> DeviceReport:
 def load_state(conn: Connection, subject_id: str) -> SubjectState:
     """The subject's projected state; a subject never seen has no choices (all defaults)."""
     jurisdiction = conn.execute(
-        select(subjects.c.jurisdiction).where(subjects.c.subject_id == subject_id)
+        select(subjects.c.jurisdiction).where(subjects.c.subject_ref == subject_ref(subject_id))
     ).scalar()
     choices = {
         row.permission_id: _choice(row)
@@ -148,9 +150,15 @@ def outbox_payload(subject_id: str, event: Event) -> dict[str, Any]:
 
 
 def append(
-    conn: Connection, subject_id: str, expected: Head, new: Sequence[Event], now: datetime
+    conn: Connection,
+    subject_id: str,
+    expected: Head,
+    new: Sequence[Event],
+    now: datetime,
+    choices: Sequence[Choice] = (),
 ) -> None:
-    """Append events after ``expected``; raise ConcurrencyConflict if another writer moved it."""
+    """Append events after ``expected`` and project ``choices`` (the plain-text current state
+    those events lead to); raise ConcurrencyConflict if another writer moved the head."""
     if not new:
         return
     last = new[-1]
@@ -158,7 +166,7 @@ def append(
         moved = conn.execute(
             update(subjects)
             .where(subjects.c.subject_ref == last.subject_ref, subjects.c.head_seq == expected.seq)
-            .values(head_seq=last.seq, head_hash=last.hash, updated_at=now)
+            .values(head_seq=last.seq, head_hash=last.hash, updated_at=now, subject_id=subject_id)
         )
         if moved.rowcount != 1:
             raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
@@ -175,8 +183,8 @@ def append(
             )
         )
     conn.execute(insert(events), [_event_row(e) for e in new])
-    for event in new:
-        _project(conn, subject_id, event)
+    for choice in choices:
+        _project(conn, subject_id, choice)
     conn.execute(
         insert(outbox),
         [
@@ -192,28 +200,64 @@ def append(
     )
 
 
-def _project(conn: Connection, subject_id: str, event: Event) -> None:
+def subject_key(conn: Connection, ref: str, now: datetime | None = None) -> bytes | None:
+    """The subject's sealing key; with ``now``, create it when missing."""
+    key = conn.execute(select(subject_keys.c.key).where(subject_keys.c.subject_ref == ref)).scalar()
+    if key is None and now is not None:
+        key = new_key()
+        conn.execute(insert(subject_keys).values(subject_ref=ref, key=key, created_at=now))
+    return bytes(key) if key is not None else None
+
+
+def ensure_subject(conn: Connection, subject_id: str, now: datetime) -> None:
+    """A subjects row without events yet (head at genesis), e.g. to hold a jurisdiction."""
+    ref = subject_ref(subject_id)
+    exists = conn.execute(select(subjects.c.subject_ref).where(subjects.c.subject_ref == ref))
+    if exists.first() is None:
+        conn.execute(
+            insert(subjects).values(
+                subject_ref=ref,
+                subject_id=subject_id,
+                jurisdiction=None,
+                head_seq=0,
+                head_hash=GENESIS,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def set_jurisdiction(conn: Connection, subject_id: str, code: str | None, now: datetime) -> None:
+    ensure_subject(conn, subject_id, now)
+    conn.execute(
+        update(subjects)
+        .where(subjects.c.subject_ref == subject_ref(subject_id))
+        .values(jurisdiction=code, subject_id=subject_id, updated_at=now)
+    )
+
+
+def _project(conn: Connection, subject_id: str, choice: Choice) -> None:
     values = {
-        "state": event.state,
-        "options": dumps(event.options),
-        "notice_version": event.notice_version,
-        "source": event.source,
-        "updated_at": event.occurred_at,
-        "expires_at": event.expires_at,
-        "event_id": event.event_id,
+        "state": choice.state.value,
+        "options": dumps(choice.options),
+        "notice_version": choice.notice_version,
+        "source": choice.source,
+        "updated_at": choice.updated_at,
+        "expires_at": choice.expires_at,
+        "event_id": choice.event_id,
     }
     changed = conn.execute(
         update(permission_states)
         .where(
             permission_states.c.subject_id == subject_id,
-            permission_states.c.permission_id == event.permission_id,
+            permission_states.c.permission_id == choice.permission_id,
         )
         .values(**values)
     )
     if changed.rowcount == 0:
         conn.execute(
             insert(permission_states).values(
-                subject_id=subject_id, permission_id=event.permission_id, **values
+                subject_id=subject_id, permission_id=choice.permission_id, **values
             )
         )
 

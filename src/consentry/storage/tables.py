@@ -11,6 +11,7 @@ from sqlalchemy import (
     Dialect,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -58,6 +59,16 @@ subjects = Table(
     Column("head_hash", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("erased_at", UTCDateTime, nullable=True),
+)
+
+# Per-subject keys sealing the personal fields of ledger events; erasure deletes the row.
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("subject_ref", String(64), primary_key=True),
+    Column("key", LargeBinary(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # The ledger: rows are only ever inserted.
@@ -74,7 +85,7 @@ events = Table(
     Column("notice_version", String(40), nullable=False),
     Column("locale", String(10), nullable=True),
     Column("source", String(20), nullable=False),
-    Column("channel", String(40), nullable=True),
+    Column("channel", String(200), nullable=True),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("prev_hash", String(64), nullable=False),

@@ -27,6 +27,13 @@ def upgrade() -> None:
         sa.Column("head_hash", sa.String(64), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
+        sa.Column("erased_at", UTCDateTime, nullable=True),
+    )
+    op.create_table(
+        "subject_keys",
+        sa.Column("subject_ref", sa.String(64), primary_key=True),
+        sa.Column("key", sa.LargeBinary(32), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
     )
     op.create_table(
         "events",
@@ -40,7 +47,7 @@ def upgrade() -> None:
         sa.Column("notice_version", sa.String(40), nullable=False),
         sa.Column("locale", sa.String(10), nullable=True),
         sa.Column("source", sa.String(20), nullable=False),
-        sa.Column("channel", sa.String(40), nullable=True),
+        sa.Column("channel", sa.String(200), nullable=True),
         sa.Column("occurred_at", UTCDateTime, nullable=False),
         sa.Column("expires_at", UTCDateTime, nullable=True),
         sa.Column("prev_hash", sa.String(64), nullable=False),
@@ -108,6 +115,7 @@ def downgrade() -> None:
         "devices",
         "permission_states",
         "events",
+        "subject_keys",
         "subjects",
     ):
         op.drop_table(table)
