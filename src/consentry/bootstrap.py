@@ -11,6 +11,7 @@ from consentry.domain.decisions import CatalogueIndex
 from consentry.metrics import Metrics
 from consentry.services.consents import ConsentService
 from consentry.services.keys import KeyService
+from consentry.services.rights import RightsService
 from consentry.services.tokens import TokenService
 from consentry.storage.database import Database
 from consentry.storage.migrate import upgrade
@@ -23,6 +24,7 @@ class Container:
     catalogue: Catalogue
     index: CatalogueIndex
     consents: ConsentService
+    rights: RightsService
     keys: KeyService
     tokens: TokenService
     metrics: Metrics
@@ -38,12 +40,14 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
     db = Database(settings.database_url)
     if migrate:
         upgrade(db)
+    consents = ConsentService(db, index)
     return Container(
         settings=settings,
         db=db,
         catalogue=catalogue,
         index=index,
-        consents=ConsentService(db, index),
+        consents=consents,
+        rights=RightsService(db, index, consents),
         keys=KeyService(db),
         tokens=TokenService(settings),
         metrics=Metrics(),

@@ -84,12 +84,21 @@ class PermissionIn(_In):
     expires_at: datetime | None = Field(
         default=None, description="For a time-limited grant: when it stops counting (UTC)."
     )
+    duration: Literal["once"] | None = Field(
+        default=None, description='"once": a grant for this time only (one hour).'
+    )
+    days: int | None = Field(default=None, ge=1, le=3650, description="A grant for N days.")
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
 
     @model_validator(mode="after")
     def _aware(self) -> PermissionIn:
         if self.expires_at is not None and self.expires_at.tzinfo is None:
             raise ValueError("expires_at needs a time zone (e.g. 2026-12-01T00:00:00Z)")
+        limits = [x for x in (self.expires_at, self.duration, self.days) if x is not None]
+        if len(limits) > 1:
+            raise ValueError("give at most one of expires_at, duration and days")
+        if limits and self.state != "granted":
+            raise ValueError("only a grant can be time-limited")
         return self
 
 

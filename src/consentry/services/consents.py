@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -128,7 +128,23 @@ def view(
     )
 
 
-def _retrying(work: Callable[[], T]) -> T:
+ONCE = timedelta(hours=1)
+
+
+def expiry(
+    expires_at: datetime | None, duration: str | None, days: int | None, now: datetime
+) -> datetime | None:
+    """When a time-limited grant stops counting: "once" is one hour (a session), or N days."""
+    if duration == "once":
+        return now + ONCE
+    if days is not None:
+        return now + timedelta(days=days)
+    if expires_at is not None and expires_at <= now:
+        raise InvalidChange("expires_at is in the past")
+    return expires_at
+
+
+def retrying(work: Callable[[], T]) -> T:
     """Run a write; when another writer got to the same subject first, read again and redo."""
     for attempt in range(MAX_ATTEMPTS):
         try:
@@ -227,9 +243,7 @@ class ConsentService:
     ) -> ChangeOutcome:
         """Apply changes atomically: one event per permission whose state actually changes."""
         perms = [self._check(c) for c in changes]
-        return _retrying(
-            lambda: self._change_once(subject_id, changes, perms, context, idempotency)
-        )
+        return retrying(lambda: self._change_once(subject_id, changes, perms, context, idempotency))
 
     def _check(self, change: Change) -> Permission:
         perm = self.resolve(change.permission_id)

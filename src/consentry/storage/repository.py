@@ -94,7 +94,7 @@ def load_state(conn: Connection, subject_id: str) -> SubjectState:
     return SubjectState(subject_id, jurisdiction, choices, reports)
 
 
-def _event_row(event: Event) -> dict[str, Any]:
+def event_row(event: Event) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
         "subject_ref": event.subject_ref,
@@ -182,7 +182,7 @@ def append(
                 updated_at=now,
             )
         )
-    conn.execute(insert(events), [_event_row(e) for e in new])
+    conn.execute(insert(events), [event_row(e) for e in new])
     for choice in choices:
         _project(conn, subject_id, choice)
     conn.execute(
@@ -267,6 +267,17 @@ def history(conn: Connection, subject_id: str, limit: int, before_seq: int | Non
     if before_seq is not None:
         query = query.where(events.c.seq < before_seq)
     query = query.order_by(events.c.seq.desc()).limit(limit)
+    return [event_from_row(row) for row in conn.execute(query)]
+
+
+def events_after(conn: Connection, ref: str, after_seq: int, limit: int) -> list[Event]:
+    """A page of one chain in order, for streaming exports without a long transaction."""
+    query = (
+        select(events)
+        .where(events.c.subject_ref == ref, events.c.seq > after_seq)
+        .order_by(events.c.seq)
+        .limit(limit)
+    )
     return [event_from_row(row) for row in conn.execute(query)]
 
 

@@ -35,6 +35,7 @@ from consentry.services.consents import (
     Context,
     Idempotency,
     PermissionView,
+    expiry,
     view_to_json,
 )
 
@@ -67,6 +68,16 @@ def _idempotency(
     return Idempotency(principal.credential, key, hashlib.sha256(raw.encode()).hexdigest())
 
 
+def patch_out(sid: str, outcome: ChangeOutcome) -> PermissionsPatchOut:
+    entries = [_change_out(v, outcome) for v in outcome.entries]
+    return PermissionsPatchOut(
+        subject=sid,
+        changed=outcome.changed,
+        event_ids=[e.event_id for e in entries if e.changed and e.event_id],
+        permissions=entries,
+    )
+
+
 @router.get("/v1/subjects/{sid}/permissions", response_model=PermissionsOut)
 def list_permissions(sid: SubjectId, _: SubjectReader, container: ContainerDep) -> PermissionsOut:
     views = container.consents.permissions(sid)
@@ -88,7 +99,7 @@ def put_permission(
         state=ChoiceState(body.state),
         options=body.options,
         notice_version=body.notice_version,
-        expires_at=body.expires_at,
+        expires_at=expiry(body.expires_at, body.duration, body.days, container.consents.clock()),
     )
     outcome = container.consents.change(
         sid,
@@ -119,13 +130,7 @@ def patch_permissions(
         Context(source=_source(principal), locale=body.locale),
         _idempotency(idempotency_key, principal, request, body.model_dump(mode="json")),
     )
-    entries = [_change_out(v, outcome) for v in outcome.entries]
-    return PermissionsPatchOut(
-        subject=sid,
-        changed=outcome.changed,
-        event_ids=[e.event_id for e in entries if e.changed and e.event_id],
-        permissions=entries,
-    )
+    return patch_out(sid, outcome)
 
 
 @router.get("/v1/subjects/{sid}/history", response_model=HistoryOut)

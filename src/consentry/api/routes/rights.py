@@ -1,0 +1,133 @@
+"""A subject's rights over HTTP: jurisdiction, objection, do-not-sell, export, erasure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict
+
+from consentry.api.deps import (
+    ContainerDep,
+    Principal,
+    SubjectId,
+    SubjectReader,
+    SubjectWriter,
+)
+from consentry.api.problems import Problem
+from consentry.api.routes.subjects import patch_out
+from consentry.api.schemas import PermissionsPatchOut
+from consentry.domain.jurisdictions import region_of
+from consentry.scopes import Scope
+from consentry.services.consents import Context
+from consentry.services.rights import rules_for
+
+router = APIRouter(tags=["rights"])
+
+
+class SubjectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jurisdiction: str | None
+
+
+class SubjectOut(BaseModel):
+    subject: str
+    jurisdiction: str | None
+    region: str
+    rules: str
+
+
+class ObjectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    objected: bool = True
+
+
+class ErasureOut(BaseModel):
+    subject: str
+    erased: bool
+    subject_ref: str
+    event_id: str
+    removed: dict[str, int]
+
+
+def _source(principal: Principal) -> str:
+    return "web" if principal.subject is not None else "api"
+
+
+def _subject_out(sid: str, jurisdiction: str | None) -> SubjectOut:
+    return SubjectOut(
+        subject=sid,
+        jurisdiction=jurisdiction,
+        region=region_of(jurisdiction),
+        rules=rules_for(jurisdiction),
+    )
+
+
+@router.get("/v1/subjects/{sid}", response_model=SubjectOut)
+def get_subject(sid: SubjectId, _: SubjectReader, container: ContainerDep) -> SubjectOut:
+    return _subject_out(sid, container.rights.jurisdiction(sid))
+
+
+@router.put("/v1/subjects/{sid}", response_model=SubjectOut)
+def put_subject(
+    sid: SubjectId, body: SubjectIn, principal: SubjectWriter, container: ContainerDep
+) -> SubjectOut:
+    # The platform knows where a customer lives; the customer's own token cannot move them
+    # to a laxer regime.
+    if principal.subject is not None and not principal.has(Scope.SUBJECTS_WRITE):
+        raise Problem(403, "the jurisdiction is set by the platform", code="platform_only")
+    return _subject_out(sid, container.rights.set_jurisdiction(sid, body.jurisdiction))
+
+
+@router.put("/v1/subjects/{sid}/objections/{pid}", response_model=PermissionsPatchOut)
+def put_objection(
+    sid: SubjectId,
+    pid: Annotated[str, Path(min_length=1, max_length=100)],
+    body: ObjectionIn,
+    principal: SubjectWriter,
+    container: ContainerDep,
+) -> PermissionsPatchOut:
+    outcome = container.rights.object(sid, pid, body.objected, Context(source=_source(principal)))
+    return patch_out(sid, outcome)
+
+
+@router.put("/v1/subjects/{sid}/do-not-sell", response_model=PermissionsPatchOut)
+def put_do_not_sell(
+    sid: SubjectId, principal: SubjectWriter, container: ContainerDep
+) -> PermissionsPatchOut:
+    outcome = container.consents.opt_out_of_sale(sid, Context(source=_source(principal)))
+    return patch_out(sid, outcome)
+
+
+@router.get("/v1/subjects/{sid}/export", response_model=None)
+def export(
+    sid: SubjectId,
+    _: SubjectReader,
+    container: ContainerDep,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> StreamingResponse:
+    if format == "csv":
+        body = container.rights.export_csv(sid)
+        media = "text/csv; charset=utf-8"
+    else:
+        body = container.rights.export_json(sid)
+        media = "application/json"
+    filename = f"consentry-export.{format}"
+    return StreamingResponse(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.delete("/v1/subjects/{sid}", response_model=ErasureOut)
+def delete_subject(sid: SubjectId, principal: SubjectWriter, container: ContainerDep) -> ErasureOut:
+    outcome = container.rights.erase(sid, Context(source=_source(principal)))
+    return ErasureOut(
+        subject=sid,
+        erased=True,
+        subject_ref=outcome.subject_ref,
+        event_id=outcome.event_id,
+        removed=outcome.removed,
+    )

@@ -1,0 +1,82 @@
+"""Erasing a subject: remove everything keyed by their id, shred their key, keep the chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, update
+
+from consentry.domain.errors import ConcurrencyConflict
+from consentry.domain.events import Event
+from consentry.storage.repository import Head, dumps, event_row
+from consentry.storage.tables import (
+    devices,
+    events,
+    idempotency_keys,
+    outbox,
+    permission_states,
+    subject_keys,
+    subjects,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    permission_states: int
+    devices: int
+    outbox: int
+    idempotency_keys: int
+
+
+def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: datetime) -> Erased:
+    """Append the erasure event and remove the subject's personal data, in one transaction.
+
+    The outbox row announcing the erasure names the subject by ledger reference only: a
+    consumer that knows the id computes the same reference (``subject_ref``)."""
+    ref = event.subject_ref
+    moved = conn.execute(
+        update(subjects)
+        .where(subjects.c.subject_ref == ref, subjects.c.head_seq == expected.seq)
+        .values(
+            head_seq=event.seq,
+            head_hash=event.hash,
+            subject_id=None,
+            jurisdiction=None,
+            updated_at=now,
+            erased_at=now,
+        )
+    )
+    if moved.rowcount != 1:
+        raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+    conn.execute(insert(events).values(**event_row(event)))
+    counts = Erased(
+        permission_states=conn.execute(
+            delete(permission_states).where(permission_states.c.subject_id == subject_id)
+        ).rowcount,
+        devices=conn.execute(delete(devices).where(devices.c.subject_id == subject_id)).rowcount,
+        outbox=conn.execute(delete(outbox).where(outbox.c.subject_id == subject_id)).rowcount,
+        idempotency_keys=conn.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.credential == f"subject:{subject_id}")
+        ).rowcount,
+    )
+    conn.execute(delete(subject_keys).where(subject_keys.c.subject_ref == ref))
+    conn.execute(
+        insert(outbox).values(
+            event_id=event.event_id,
+            subject_id=ref,
+            payload=dumps(
+                {
+                    "event_id": event.event_id,
+                    "subject_ref": ref,
+                    "seq": event.seq,
+                    "kind": event.kind.value,
+                    "source": event.source,
+                    "occurred_at": event.occurred_at.isoformat(),
+                }
+            ),
+            created_at=now,
+            published_at=None,
+        )
+    )
+    return counts
