@@ -205,6 +205,28 @@ def ledger_verify(
     typer.echo(f"ledger ok: {result.subjects} subject(s), {result.events} event(s) verified")
 
 
+@app.command()
+def report(
+    subject: Annotated[str, typer.Option(help="The subject whose evidence to gather.")],
+    output: Annotated[
+        Path | None, typer.Option(help="Write the HTML here (default: standard output).")
+    ] = None,
+) -> None:
+    """Evidence pack for a regulator: what was shown, chosen, when, from where; chain verified."""
+    from consentry.reports.evidence import subject_report
+
+    container = _container(_settings())
+    try:
+        html = subject_report(container, subject)
+    finally:
+        container.close()
+    if output is None:
+        typer.echo(html)
+    else:
+        output.write_text(html, encoding="utf-8")
+        typer.echo(f"evidence pack for {subject!r} written to {output}", err=True)
+
+
 def main() -> None:
     try:
         app()

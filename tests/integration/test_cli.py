@@ -144,3 +144,31 @@ def test_serve_refuses_a_default_or_weak_secret(sqlite_url: str, secret: str | N
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def test_report_builds_an_evidence_pack_with_the_chain_verified(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    container = bootstrap(make_settings(env["CONSENTRY_DATABASE_URL"]))
+    container.consents.change(
+        "s1", [Change("ads", ChoiceState.GRANTED)], Context(source="web", locale="fr")
+    )
+    container.consents.change("s1", [Change("ads", ChoiceState.DENIED)], Context(source="app"))
+    container.close()
+    out = tmp_path / "evidence.html"
+    result = runner.invoke(app, ["report", "--subject", "s1", "--output", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "Hash chain intact: 2 event(s)" in html
+    assert "Publicité personnalisée" in html  # the notice as shown, in the language shown
+    assert html.index("permission_granted") < html.index("permission_denied")
+
+
+def test_report_shows_a_broken_chain(env: dict[str, str]) -> None:
+    container = bootstrap(make_settings(env["CONSENTRY_DATABASE_URL"]))
+    container.consents.change("s1", [Change("ads", ChoiceState.GRANTED)], Context())
+    with container.db.write() as conn:
+        conn.execute(update(events).values(source="forged"))
+    container.close()
+    result = runner.invoke(app, ["report", "--subject", "s1"], env=env)
+    assert result.exit_code == 0 and "BROKEN at event seq 1: hash mismatch" in result.stdout

@@ -133,7 +133,8 @@ class RightsService:
         )
 
     # -- export (Art. 15 and 20) -------------------------------------------------------------
-    def _events(self, subject_id: str) -> Iterator[dict[str, Any]]:
+    def history_items(self, subject_id: str) -> Iterator[dict[str, Any]]:
+        """Every event of the subject, oldest first, readable, with the notice as shown."""
         ref = subject_ref(subject_id)
         after = 0
         while True:
@@ -227,7 +228,7 @@ class RightsService:
         opening = json.dumps(head, ensure_ascii=False, indent=None)
         yield opening[:-1] + ', "history": ['
         first = True
-        for item in self._events(subject_id):
+        for item in self.history_items(subject_id):
             yield ("" if first else ",") + "\n" + json.dumps(item, ensure_ascii=False)
             first = False
         yield "\n]}\n"
@@ -252,7 +253,7 @@ class RightsService:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(columns)
-        for item in self._events(subject_id):
+        for item in self.history_items(subject_id):
             notice = item["notice"] or {}
             writer.writerow(
                 [
