@@ -13,6 +13,7 @@ from consentry.services.consents import ConsentService
 from consentry.services.keys import KeyService
 from consentry.services.rights import RightsService
 from consentry.services.tokens import TokenService
+from consentry.services.uses import UsesService
 from consentry.storage.database import Database
 from consentry.storage.migrate import upgrade
 
@@ -25,6 +26,7 @@ class Container:
     index: CatalogueIndex
     consents: ConsentService
     rights: RightsService
+    uses: UsesService
     keys: KeyService
     tokens: TokenService
     metrics: Metrics
@@ -41,6 +43,9 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
     if migrate:
         upgrade(db)
     consents = ConsentService(db, index)
+    metrics = Metrics()
+    uses = UsesService(db, consents)
+    uses.on_violation = lambda row: metrics.violation(row.purpose)
     return Container(
         settings=settings,
         db=db,
@@ -48,7 +53,8 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
         index=index,
         consents=consents,
         rights=RightsService(db, index, consents),
+        uses=uses,
         keys=KeyService(db),
         tokens=TokenService(settings),
-        metrics=Metrics(),
+        metrics=metrics,
     )

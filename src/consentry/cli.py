@@ -227,6 +227,40 @@ def report(
         typer.echo(f"evidence pack for {subject!r} written to {output}", err=True)
 
 
+uses_app = typer.Typer(help="Access reports (who used the data).", no_args_is_help=True)
+lifecycle_app = typer.Typer(
+    help="The life of a grant: auto-reset of unused ones.", no_args_is_help=True
+)
+app.add_typer(uses_app, name="uses")
+app.add_typer(lifecycle_app, name="lifecycle")
+
+
+@uses_app.command("purge")
+def uses_purge() -> None:
+    """Delete access reports older than the retention period (13 months)."""
+    container = _container(_settings())
+    try:
+        removed = container.uses.purge()
+    finally:
+        container.close()
+    typer.echo(f"{removed} access report(s) older than the retention period deleted")
+
+
+@lifecycle_app.command("auto-reset")
+def lifecycle_auto_reset(
+    days: Annotated[int, typer.Option(min=1, help="Unused for this many days.")] = 365,
+) -> None:
+    """Withdraw consent grants not used for DAYS (each reset is a ledger event, source system)."""
+    from datetime import timedelta
+
+    container = _container(_settings())
+    try:
+        reset = container.uses.auto_reset(timedelta(days=days))
+    finally:
+        container.close()
+    typer.echo(f"{reset} unused grant(s) reset to denied")
+
+
 def main() -> None:
     try:
         app()

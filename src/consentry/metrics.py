@@ -30,6 +30,16 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.violations = Counter(
+            "consentry_use_violations",
+            "Reported uses of personal data that the subject's choices did not allow",
+            ["purpose"],
+            registry=self.registry,
+        )
+
+    def violation(self, purpose: str) -> None:
+        self.violations.labels(purpose).inc()
+
     def decision(self, decision: Decision) -> None:
         self.decisions.labels(str(decision.allowed).lower(), decision.reason.value).inc()
 

@@ -9,6 +9,7 @@ class Scope(StrEnum):
     DECIDE = "decide"
     SUBJECTS_READ = "subjects:read"
     SUBJECTS_WRITE = "subjects:write"
+    USES_WRITE = "uses:write"
     ADMIN = "admin"
 
 
@@ -16,7 +17,8 @@ SCOPES: dict[Scope, str] = {
     Scope.DECIDE: "Ask for decisions (POST /v1/decisions, /v1/decisions/batch).",
     Scope.SUBJECTS_READ: "Read any subject's permissions, history and devices.",
     Scope.SUBJECTS_WRITE: "Record choices and device reports for any subject.",
-    Scope.ADMIN: "Everything, including metrics and key management.",
+    Scope.USES_WRITE: "Report uses of personal data (POST /v1/uses): the access reports.",
+    Scope.ADMIN: "Everything, including metrics, violations and key management.",
 }
 
 

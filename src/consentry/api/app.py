@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 
 from consentry import __version__
 from consentry.api import problems
-from consentry.api.routes import catalog, decisions, ops, rights, subjects
+from consentry.api.routes import catalog, decisions, ops, rights, subjects, uses
 from consentry.bootstrap import Container
 
 MAX_BODY = 1_000_000
@@ -28,7 +28,7 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     problems.install(app)
-    for module in (catalog, subjects, rights, decisions, ops):
+    for module in (catalog, subjects, rights, uses, decisions, ops):
         app.include_router(module.router)
 
     @app.middleware("http")

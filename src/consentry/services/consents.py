@@ -207,6 +207,20 @@ class ConsentService:
                     states[req.subject] = repo.load_state(conn, req.subject)
         return [decide(self.index, states[r.subject], r, now) for r in requests]
 
+    def decide_at(self, request: DecisionRequest, moment: datetime) -> Decision:
+        """The answer as it would have been at ``moment``: choices rebuilt from the ledger.
+        (Device grants and the jurisdiction are taken as they are now.)"""
+        candidates = {p.id for p in self.index.by_purpose.get(request.purpose, ())}
+        with self.db.read() as conn:
+            state = repo.load_state(conn, request.subject)
+            past = {
+                pid: choice
+                for pid in candidates
+                if (choice := repo.choice_at(conn, request.subject, pid, moment)) is not None
+            }
+        then = SubjectState(state.subject_id, state.jurisdiction, past, state.devices)
+        return decide(self.index, then, request, moment)
+
     # -- writes ------------------------------------------------------------------------------
     def resolve(self, permission_id: str) -> Permission:
         perm = self.index.permissions.get(permission_id)

@@ -18,6 +18,7 @@ from consentry.storage.tables import (
     permission_states,
     subject_keys,
     subjects,
+    uses,
 )
 
 
@@ -26,6 +27,7 @@ class Erased:
     permission_states: int
     devices: int
     outbox: int
+    uses: int
     idempotency_keys: int
 
 
@@ -56,6 +58,7 @@ def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: 
         ).rowcount,
         devices=conn.execute(delete(devices).where(devices.c.subject_id == subject_id)).rowcount,
         outbox=conn.execute(delete(outbox).where(outbox.c.subject_id == subject_id)).rowcount,
+        uses=conn.execute(delete(uses).where(uses.c.subject_id == subject_id)).rowcount,
         idempotency_keys=conn.execute(
             delete(idempotency_keys).where(idempotency_keys.c.credential == f"subject:{subject_id}")
         ).rowcount,

@@ -281,6 +281,33 @@ def events_after(conn: Connection, ref: str, after_seq: int, limit: int) -> list
     return [event_from_row(row) for row in conn.execute(query)]
 
 
+def choice_at(
+    conn: Connection, subject_id: str, permission_id: str, moment: datetime
+) -> Choice | None:
+    """The subject's choice on one permission as it stood at ``moment``, from the ledger."""
+    row = conn.execute(
+        select(events)
+        .where(
+            events.c.subject_ref == subject_ref(subject_id),
+            events.c.permission_id == permission_id,
+            events.c.occurred_at <= moment,
+        )
+        .order_by(events.c.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return Choice(
+        permission_id=row.permission_id,
+        state=ChoiceState(row.state),
+        notice_version=row.notice_version,
+        updated_at=row.occurred_at,
+        source=row.source,
+        expires_at=row.expires_at,
+        event_id=row.event_id,
+    )
+
+
 def chain(conn: Connection, ref: str) -> Generator[Event, None, None]:
     """One subject's events in order, by ledger reference (erased subjects have no id)."""
     query = select(events).where(events.c.subject_ref == ref).order_by(events.c.seq)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -132,6 +133,25 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime, nullable=True),
     Index("ix_outbox_unpublished", "published_at", "position"),
+)
+
+# Access reports: the uses of personal data that services reported ("who used my data").
+uses = Table(
+    "uses",
+    metadata,
+    Column("use_id", BigId, primary_key=True, autoincrement=True),
+    Column("subject_id", SID, nullable=False),
+    Column("purpose", String(100), nullable=False),
+    Column("categories", Text, nullable=False),
+    Column("recipient", String(100), nullable=True),
+    Column("permission_id", String(100), nullable=True),
+    Column("service", String(200), nullable=False),
+    Column("used_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("allowed", Boolean, nullable=False),
+    Column("reason", String(40), nullable=False),
+    Index("ix_uses_subject_time", "subject_id", "used_at"),
+    Index("ix_uses_violations", "allowed", "recorded_at"),
 )
 
 api_keys = Table(

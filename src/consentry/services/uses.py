@@ -1,0 +1,154 @@
+"""Access reports ("who used my data"): services report each use; a use the subject's state did
+not allow at that moment is flagged as a violation. Also the auto-reset of unused grants."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from consentry.domain.catalogue import LegalBasis
+from consentry.domain.decisions import Decision, DecisionRequest
+from consentry.domain.errors import InvalidChange
+from consentry.domain.state import ChoiceState
+from consentry.services.consents import Change, ConsentService, Context, utcnow
+from consentry.storage import uses as rows
+from consentry.storage.database import Database
+
+DEFAULT_RETENTION = timedelta(days=396)  # 13 months
+DEFAULT_UNUSED = timedelta(days=365)  # 12 months
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class UseReport:
+    subject: str
+    purpose: str
+    categories: tuple[str, ...]
+    recipient: str | None = None
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UseGroup:
+    purpose: str
+    recipient: str | None
+    count: int
+    first_used: datetime
+    last_used: datetime
+    services: tuple[str, ...]
+    violations: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    accepted: int
+    violations: int
+
+
+class UsesService:
+    def __init__(
+        self,
+        db: Database,
+        consents: ConsentService,
+        clock: Callable[[], datetime] = utcnow,
+        retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
+        self.db = db
+        self.consents = consents
+        self.clock = clock
+        self.retention = retention
+        self.on_violation: Callable[[rows.UseRow], None] = lambda _row: None
+
+    def record(self, reports: Sequence[UseReport], service: str) -> RecordOutcome:
+        """Store reported uses, each judged against the subject's state when it happened."""
+        now = self.clock()
+        judged: list[rows.UseRow] = []
+        for report in reports:
+            used_at = report.used_at or now
+            if used_at > now + CLOCK_SKEW:
+                raise InvalidChange(f"used_at {used_at.isoformat()} is in the future")
+            decision = self._decision_at(report, used_at)
+            judged.append(
+                rows.UseRow(
+                    subject_id=report.subject,
+                    purpose=report.purpose,
+                    categories=report.categories,
+                    recipient=report.recipient,
+                    permission_id=decision.permission,
+                    service=service,
+                    used_at=used_at,
+                    recorded_at=now,
+                    allowed=decision.allowed,
+                    reason=decision.reason.value,
+                )
+            )
+        with self.db.write() as conn:
+            rows.insert_uses(conn, judged)
+        flagged = [r for r in judged if not r.allowed]
+        for row in flagged:
+            self.on_violation(row)
+        return RecordOutcome(len(judged), len(flagged))
+
+    def _decision_at(self, report: UseReport, used_at: datetime) -> Decision:
+        request = DecisionRequest(
+            report.subject, report.purpose, tuple(report.categories), report.recipient
+        )
+        return self.consents.decide_at(request, used_at)
+
+    def for_subject(
+        self, subject_id: str, limit: int = 1000
+    ) -> tuple[list[UseGroup], list[rows.UseRow]]:
+        """Uses grouped by purpose and recipient (most recent first), and the latest uses."""
+        with self.db.read() as conn:
+            recent = rows.for_subject(conn, subject_id, limit)
+        groups: dict[tuple[str, str | None], list[rows.UseRow]] = {}
+        for row in recent:
+            groups.setdefault((row.purpose, row.recipient), []).append(row)
+        summary = [
+            UseGroup(
+                purpose=purpose,
+                recipient=recipient,
+                count=len(items),
+                first_used=min(i.used_at for i in items),
+                last_used=max(i.used_at for i in items),
+                services=tuple(sorted({i.service for i in items})),
+                violations=sum(1 for i in items if not i.allowed),
+            )
+            for (purpose, recipient), items in groups.items()
+        ]
+        summary.sort(key=lambda g: g.last_used, reverse=True)
+        return summary, recent[:50]
+
+    def violations(self, since: datetime | None = None, limit: int = 500) -> list[rows.UseRow]:
+        with self.db.read() as conn:
+            return rows.violations(conn, since, limit)
+
+    def purge(self) -> int:
+        """Drop access reports older than the retention period (13 months by default)."""
+        with self.db.write() as conn:
+            return rows.purge_before(conn, self.clock() - self.retention)
+
+    def auto_reset(self, unused_for: timedelta = DEFAULT_UNUSED, batch: int = 1000) -> int:
+        """Withdraw grants not used for ``unused_for`` (like a phone resetting the permissions
+        of unused apps). Each reset is a ledger event with source "system" and reason
+        "auto_reset", which the page shows to the subject."""
+        cutoff = self.clock() - unused_for
+        consents = [
+            p.id
+            for p in self.consents.index.catalogue.permissions
+            if p.legal_basis is LegalBasis.CONSENT
+        ]
+        reset = 0
+        while True:
+            with self.db.read() as conn:
+                stale = rows.stale_grants(conn, consents, cutoff, batch)
+            for subject_id, permission_id in stale:
+                self.consents.change(
+                    subject_id,
+                    [Change(permission_id, ChoiceState.DENIED, options={"reason": "auto_reset"})],
+                    Context(source="system"),
+                )
+                reset += 1
+            if len(stale) < batch:
+                return reset

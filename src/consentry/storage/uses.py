@@ -1,0 +1,116 @@
+"""Rows of access reports: insert in bulk, read per subject, list violations, purge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, func, insert, select
+
+from consentry.storage.tables import permission_states, uses
+
+
+@dataclass(frozen=True, slots=True)
+class UseRow:
+    subject_id: str
+    purpose: str
+    categories: tuple[str, ...]
+    recipient: str | None
+    permission_id: str | None
+    service: str
+    used_at: datetime
+    recorded_at: datetime
+    allowed: bool
+    reason: str
+
+
+def insert_uses(conn: Connection, rows: Sequence[UseRow]) -> None:
+    if not rows:
+        return
+    conn.execute(
+        insert(uses),
+        [
+            {
+                "subject_id": r.subject_id,
+                "purpose": r.purpose,
+                "categories": " ".join(r.categories),
+                "recipient": r.recipient,
+                "permission_id": r.permission_id,
+                "service": r.service,
+                "used_at": r.used_at,
+                "recorded_at": r.recorded_at,
+                "allowed": r.allowed,
+                "reason": r.reason,
+            }
+            for r in rows
+        ],
+    )
+
+
+def _row(row: Row[Any]) -> UseRow:
+    return UseRow(
+        subject_id=row.subject_id,
+        purpose=row.purpose,
+        categories=tuple(row.categories.split()),
+        recipient=row.recipient,
+        permission_id=row.permission_id,
+        service=row.service,
+        used_at=row.used_at,
+        recorded_at=row.recorded_at,
+        allowed=bool(row.allowed),
+        reason=row.reason,
+    )
+
+
+def for_subject(conn: Connection, subject_id: str, limit: int) -> list[UseRow]:
+    query = (
+        select(uses)
+        .where(uses.c.subject_id == subject_id)
+        .order_by(uses.c.used_at.desc(), uses.c.use_id.desc())
+        .limit(limit)
+    )
+    return [_row(r) for r in conn.execute(query)]
+
+
+def violations(conn: Connection, since: datetime | None, limit: int) -> list[UseRow]:
+    query = select(uses).where(uses.c.allowed.is_(False))
+    if since is not None:
+        query = query.where(uses.c.recorded_at >= since)
+    query = query.order_by(uses.c.recorded_at.desc(), uses.c.use_id.desc()).limit(limit)
+    return [_row(r) for r in conn.execute(query)]
+
+
+def purge_before(conn: Connection, cutoff: datetime) -> int:
+    return int(conn.execute(delete(uses).where(uses.c.used_at < cutoff)).rowcount)
+
+
+def erase_subject(conn: Connection, subject_id: str) -> int:
+    return int(conn.execute(delete(uses).where(uses.c.subject_id == subject_id)).rowcount)
+
+
+def stale_grants(
+    conn: Connection, permission_ids: Sequence[str], cutoff: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """(subject, permission) granted before ``cutoff`` and not used since (or never)."""
+    last_use = (
+        select(func.max(uses.c.used_at))
+        .where(
+            uses.c.subject_id == permission_states.c.subject_id,
+            uses.c.permission_id == permission_states.c.permission_id,
+        )
+        .scalar_subquery()
+    )
+    query = (
+        select(permission_states.c.subject_id, permission_states.c.permission_id)
+        .where(
+            permission_states.c.state == "granted",
+            permission_states.c.permission_id.in_(list(permission_ids)),
+            permission_states.c.updated_at < cutoff,
+            (last_use.is_(None)) | (last_use < cutoff),
+        )
+        .order_by(permission_states.c.subject_id, permission_states.c.permission_id)
+        .limit(limit)
+    )
+    return [(r.subject_id, r.permission_id) for r in conn.execute(query)]
