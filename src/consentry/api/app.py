@@ -11,6 +11,7 @@ from consentry import __version__
 from consentry.api import problems
 from consentry.api.routes import catalog, decisions, ops, rights, subjects, uses
 from consentry.bootstrap import Container
+from consentry.web import routes as web_routes
 
 MAX_BODY = 1_000_000
 
@@ -30,6 +31,8 @@ def create_app(container: Container) -> FastAPI:
     problems.install(app)
     for module in (catalog, subjects, rights, uses, decisions, ops):
         app.include_router(module.router)
+    app.include_router(web_routes.router)
+    app.mount(web_routes.STATIC_PREFIX, web_routes.static_files(), name="static")
 
     @app.middleware("http")
     async def _measure(

@@ -1,0 +1,93 @@
+"""The History and "Who used my data" tabs: ledger events and reported uses, as rows. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.events import Event, EventKind
+from consentry.services.uses import UseGroup
+from consentry.web.i18n import Translator
+from consentry.web.labels import action_text, source_text
+
+CHOICE_EVENTS = frozenset({EventKind.PERMISSION_GRANTED, EventKind.PERMISSION_DENIED})
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRow:
+    purpose: str
+    recipient: str
+    outside_eea: bool
+    count_text: str
+    first_used: str
+    last_used: str
+    last_used_iso: str
+    violation_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    event_id: str
+    when: str
+    when_iso: str
+    permission_id: str
+    title: str
+    action: str
+    source: str
+    notice_version: str
+
+
+def history_rows(catalogue: Catalogue, events: Sequence[Event], tr: Translator) -> list[HistoryRow]:
+    rows = []
+    for event in events:
+        if event.kind not in CHOICE_EVENTS:
+            continue  # e.g. an erasure marker: not a choice, and it carries no permission
+        perm = catalogue.permission(event.permission_id)
+        title = catalogue.text(perm.notice.title, tr.locale) if perm else event.permission_id
+        rows.append(
+            HistoryRow(
+                event_id=event.event_id,
+                when=tr.datetime(event.occurred_at),
+                when_iso=event.occurred_at.isoformat(),
+                permission_id=event.permission_id,
+                title=title,
+                action=action_text(perm, event.state, tr, event.options.get("reason")),
+                source=source_text(event.source, tr),
+                notice_version=event.notice_version,
+            )
+        )
+    return rows
+
+
+def access_rows(
+    catalogue: Catalogue, groups: Sequence[UseGroup], tr: Translator
+) -> list[AccessRow]:
+    """What services reported using, by purpose and recipient (the "Who used my data" tab)."""
+    rows = []
+    for group in groups:
+        purpose = catalogue.purposes.get(group.purpose)
+        recipient = catalogue.recipients.get(group.recipient or "")
+        name = recipient.name if recipient else group.recipient or catalogue.controller.name
+        violation = None
+        if group.violations:
+            violation = tr.ngettext(
+                "%(num)d of these uses did not respect your choices at the time; it is flagged "
+                "for our privacy team.",
+                "%(num)d of these uses did not respect your choices at the time; they are "
+                "flagged for our privacy team.",
+                group.violations,
+            )
+        rows.append(
+            AccessRow(
+                purpose=catalogue.text(purpose.label, tr.locale) if purpose else group.purpose,
+                recipient=name,
+                outside_eea=bool(recipient and recipient.outside_eea),
+                count_text=tr.ngettext("Used %(num)d time", "Used %(num)d times", group.count),
+                first_used=tr.datetime(group.first_used),
+                last_used=tr.datetime(group.last_used),
+                last_used_iso=group.last_used.isoformat(),
+                violation_text=violation,
+            )
+        )
+    return rows

@@ -1,0 +1,99 @@
+"""Who is looking at the page: a subject JWT (``?token=`` or Bearer) or the session cookie.
+
+A token starts a session (an HttpOnly, SameSite=Lax cookie, Secure over https) and, when it came
+in the URL, a redirect drops it from there so it stays out of history, logs and referrers. Every
+form post must carry the session's CSRF token (a form field, or the X-CSRF-Token header).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from fastapi.responses import RedirectResponse, Response
+
+from consentry.api.problems import problem_response
+from consentry.web.pages import Web, private
+from consentry.web.session import SESSION_COOKIE, SESSION_TTL, Session
+
+
+def start_session(web: Web, response: Response, subject: str) -> Session:
+    session, cookie = web.signer.new_session(subject)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=SESSION_TTL,
+        httponly=True,
+        samesite="lax",
+        secure=web.secure,
+        path="/",
+    )
+    return session
+
+
+def sign_in_page(web: Web, *, expired: bool = False) -> Response:
+    response = web.render("signin.html", status=401, expired=expired)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="consentry"'
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    session: Session
+    # Set when the session was started by this very request (Bearer): its cookie to pass on.
+    new_cookie: Response | None = None
+
+    def finish(self, response: Response) -> Response:
+        if self.new_cookie is not None:
+            for key, value in self.new_cookie.raw_headers:
+                if key == b"set-cookie":
+                    response.raw_headers.append((key, value))
+        return private(response)
+
+
+def _bearer(web: Web) -> str | None:
+    scheme, _, token = web.request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authenticate(web: Web) -> SignedIn | Response:
+    """The signed-in subject, or the response to send instead (sign-in page, token redirect)."""
+    request = web.request
+    token = request.query_params.get("token")
+    if token is not None:
+        subject = web.container.tokens.verify(token)
+        if subject is None:
+            return sign_in_page(web, expired=True)
+        query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+        redirect = RedirectResponse(
+            request.url.path + (f"?{query}" if query else ""), status_code=303
+        )
+        start_session(web, redirect, subject)
+        return private(redirect)
+    bearer = _bearer(web)
+    if bearer is not None:
+        subject = web.container.tokens.verify(bearer)
+        if subject is None:
+            return sign_in_page(web, expired=True)
+        carrier = Response()
+        return SignedIn(start_session(web, carrier, subject), carrier)
+    session = web.signer.session(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return sign_in_page(web)
+    return SignedIn(session)
+
+
+def session_for_change(web: Web, csrf: str | None) -> Session | Response:
+    """The session of a form post whose CSRF token matches it, or the refusal to send."""
+    session = web.signer.session(web.request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        if web.wants_json:
+            return problem_response(401, "sign in again", code="no_session")
+        return RedirectResponse("/permissions", status_code=303)
+    token = web.request.headers.get("x-csrf-token") or csrf
+    if not web.signer.csrf_ok(session.nonce, token):
+        if web.wants_json:
+            return problem_response(403, "reload the page and try again", code="csrf")
+        return web.render("error.html", session=session, status=403)
+    return session

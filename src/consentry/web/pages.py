@@ -1,0 +1,148 @@
+"""Rendering the page: one request's language and signer, the templates, and response headers."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.staticfiles import StaticFiles
+
+from consentry.api.deps import ContainerDep
+from consentry.bootstrap import Container
+from consentry.web import i18n
+from consentry.web.session import Session, Signer
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+STATIC_PREFIX = "/static"
+
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=STATIC_DIR)
+
+
+@functools.cache
+def static_url(name: str) -> str:
+    # A content hash in the URL lets browsers cache the file and still see every change.
+    digest = hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+    return f"{STATIC_PREFIX}/{name}?v={digest}"
+
+
+def page_url(path: str, lang: str, **params: str) -> str:
+    """A link inside the page, carrying its language (so ?lang= keeps winning over the header)."""
+    return f"{path}?{urlencode({'lang': lang, **params})}"
+
+
+def private(response: Response) -> Response:
+    """Headers for a page that shows one person's data (and may carry a token in its URL)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class Web:
+    """One request to the page: the wired services, the cookie signer and the page language."""
+
+    request: Request
+    container: Container
+    signer: Signer
+    locale: str
+
+    @property
+    def tr(self) -> i18n.Translator:
+        return i18n.translator(self.locale)
+
+    @property
+    def secure(self) -> bool:
+        return self.request.url.scheme == "https"
+
+    @property
+    def wants_json(self) -> bool:
+        return "application/json" in self.request.headers.get("accept", "")
+
+    def offered(self) -> tuple[str, ...]:
+        catalogue = self.container.catalogue
+        return i18n.offered(catalogue.locales) or (catalogue.default_locale,)
+
+    def in_locale(self, lang: str | None) -> Web:
+        """The same request in the language a form says it was shown in, if offered."""
+        return replace(self, locale=lang) if lang in self.offered() else self
+
+    def url(self, path: str, **params: str) -> str:
+        return page_url(path, self.locale, **params)
+
+    def render(
+        self,
+        template: str,
+        *,
+        session: Session | None = None,
+        status: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        tr = self.tr
+        catalogue = self.container.catalogue
+        languages = [
+            {
+                "code": code,
+                "name": tr.language_name(code),
+                "url": page_url(self.request.url.path, code),
+                "current": code == self.locale,
+            }
+            for code in self.offered()
+        ]
+        html = templates.get_template(template).render(
+            _=tr.gettext,
+            ngettext=tr.ngettext,
+            locale=self.locale,
+            languages=languages,
+            controller=catalogue.controller,
+            controller_country=tr.country(catalogue.controller.country),
+            demo=self.container.settings.demo,
+            session=session,
+            csrf=self.signer.csrf_token(session.nonce) if session else "",
+            url=self.url,
+            static=static_url,
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status)
+        private(response)
+        return response
+
+
+def get_web(request: Request, container: ContainerDep) -> Web:
+    signer: Signer | None = getattr(request.app.state, "web_signer", None)
+    if signer is None:
+        signer = Signer(container.settings.jwt_secret_value())
+        request.app.state.web_signer = signer
+    catalogue = container.catalogue
+    locale = i18n.negotiate(
+        request.query_params.get("lang"),
+        request.headers.get("accept-language"),
+        i18n.offered(catalogue.locales) or (catalogue.default_locale,),
+        catalogue.default_locale,
+    )
+    return Web(request, container, signer, locale)
+
+
+WebDep = Annotated[Web, Depends(get_web)]

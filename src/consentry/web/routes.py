@@ -1,0 +1,248 @@
+"""The Permissions page: thin HTTP handlers over the same ConsentService the API uses.
+
+Every change made here is one ``ConsentService.change`` call with ``source="web"``, so a click and
+an API call leave the same proof. Forms work without JavaScript (post, then redirect with a
+confirmation); ``static/permissions.js`` sends the same forms with fetch and gets JSON back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from consentry.api.problems import problem_response
+from consentry.domain.errors import DomainError, NoticeOutdated
+from consentry.domain.events import Event
+from consentry.domain.state import ChoiceState
+from consentry.services.consents import Change, Context
+from consentry.web import demo, messages
+from consentry.web.activity import access_rows, history_rows
+from consentry.web.auth import SignedIn, authenticate, session_for_change
+from consentry.web.pages import STATIC_PREFIX, Web, WebDep, private, static_files
+from consentry.web.receipt import build_receipt
+from consentry.web.session import SESSION_COOKIE, Session
+from consentry.web.view_model import PageModel, build_page
+
+__all__ = ["STATIC_PREFIX", "router", "static_files"]
+
+HISTORY_PAGE = 50
+MAX_SET = 1000
+STATES = ("granted", "denied")
+
+router = APIRouter(include_in_schema=False)
+router.include_router(demo.router)
+
+PermissionId = Annotated[str, Path(min_length=1, max_length=100)]
+EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9\-]{1,64}$")]
+FormText = Annotated[str | None, Form(max_length=200)]
+
+
+def _page_model(web: Web, subject: str) -> PageModel:
+    consents = web.container.consents
+    return build_page(
+        web.container.catalogue, consents.permissions(subject), consents.devices(subject), web.tr
+    )
+
+
+# -- the three tabs --------------------------------------------------------------------------------
+@router.get("/permissions")
+def permissions_page(web: WebDep) -> Response:
+    auth = authenticate(web)
+    if not isinstance(auth, SignedIn):
+        return auth
+    flash = messages.read_flash(web, auth.session)
+    response = web.render(
+        "permissions.html",
+        session=auth.session,
+        tab="overview",
+        page=_page_model(web, auth.session.subject),
+        flash=messages.for_template(web, flash),
+    )
+    if flash is not None:
+        messages.clear_flash(response)
+    return auth.finish(response)
+
+
+@router.get("/permissions/history")
+def history_page(web: WebDep) -> Response:
+    auth = authenticate(web)
+    if not isinstance(auth, SignedIn):
+        return auth
+    cursor = web.request.query_params.get("cursor")
+    if cursor is not None and not (cursor.isdigit() and len(cursor) <= 12):
+        cursor = None
+    page = web.container.consents.history(auth.session.subject, HISTORY_PAGE, cursor)
+    response = web.render(
+        "history.html",
+        session=auth.session,
+        tab="history",
+        rows=history_rows(web.container.catalogue, page.events, web.tr),
+        next_cursor=page.next_cursor,
+    )
+    return auth.finish(response)
+
+
+@router.get("/permissions/accesses")
+def accesses_page(web: WebDep) -> Response:
+    auth = authenticate(web)
+    if not isinstance(auth, SignedIn):
+        return auth
+    groups, _ = web.container.uses.for_subject(auth.session.subject)
+    rows = access_rows(web.container.catalogue, groups, web.tr)
+    response = web.render("accesses.html", session=auth.session, tab="accesses", accesses=rows)
+    return auth.finish(response)
+
+
+def _find_event(web: Web, subject: str, event_id: str) -> Event | None:
+    cursor: str | None = None
+    while True:
+        page = web.container.consents.history(subject, 500, cursor)
+        for event in page.events:
+            if event.event_id == event_id:
+                return event
+        if page.next_cursor is None:
+            return None
+        cursor = page.next_cursor
+
+
+@router.get("/permissions/history/{event_id}/receipt.json")
+def receipt(event_id: EventId, web: WebDep) -> Response:
+    auth = authenticate(web)
+    if not isinstance(auth, SignedIn):
+        return auth
+    # Only the subject's own history is searched: another subject's event is simply not found.
+    event = _find_event(web, auth.session.subject, event_id)
+    if event is None:
+        return private(problem_response(404, "no such event in your history", code="not_found"))
+    body = build_receipt(web.container.catalogue, auth.session.subject, event, datetime.now(UTC))
+    response = Response(
+        json.dumps(body, indent=2, ensure_ascii=False),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="consent-receipt-{event.event_id}.json"'
+        },
+    )
+    return auth.finish(response)
+
+
+# -- changes ---------------------------------------------------------------------------------------
+def _respond(web: Web, session: Session, flash: messages.Flash, status: int = 200) -> Response:
+    """For the script: JSON with every switch's new state, the summary, the message and undo.
+    Without it: back to the page (at the card that changed), with the confirmation."""
+    slot = str(flash["slot"])
+    if not web.wants_json:
+        anchor = "choices" if slot == "all" else f"p-{slot}"
+        redirect = RedirectResponse(web.url("/permissions") + f"#{anchor}", status_code=303)
+        messages.set_flash(web, redirect, session, flash)
+        return private(redirect)
+    page = _page_model(web, session.subject)
+    undo = messages.undo_items(flash)
+    body: dict[str, Any] = {
+        "ok": status < 400,
+        "slot": slot,
+        "message": messages.message(web.container.catalogue, flash, web.tr),
+        "summary": page.summary,
+        "count": messages.count_text(page, web.tr),
+        "permissions": [
+            {
+                "id": c.id,
+                "checked": c.checked,
+                "next_state": c.next_state,
+                "state_text": c.state_text,
+            }
+            for c in page.toggleable
+        ],
+        "undo": {
+            "action": "/permissions",
+            "label": web.tr.gettext("Undo"),
+            "fields": [["set", u] for u in undo] + [["slot", slot]],
+        }
+        if undo
+        else None,
+    }
+    return private(JSONResponse(body, status_code=status))
+
+
+def _apply(
+    web: Web, session: Session, changes: Sequence[Change], flash: messages.Flash
+) -> Response:
+    consents = web.container.consents
+    before = {v.id: v for v in consents.permissions(session.subject)}
+    try:
+        outcome = consents.change(session.subject, changes, Context("web", web.locale))
+    except NoticeOutdated:
+        return _respond(web, session, {**flash, "kind": "outdated"}, 409)
+    except DomainError:
+        return _respond(web, session, {**flash, "kind": "error"}, 422)
+    # What the customer sees change is the effective state (a default that was already off and
+    # is now explicitly off changed nothing for them): count and undo only those.
+    after = {v.id: v.effective for v in outcome.entries}
+    flipped = [p for p in outcome.changed if p in before and before[p].effective != after[p]]
+    undo = [f"{p}={'granted' if before[p].effective else 'denied'}" for p in flipped]
+    if flash["kind"] == "undo":
+        undo = []
+    return _respond(web, session, {**flash, "count": len(flipped), "undo": undo})
+
+
+@router.post("/permissions")
+def change_many(
+    web: WebDep,
+    csrf: FormText = None,
+    lang: FormText = None,
+    slot: FormText = None,
+    bulk: Annotated[str | None, Form(alias="all", max_length=20)] = None,
+    choices: Annotated[list[str] | None, Form(alias="set")] = None,
+) -> Response:
+    """ "Refuse all" / "Accept all" (every consent permission, as PATCH ``all`` on the API), or
+    several choices at once (what undo sends back)."""
+    session = session_for_change(web, csrf)
+    if not isinstance(session, Session):
+        return session
+    web = web.in_locale(lang)
+    if bulk in STATES:
+        changes = web.container.consents.all_consents(ChoiceState(bulk))
+        return _apply(web, session, changes, {"kind": "all", "slot": "all", "state": bulk})
+    pairs = [item.partition("=") for item in (choices or [])[: MAX_SET + 1]]
+    if not pairs or len(pairs) > MAX_SET or any(s not in STATES or not p for p, _, s in pairs):
+        return _respond(web, session, {"kind": "error", "slot": "all"}, 422)
+    known = slot == "all" or web.container.catalogue.permission(slot or "") is not None
+    changes = [Change(pid, ChoiceState(state)) for pid, _, state in pairs]
+    return _apply(web, session, changes, {"kind": "undo", "slot": slot if known else "all"})
+
+
+@router.post("/permissions/{pid}")
+def change_one(
+    pid: PermissionId,
+    web: WebDep,
+    state: FormText = None,
+    csrf: FormText = None,
+    lang: FormText = None,
+    v: FormText = None,
+) -> Response:
+    """One switch: the state it moves to, and the notice version the page showed (the proof)."""
+    session = session_for_change(web, csrf)
+    if not isinstance(session, Session):
+        return session
+    web = web.in_locale(lang)
+    if web.container.catalogue.permission(pid) is None or state not in STATES:
+        if web.wants_json:
+            return problem_response(404, "no such permission", code="not_found")
+        return _respond(web, session, {"kind": "error", "slot": "all"}, 422)
+    change = Change(pid, ChoiceState(state), notice_version=v or None)
+    return _apply(web, session, [change], {"kind": "one", "slot": pid, "pid": pid, "state": state})
+
+
+@router.post("/logout")
+def logout(web: WebDep, csrf: FormText = None) -> Response:
+    session = session_for_change(web, csrf)
+    if not isinstance(session, Session):
+        return session
+    target = "/demo/login" if web.container.settings.demo else "/permissions"
+    redirect = RedirectResponse(target, status_code=303)
+    redirect.delete_cookie(SESSION_COOKIE, path="/")
+    return private(redirect)

@@ -1,0 +1,117 @@
+/* Progressive enhancement for the Permissions page: the same forms, sent with fetch.
+ * Without this script every form still works (post, then redirect with a confirmation). */
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  if (!meta || !window.fetch || !window.URLSearchParams) return;
+  var csrf = meta.getAttribute("content");
+
+  function bySlot(name) {
+    var slots = document.querySelectorAll("[data-slot]");
+    for (var i = 0; i < slots.length; i++) {
+      if (slots[i].getAttribute("data-slot") === name) return slots[i];
+    }
+    return null;
+  }
+
+  function applyState(data) {
+    (data.permissions || []).forEach(function (p) {
+      var button = document.getElementById("sw-" + p.id);
+      if (button) {
+        button.setAttribute("aria-checked", p.checked ? "true" : "false");
+        button.value = p.next_state;
+      }
+      var state = document.getElementById("st-" + p.id);
+      if (state) state.textContent = p.state_text;
+    });
+    var summary = document.getElementById("summary");
+    if (summary && data.summary) summary.textContent = data.summary;
+    var count = document.getElementById("consent-count");
+    if (count && data.count) count.textContent = data.count;
+  }
+
+  function hidden(name, value) {
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    return input;
+  }
+
+  function showMessage(slotName, data, isError) {
+    var all = document.querySelectorAll("[data-slot]");
+    for (var i = 0; i < all.length; i++) all[i].textContent = "";
+    var slot = bySlot(slotName) || bySlot("all");
+    if (!slot) return;
+    var box = document.createElement("div");
+    box.className = isError ? "confirm confirm-error" : "confirm";
+    var text = document.createElement("p");
+    text.textContent = data.message;
+    box.appendChild(text);
+    if (data.undo) {
+      var form = document.createElement("form");
+      form.method = "post";
+      form.action = data.undo.action;
+      form.setAttribute("data-enhance", "");
+      form.appendChild(hidden("csrf", csrf));
+      form.appendChild(hidden("lang", document.documentElement.lang));
+      data.undo.fields.forEach(function (f) { form.appendChild(hidden(f[0], f[1])); });
+      var button = document.createElement("button");
+      button.type = "submit";
+      button.className = "undo-button";
+      button.textContent = data.undo.label;
+      form.appendChild(button);
+      box.appendChild(form);
+    }
+    slot.appendChild(box);
+  }
+
+  function refocus(slotName) {
+    // After an undo its button is gone: put focus back where the change was made.
+    var target = document.getElementById("sw-" + slotName) ||
+      document.querySelector(".bulk .choice-button");
+    if (target) target.focus();
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-enhance")) return;
+    event.preventDefault();
+    if (form.getAttribute("aria-busy") === "true") return;
+    var submitter = event.submitter || form.querySelector("[type=submit]");
+    var body = new URLSearchParams();
+    var fields = form.querySelectorAll("input[name]");
+    for (var i = 0; i < fields.length; i++) body.append(fields[i].name, fields[i].value);
+    if (submitter && submitter.name) body.append(submitter.name, submitter.value);
+    var slotField = form.querySelector('input[name="slot"]');
+    var isUndo = !!slotField;
+    var card = form.closest("article.perm");
+    var slotName = slotField ? slotField.value : (card ? card.id.slice(2) : "all");
+    var focusWasInSlot = isUndo;
+    form.setAttribute("aria-busy", "true");
+    if (submitter) submitter.setAttribute("aria-busy", "true");
+    fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Accept": "application/json",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-CSRF-Token": csrf
+      },
+      body: body.toString()
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    }).then(function (result) {
+      var data = result.data;
+      if (data.permissions) applyState(data);
+      var message = data.message || document.body.getAttribute("data-error");
+      showMessage(data.slot || slotName, { message: message, undo: data.undo }, !result.ok);
+      if (focusWasInSlot) refocus(data.slot || slotName);
+    }).catch(function () {
+      showMessage(slotName, { message: document.body.getAttribute("data-error") }, true);
+    }).then(function () {
+      form.removeAttribute("aria-busy");
+      if (submitter) submitter.removeAttribute("aria-busy");
+    });
+  });
+})();

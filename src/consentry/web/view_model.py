@@ -1,0 +1,418 @@
+"""What the Permissions page's first tab shows, built from the catalogue and a subject's state.
+
+Pure. Everything the template prints is decided here (texts already in the page's language), so
+the wording rules can be tested without a browser: the summary sentence, the three groups, which
+recipients receive data now, and why a permission that cannot be switched off is needed. The
+History and "Who used my data" tabs are in ``activity``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from consentry.domain.catalogue import (
+    Catalogue,
+    LegalBasis,
+    Permission,
+    PermissionGroup,
+    Recipient,
+    RecipientKind,
+)
+from consentry.domain.jurisdictions import EEA
+from consentry.domain.state import DeviceReport
+from consentry.services.consents import PermissionView
+from consentry.web.i18n import Translator
+from consentry.web.labels import basis_text, device_value_text, kind_role, platform_text
+
+PRECISE_LOCATION = "device.location.precise"
+APPROXIMATE_LOCATION = "device.location.approximate"
+# Recipients that get data for their own ends: what "sharing" means to a customer (and CCPA).
+THIRD_PARTIES = frozenset(
+    {RecipientKind.PARTNER, RecipientKind.AD_NETWORK, RecipientKind.DATA_BUYER}
+)
+# Where the app can take the customer to change an OS permission; a browser has no such link.
+SETTINGS_LINKS = {
+    "ios": "app-settings:",
+    "android": "intent:#Intent;action=android.settings.APPLICATION_DETAILS_SETTINGS;end",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientItem:
+    id: str
+    name: str
+    country: str
+    country_code: str
+    outside_eea: bool
+    kind: str
+    role: str
+    description: str | None
+    third_party: bool
+    buys_data: bool
+    receives_now: bool
+    via: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionCard:
+    id: str
+    title: str
+    text: str
+    purpose: str
+    data: tuple[str, ...]
+    recipients: tuple[RecipientItem, ...]
+    basis: str
+    basis_text: str
+    toggleable: bool
+    checked: bool
+    next_state: str
+    state_text: str
+    notice_version: str
+    sold: bool
+    shared: bool
+    outside_eea: bool
+    note: str | None
+    why: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    id: str
+    title: str
+    value: str
+    value_text: str
+    text: str
+    used_for: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCard:
+    device_id: str
+    platform: str
+    platform_text: str
+    app_version: str
+    reported_at: str
+    reported_iso: str
+    rows: tuple[DeviceRow, ...]
+    settings_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageModel:
+    locale: str
+    summary: str
+    consent_total: int
+    consent_on: int
+    devices: tuple[DeviceCard, ...]
+    usage: tuple[PermissionCard, ...]
+    needed: tuple[PermissionCard, ...]
+    sharing: tuple[PermissionCard, ...]
+    recipients: tuple[RecipientItem, ...]
+
+    @property
+    def toggleable(self) -> tuple[PermissionCard, ...]:
+        return self.usage + self.sharing
+
+
+# -- building blocks -------------------------------------------------------------------------------
+def _is_sale(catalogue: Catalogue, perm: Permission) -> bool:
+    if perm.purpose.split(".", 1)[0] == "sale":
+        return True
+    return any(catalogue.recipients[r].kind is RecipientKind.DATA_BUYER for r in perm.recipients)
+
+
+def _device_allows(catalogue: Catalogue, category: str, devices: Sequence[DeviceReport]) -> bool:
+    need = catalogue.categories[category].device
+    if need is None:
+        return True
+    return any(d.os_permissions.get(need.permission) in need.allows for d in devices)
+
+
+def _blocked_device_titles(
+    catalogue: Catalogue, perm: Permission, devices: Sequence[DeviceReport], locale: str
+) -> list[str]:
+    titles = {d.id: catalogue.text(d.title, locale) for d in catalogue.device_permissions}
+    blocked: list[str] = []
+    for category in perm.categories:
+        need = catalogue.categories[category].device
+        if need is not None and not _device_allows(catalogue, category, devices):
+            title = titles.get(need.permission, need.permission)
+            if title not in blocked:
+                blocked.append(title)
+    return blocked
+
+
+def _recipient(
+    catalogue: Catalogue,
+    rid: str,
+    recipient: Recipient,
+    via: Sequence[str],
+    tr: Translator,
+) -> RecipientItem:
+    return RecipientItem(
+        id=rid,
+        name=recipient.name,
+        country=tr.country(recipient.country),
+        country_code=recipient.country,
+        outside_eea=recipient.outside_eea,
+        kind=recipient.kind.value,
+        role=kind_role(recipient.kind, tr),
+        description=catalogue.text(recipient.description, tr.locale)
+        if recipient.description
+        else None,
+        third_party=recipient.kind in THIRD_PARTIES,
+        buys_data=recipient.kind is RecipientKind.DATA_BUYER,
+        receives_now=bool(via),
+        via=tuple(via),
+    )
+
+
+def _note(
+    catalogue: Catalogue,
+    perm: Permission,
+    view: PermissionView,
+    devices: Sequence[DeviceReport],
+    tr: Translator,
+) -> str | None:
+    if view.reason == "notice_changed":
+        change = perm.notice.change_summary
+        summary = catalogue.text(change, tr.locale) + " " if change else ""
+        return summary + tr.gettext(
+            "We changed what this covers since you switched it on, so your earlier choice no "
+            "longer counts."
+        )
+    if view.reason == "expired":
+        return tr.gettext("Your time-limited permission has ended.")
+    if view.effective and perm.legal_basis is LegalBasis.CONSENT:
+        blocked = _blocked_device_titles(catalogue, perm, devices, tr.locale)
+        if blocked:
+            return tr.gettext(
+                "It also needs “%(setting)s” on your device, which is not allowed there now.",
+                setting=", ".join(blocked),
+            )
+    return None
+
+
+def _card(
+    catalogue: Catalogue,
+    perm: Permission,
+    view: PermissionView,
+    devices: Sequence[DeviceReport],
+    recipients: dict[str, RecipientItem],
+    tr: Translator,
+) -> PermissionCard:
+    loc = tr.locale
+    items = tuple(recipients[r] for r in perm.recipients)
+    state_text = tr.gettext("On") if view.effective else tr.gettext("Off")
+    why = None if perm.toggleable else basis_text(perm, tr)
+    return PermissionCard(
+        id=perm.id,
+        title=catalogue.text(perm.notice.title, loc),
+        text=catalogue.text(perm.notice.text, loc),
+        purpose=catalogue.text(catalogue.purposes[perm.purpose].label, loc),
+        data=tuple(catalogue.text(catalogue.categories[c].label, loc) for c in perm.categories),
+        recipients=items,
+        basis=perm.legal_basis.value,
+        basis_text=basis_text(perm, tr),
+        toggleable=perm.toggleable,
+        checked=view.effective,
+        next_state="denied" if view.effective else "granted",
+        state_text=state_text,
+        notice_version=perm.notice.version,
+        sold=_is_sale(catalogue, perm),
+        shared=any(r.third_party for r in items),
+        outside_eea=any(r.outside_eea for r in items),
+        note=_note(catalogue, perm, view, devices, tr),
+        why=why,
+    )
+
+
+def _location_users(
+    catalogue: Catalogue,
+    effective: Sequence[Permission],
+    devices: Sequence[DeviceReport],
+    category: str,
+) -> list[str] | None:
+    """Recipients other than us that get this location category now; None if nobody does."""
+    if category not in catalogue.categories or not _device_allows(catalogue, category, devices):
+        return None
+    users = {r for p in effective if category in p.categories for r in p.recipients}
+    if not users:
+        return None
+    return [r for r in users if catalogue.recipients[r].kind is not RecipientKind.CONTROLLER]
+
+
+def _location_clause(
+    catalogue: Catalogue,
+    effective: Sequence[Permission],
+    devices: Sequence[DeviceReport],
+    tr: Translator,
+) -> str:
+    controller = catalogue.controller.name
+    precise = _location_users(catalogue, effective, devices, PRECISE_LOCATION)
+    if precise:
+        return tr.ngettext(
+            "you share your precise location with %(num)d partner",
+            "you share your precise location with %(num)d partners",
+            len(precise),
+        )
+    if precise is not None:
+        return tr.gettext("only %(controller)s uses your precise location", controller=controller)
+    approximate = _location_users(catalogue, effective, devices, APPROXIMATE_LOCATION)
+    if approximate:
+        return tr.ngettext(
+            "you share your approximate location with %(num)d partner",
+            "you share your approximate location with %(num)d partners",
+            len(approximate),
+        )
+    if approximate is not None:
+        return tr.gettext(
+            "only %(controller)s uses your approximate location", controller=controller
+        )
+    return tr.gettext("your location is not used")
+
+
+def _join(clauses: Sequence[str], tr: Translator) -> str:
+    sentence = tr.gettext("; ").join(clauses)
+    return sentence[:1].upper() + sentence[1:] + tr.gettext(".")
+
+
+def summary(
+    catalogue: Catalogue,
+    views: Sequence[PermissionView],
+    devices: Sequence[DeviceReport],
+    tr: Translator,
+) -> str:
+    """The overview in plain words: location, sharing, sale and transfers outside the EEA."""
+    on = {v.id for v in views if v.effective}
+    effective = [p for p in catalogue.permissions if p.id in on]
+    receiving = {r for p in effective for r in p.recipients}
+    partners = [r for r in receiving if catalogue.recipients[r].kind in THIRD_PARTIES]
+    buyers = {
+        r
+        for p in effective
+        if _is_sale(catalogue, p)
+        for r in p.recipients
+        if catalogue.recipients[r].kind is not RecipientKind.CONTROLLER
+    }
+    abroad = [r for r in receiving if catalogue.recipients[r].country not in EEA]
+
+    location = _location_clause(catalogue, effective, devices, tr)
+    if buyers:
+        sale = tr.ngettext(
+            "your data is sold to %(num)d company",
+            "your data is sold to %(num)d companies",
+            len(buyers),
+        )
+    else:
+        sale = tr.gettext("your data is not sold")
+    if partners:
+        sharing = tr.ngettext(
+            "you share your data with %(num)d partner",
+            "you share your data with %(num)d partners",
+            len(partners),
+        )
+    else:
+        sharing = tr.gettext("your data is not shared with partners")
+    if abroad:
+        transfers = tr.ngettext(
+            "%(num)d company outside the EEA receives it",
+            "%(num)d companies outside the EEA receive it",
+            len(abroad),
+        )
+    else:
+        transfers = tr.gettext("it stays within the EEA")
+    return _join([location, sale], tr) + " " + _join([sharing, transfers], tr)
+
+
+def _device_cards(
+    catalogue: Catalogue, devices: Sequence[DeviceReport], tr: Translator
+) -> tuple[DeviceCard, ...]:
+    loc = tr.locale
+    cards = []
+    for report in devices:
+        rows = []
+        for spec in catalogue.device_permissions:
+            value = report.os_permissions.get(spec.id)
+            if value is None:
+                continue
+            categories = set(spec.categories) | {
+                name
+                for name, cat in catalogue.categories.items()
+                if cat.device is not None and cat.device.permission == spec.id
+            }
+            used_for = tuple(
+                catalogue.text(p.notice.title, loc)
+                for p in catalogue.permissions
+                if categories.intersection(p.categories)
+            )
+            rows.append(
+                DeviceRow(
+                    id=spec.id,
+                    title=catalogue.text(spec.title, loc),
+                    value=value,
+                    value_text=device_value_text(value, tr),
+                    text=catalogue.text(spec.text, loc),
+                    used_for=used_for,
+                )
+            )
+        cards.append(
+            DeviceCard(
+                device_id=report.device_id,
+                platform=report.platform,
+                platform_text=platform_text(report.platform, tr),
+                app_version=report.app_version,
+                reported_at=tr.datetime(report.updated_at),
+                reported_iso=report.updated_at.isoformat(),
+                rows=tuple(rows),
+                settings_url=SETTINGS_LINKS.get(report.platform),
+            )
+        )
+    return tuple(cards)
+
+
+def build_page(
+    catalogue: Catalogue,
+    views: Sequence[PermissionView],
+    devices: Sequence[DeviceReport],
+    tr: Translator,
+) -> PageModel:
+    by_id = {v.id: v for v in views}
+    titles = {p.id: catalogue.text(p.notice.title, tr.locale) for p in catalogue.permissions}
+    via: dict[str, list[str]] = {rid: [] for rid in catalogue.recipients}
+    for perm in catalogue.permissions:
+        view = by_id.get(perm.id)
+        if view is not None and view.effective:
+            for rid in perm.recipients:
+                via[rid].append(titles[perm.id])
+    recipients = {
+        rid: _recipient(catalogue, rid, rec, via[rid], tr)
+        for rid, rec in catalogue.recipients.items()
+    }
+    usage: list[PermissionCard] = []
+    needed: list[PermissionCard] = []
+    sharing: list[PermissionCard] = []
+    for perm in catalogue.permissions:
+        view = by_id.get(perm.id)
+        if view is None:
+            continue
+        card = _card(catalogue, perm, view, devices, recipients, tr)
+        if not perm.toggleable:
+            needed.append(card)
+        elif perm.group is PermissionGroup.SHARING:
+            sharing.append(card)
+        else:
+            usage.append(card)
+    consent = [p.id for p in catalogue.permissions if p.legal_basis is LegalBasis.CONSENT]
+    return PageModel(
+        locale=tr.locale,
+        summary=summary(catalogue, views, devices, tr),
+        consent_total=len(consent),
+        consent_on=sum(1 for pid in consent if pid in by_id and by_id[pid].effective),
+        devices=_device_cards(catalogue, devices, tr),
+        usage=tuple(usage),
+        needed=tuple(needed),
+        sharing=tuple(sharing),
+        recipients=tuple(recipients.values()),
+    )

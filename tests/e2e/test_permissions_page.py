@@ -1,0 +1,482 @@
+"""The Permissions page in a real browser (Debian's Chromium through Playwright).
+
+One server (uvicorn in a thread, SQLite file, the demo catalogue, demo customers) and one browser
+for the module. Every check goes through the page as a customer would (click, keyboard, no
+JavaScript, a 360 px phone) and then asks the v1 API whether the change really landed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from consentry.api.app import create_app
+from consentry.bootstrap import Container, bootstrap
+from consentry.config import Settings
+from consentry.services.demo import DEMO_CUSTOMERS, seed
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MARKETPLACE = Path(__file__).parents[2] / "catalogues" / "marketplace.yaml"
+SCREENSHOT = Path("/tmp/permissions-page.png")
+SCREENSHOT_360 = Path("/tmp/permissions-page-360.png")
+# Properties that make one button look more prominent than another.
+PROMINENCE = [
+    "background-color",
+    "color",
+    "border-top-width",
+    "border-top-style",
+    "border-top-color",
+    "border-radius",
+    "font-family",
+    "font-size",
+    "font-weight",
+    "font-style",
+    "text-decoration-line",
+    "text-transform",
+    "letter-spacing",
+    "padding-top",
+    "padding-left",
+    "box-shadow",
+    "opacity",
+    "outline-style",
+    "cursor",
+]
+
+
+def customer(subject_id: str) -> str:
+    return next(c.name for c in DEMO_CUSTOMERS if c.subject_id == subject_id)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Live:
+    url: str
+    container: Container
+    api: httpx.Client
+
+    def catalog(self, locale: str) -> list[dict[str, Any]]:
+        response = self.api.get("/v1/catalog", params={"locale": locale})
+        response.raise_for_status()
+        return list(response.json()["permissions"])
+
+    def effective(self, subject: str) -> dict[str, bool]:
+        response = self.api.get(f"/v1/subjects/{subject}/permissions")
+        response.raise_for_status()
+        return {p["id"]: p["effective"] for p in response.json()["permissions"]}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    database = tmp_path_factory.mktemp("permissions-page") / "consentry.db"
+    settings = Settings(database_url=f"sqlite:///{database}", catalogue=MARKETPLACE, demo=True)
+    container = bootstrap(settings)
+    seed(container)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(container),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise AssertionError("the page's server did not start")
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    admin = container.keys.create(["admin"], name="browser-tests")
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=10
+    ) as api:
+        yield Live(url, container, api)
+    server.should_exit = True
+    thread.join(timeout=10)
+    container.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        message = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CONSENTRY_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def signed_in(
+    browser: Browser,
+    live: Live,
+    subject: str,
+    *,
+    locale: str = "en",
+    width: int = 1024,
+    javascript: bool = True,
+) -> Page:
+    """A fresh browser context (Accept-Language from ``locale``), signed in through the demo."""
+    context = browser.new_context(
+        base_url=live.url,
+        locale=locale,
+        viewport={"width": width, "height": 900},
+        java_script_enabled=javascript,
+        accept_downloads=True,
+    )
+    context.set_default_timeout(5000)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: pytest.fail(f"unexpected dialog: {dialog.message}"))
+    page.goto("/demo/login")
+    page.get_by_role("button", name=customer(subject)).click()
+    page.wait_for_url("**/account")
+    return page
+
+
+def flipped(value: str | None) -> str:
+    return "false" if value == "true" else "true"
+
+
+# -- finding the page ------------------------------------------------------------------------------
+def test_account_home_links_prominently_to_the_permissions_page(
+    browser: Browser, live: Live
+) -> None:
+    page = signed_in(browser, live, "demo-amelie", locale="fr")
+    link = page.get_by_role("link", name="Vos autorisations", exact=True)
+    expect(link).to_be_visible()
+    link.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Vos autorisations")
+    summary = page.locator("#summary")
+    expect(summary).to_contain_text("vos données ne sont pas vendues")
+    expect(summary).to_contain_text("Seul Example Marketplace B.V. utilise votre position précise")
+    for heading in ("Sur votre appareil", "Comment nous utilisons vos données"):
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Qui reçoit vos données", exact=True)).to_be_visible()
+    page.context.close()
+
+
+# -- every switch: named by its catalogue title, one click, persisted ------------------------------
+@pytest.mark.parametrize(("locale", "subject"), [("fr", "demo-amelie"), ("en", "demo-dylan")])
+def test_every_switch_is_named_by_its_title_and_flips_in_one_click(
+    browser: Browser, live: Live, locale: str, subject: str
+) -> None:
+    catalog = live.catalog(locale)
+    toggleable = [p for p in catalog if p["toggleable"]]
+    page = signed_in(browser, live, subject, locale=locale)
+    page.goto(f"/permissions?lang={locale}")  # opening the page: zero clicks
+    expect(page.get_by_role("switch")).to_have_count(len(toggleable))
+    for perm in catalog:
+        if not perm["toggleable"]:
+            expect(page.get_by_role("switch", name=perm["title"], exact=True)).to_have_count(0)
+            expect(page.get_by_role("heading", name=perm["title"], exact=True)).to_be_visible()
+    for perm in toggleable:
+        switch = page.get_by_role("switch", name=perm["title"], exact=True)
+        expect(switch).to_have_count(1)
+        expect(switch).to_have_accessible_name(perm["title"])
+        before = switch.get_attribute("aria-checked")
+        assert before == ("true" if live.effective(subject)[perm["id"]] else "false")
+        switch.click()  # the one click
+        expect(switch).to_have_attribute("aria-checked", flipped(before))
+        assert live.effective(subject)[perm["id"]] is (before == "false"), perm["id"]
+    page.context.close()
+
+
+def test_a_change_is_confirmed_and_can_be_undone(browser: Browser, live: Live) -> None:
+    page = signed_in(browser, live, "demo-bram")
+    page.goto("/permissions?lang=en")
+    switch = page.get_by_role("switch", name="Offers by email", exact=True)
+    before = switch.get_attribute("aria-checked")
+    switch.click()
+    card = page.locator("article.perm", has=switch)
+    confirmation = card.get_by_role("status")
+    expect(confirmation).to_contain_text("Saved: “Offers by email” is")
+    expect(switch).to_have_attribute("aria-checked", flipped(before))
+    confirmation.get_by_role("button", name="Undo").click()
+    expect(switch).to_have_attribute("aria-checked", str(before))
+    expect(confirmation).to_contain_text("Undone: your previous choice is back.")
+    expect(switch).to_be_focused()
+    assert live.effective("demo-bram")["marketing.email"] is (before == "true")
+    page.context.close()
+
+
+# -- Refuse all / Accept all -----------------------------------------------------------------------
+def test_refuse_all_and_accept_all_are_equally_prominent_and_both_work(
+    browser: Browser, live: Live
+) -> None:
+    page = signed_in(browser, live, "demo-clara", locale="de")
+    page.goto("/permissions")
+    refuse = page.get_by_role("button", name="Alle ablehnen", exact=True)
+    accept = page.get_by_role("button", name="Alle akzeptieren", exact=True)
+    looks = [
+        button.evaluate(
+            """(el, props) => {
+                const style = getComputedStyle(el);
+                return {tag: el.tagName, cls: el.className, parent: el.parentElement.className,
+                        styles: props.map((p) => style.getPropertyValue(p))};
+            }""",
+            PROMINENCE,
+        )
+        for button in (refuse, accept)
+    ]
+    assert looks[0] == looks[1]
+    boxes = [refuse.bounding_box(), accept.bounding_box()]
+    assert boxes[0] is not None and boxes[1] is not None
+    assert abs(boxes[0]["width"] - boxes[1]["width"]) < 0.5
+    assert abs(boxes[0]["height"] - boxes[1]["height"]) < 0.5
+    assert abs(boxes[0]["y"] - boxes[1]["y"]) < 0.5  # side by side, same row
+    # Same layer: both in the same form, neither behind a dialog or a second step.
+    assert refuse.evaluate("(a, b) => a.form === b.form", accept.element_handle())
+
+    consent = {p["id"] for p in live.catalog("de") if p["legal_basis"] == "consent"}
+    accept.click()
+    expect(page.locator('[data-slot="all"]')).to_contain_text("Sie haben alle optionalen")
+    assert all(v for k, v in live.effective("demo-clara").items() if k in consent)
+    expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "true")
+    refuse.click()
+    expect(page.locator('[data-slot="all"]')).to_contain_text("abgelehnt")
+    effective = live.effective("demo-clara")
+    assert not any(v for k, v in effective.items() if k in consent)
+    assert effective["fraud.prevention"]  # objecting to legitimate interest is separate
+    expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "false")
+    page.context.close()
+
+
+# -- keyboard only ---------------------------------------------------------------------------------
+FOCUS_STYLE = """el => {
+    const s = getComputedStyle(el);
+    return {id: el.id || el.textContent.trim().slice(0, 40), visible: el.matches(':focus-visible'),
+            style: s.outlineStyle, width: parseFloat(s.outlineWidth)};
+}"""
+
+
+def test_keyboard_only_reaches_a_switch_with_visible_focus_and_toggles_it(
+    browser: Browser, live: Live
+) -> None:
+    page = signed_in(browser, live, "demo-dylan")
+    page.goto("/permissions?lang=en")
+    target = "sw-marketing.sms"
+    unseen: list[str] = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(f"({FOCUS_STYLE})(document.activeElement)")
+        if not (focus["visible"] and focus["style"] != "none" and focus["width"] >= 2):
+            unseen.append(str(focus["id"]))
+        if focus["id"] == target:
+            break
+    else:
+        pytest.fail("Tab never reached the switch")
+    assert unseen == [], f"focus not visible on: {unseen}"
+    switch = page.get_by_role("switch", name="Offers by text message", exact=True)
+    expect(switch).to_be_focused()
+    box = switch.bounding_box()
+    assert box is not None and box["width"] >= 24 and box["height"] >= 24  # WCAG 2.5.8
+    before = switch.get_attribute("aria-checked")
+    page.keyboard.press("Space")
+    expect(switch).to_have_attribute("aria-checked", flipped(before))
+    assert live.effective("demo-dylan")["marketing.sms"] is (before == "false")
+    expect(switch).to_be_focused()
+    page.keyboard.press("Enter")  # a native button: Enter works too
+    expect(switch).to_have_attribute("aria-checked", str(before))
+    page.context.close()
+
+
+CONTRAST = """() => {
+    const parse = (c) => {
+        const m = c.match(/rgba?\\(([^)]+)\\)/);
+        if (!m) return null;
+        const p = m[1].split(",").map(parseFloat);
+        return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+    };
+    const lum = (c) => {
+        const f = (v) => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        };
+        return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+    };
+    const ratio = (a, b) => {
+        const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+        return (x + 0.05) / (y + 0.05);
+    };
+    const background = (el) => {
+        for (; el; el = el.parentElement) {
+            const c = parse(getComputedStyle(el).backgroundColor);
+            if (c && c.a > 0.99) return c;
+        }
+        return {r: 255, g: 255, b: 255, a: 1};
+    };
+    const bad = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    while (walker.nextNode()) {
+        const el = walker.currentNode.parentElement;
+        if (!walker.currentNode.textContent.trim() || seen.has(el)) continue;
+        seen.add(el);
+        const s = getComputedStyle(el);
+        const box = el.getBoundingClientRect();
+        if (s.visibility === "hidden" || box.width <= 1 || box.height <= 1) continue;
+        const size = parseFloat(s.fontSize);
+        const large = size >= 24 || (parseInt(s.fontWeight, 10) >= 700 && size >= 18.66);
+        const r = ratio(parse(s.color), background(el));
+        if (r < (large ? 3 : 4.5)) bad.push(`${el.tagName}.${el.className} ${r.toFixed(2)}`);
+    }
+    for (const track of document.querySelectorAll(".switch-track")) {
+        const fill = parse(getComputedStyle(track).backgroundColor);
+        const r = ratio(fill, background(track.parentElement));
+        if (r < 3) bad.push(`switch ${track.closest("button").id} ${r.toFixed(2)}`);
+    }
+    return bad;
+}"""
+
+
+def test_text_and_switches_meet_wcag_aa_contrast(browser: Browser, live: Live) -> None:
+    page = signed_in(browser, live, "demo-clara")
+    page.goto("/account?lang=en")
+    assert page.evaluate(CONTRAST) == []
+    page.goto("/permissions?lang=en")
+    page.get_by_role("switch", name="Offers by email", exact=True).click()
+    expect(page.locator("#p-marketing\\.email").get_by_role("status")).to_contain_text("Saved")
+    assert page.evaluate(CONTRAST) == []
+    for path in ("/permissions/history", "/permissions/accesses"):
+        page.goto(f"{path}?lang=en")
+        assert page.evaluate(CONTRAST) == [], path
+    page.context.close()
+
+
+# -- without JavaScript ----------------------------------------------------------------------------
+def test_without_javascript_a_switch_is_a_form_post_with_confirmation_and_undo(
+    browser: Browser, live: Live
+) -> None:
+    page = signed_in(browser, live, "demo-bram", javascript=False)
+    page.goto("/permissions?lang=en")
+    switch = page.get_by_role("switch", name="Recent searches", exact=True)
+    before = switch.get_attribute("aria-checked")
+    with page.expect_navigation():
+        switch.click()
+    assert "#p-search.history" in page.url
+    switch = page.get_by_role("switch", name="Recent searches", exact=True)
+    expect(switch).to_have_attribute("aria-checked", flipped(before))
+    assert live.effective("demo-bram")["search.history"] is (before == "false")
+    card = page.locator("#p-search\\.history")
+    expect(card).to_contain_text("Saved: “Recent searches” is")
+    with page.expect_navigation():
+        card.get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("switch", name="Recent searches", exact=True)).to_have_attribute(
+        "aria-checked", str(before)
+    )
+    assert live.effective("demo-bram")["search.history"] is (before == "true")
+    page.context.close()
+
+
+# -- phones ----------------------------------------------------------------------------------------
+def test_nothing_scrolls_sideways_at_360_px(browser: Browser, live: Live) -> None:
+    page = signed_in(browser, live, "demo-amelie", locale="de", width=360)
+    for path in ("/account", "/permissions", "/permissions/history", "/permissions/accesses"):
+        for lang in ("de", "fr"):
+            page.goto(f"{path}?lang={lang}")
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path}?lang={lang} scrolls sideways by {overflow}px"
+    page.goto("/permissions?lang=fr")
+    page.screenshot(path=str(SCREENSHOT_360), full_page=True)
+    page.context.close()
+
+
+def test_desktop_screenshot(browser: Browser, live: Live) -> None:
+    page = signed_in(browser, live, "demo-bram", width=1100)
+    page.goto("/permissions?lang=en")
+    page.get_by_role("switch", name="Usage statistics", exact=True).click()
+    expect(page.locator("#p-analytics\\.product").get_by_role("status")).to_contain_text("Saved")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.context.close()
+
+
+# -- history and receipts --------------------------------------------------------------------------
+def test_history_lists_the_change_with_its_source_and_a_receipt_to_download(
+    browser: Browser, live: Live
+) -> None:
+    page = signed_in(browser, live, "demo-dylan")
+    page.goto("/permissions?lang=en")
+    switch = page.get_by_role("switch", name="Voice search", exact=True)
+    before = switch.get_attribute("aria-checked")
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", flipped(before))
+    page.get_by_role("link", name="History", exact=True).click()
+    expect(page.get_by_role("link", name="History", exact=True)).to_have_attribute(
+        "aria-current", "page"
+    )
+    latest = page.locator(".history-item").first
+    expect(latest).to_contain_text("Voice search")
+    expect(latest).to_contain_text("Switched on" if before == "false" else "Switched off")
+    expect(latest).to_contain_text("Website")
+    expect(latest.locator("time")).to_contain_text(" UTC")  # a date in the locale's format
+    with page.expect_download() as download:
+        latest.get_by_role("link", name="Download receipt (JSON)").click()
+    path = download.value.path()
+    receipt = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert receipt["event"]["permission"] == "microphone.voice_search"
+    assert receipt["event"]["source"] == "web" and receipt["subject"] == "demo-dylan"
+    assert len(receipt["hash"]) == 64 and receipt["notice"]["title"] == "Voice search"
+    page.context.close()
+
+
+# -- languages -------------------------------------------------------------------------------------
+def test_accept_language_picks_the_language_and_the_switcher_changes_it(
+    browser: Browser, live: Live
+) -> None:
+    page = signed_in(browser, live, "demo-clara", locale="nl-BE")
+    page.goto("/permissions")
+    assert page.evaluate("document.documentElement.lang") == "nl"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Uw toestemmingen")
+    nl_title = next(p["title"] for p in live.catalog("nl") if p["id"] == "marketing.email")
+    expect(page.get_by_role("switch", name=nl_title, exact=True)).to_have_count(1)
+    page.get_by_role("navigation", name="Taal").get_by_role("link", name="Deutsch").click()
+    assert page.evaluate("document.documentElement.lang") == "de"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ihre Berechtigungen")
+    de_title = next(p["title"] for p in live.catalog("de") if p["id"] == "marketing.email")
+    expect(page.get_by_role("switch", name=de_title, exact=True)).to_have_count(1)
+    page.context.close()
+
+
+def test_who_used_my_data_explains_its_empty_state(browser: Browser, live: Live) -> None:
+    page = signed_in(browser, live, "demo-clara")
+    page.goto("/permissions?lang=en")
+    page.get_by_role("link", name="Who used my data", exact=True).click()
+    expect(page.locator("#accesses-empty")).to_contain_text("Nothing to show yet.")
+    expect(page.locator("#accesses-empty")).to_contain_text("No service has reported using")
+    page.context.close()
