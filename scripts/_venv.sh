@@ -15,11 +15,14 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $("$PY" --version)" >&2
   "$PY" -m venv .venv
 fi
-stamp=.venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)
+# Dependencies come from requirements.lock (pinned, hashed: scripts/lock.sh makes it), then
+# consentry itself without resolving anything; check_lock.py fails when the lock is stale.
+stamp=.venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "==> installing consentry and its dependencies into .venv" >&2
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[${EXTRAS:-server}]"
+  echo "==> installing consentry and its locked dependencies into .venv" >&2
+  .venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install --quiet --no-deps -e .
+  .venv/bin/python scripts/check_lock.py "${EXTRAS:-server}"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

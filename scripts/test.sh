@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every check: lint, format, types, and the whole test suite (unit, integration on SQLite
-# and PostgreSQL, end-to-end in Chromium). Extra arguments go to pytest.
+# Run every check: lint, format, types, the whole test suite (unit, integration on SQLite
+# and PostgreSQL, end-to-end in Chromium, security, fuzzing, faults), then bandit and
+# pip-audit (scripts/audit.sh). Extra arguments go to pytest.
 EXTRAS=server,dev
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 echo "==> ruff" >&2
@@ -10,4 +11,8 @@ echo "==> mypy (strict)" >&2
 .venv/bin/mypy
 echo "==> pytest" >&2
 mkdir -p .test-reports
-exec .venv/bin/python -m pytest --junitxml=.test-reports/junit.xml "$@"
+status=0
+.venv/bin/python -m pytest --junitxml=.test-reports/junit.xml "$@" || status=$?
+# Supply chain after the tests, so a developer always sees the test results first.
+bash scripts/audit.sh || { audit=$?; [ "$status" -ne 0 ] || status=$audit; }
+exit "$status"

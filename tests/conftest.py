@@ -20,6 +20,7 @@ from consentry.bootstrap import Container, bootstrap
 from consentry.catalogue_io import load_catalogue
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.decisions import CatalogueIndex
+from nats_support import nats_names, nats_url  # noqa: F401 (fixtures for NATS tests)
 from support import MINI, PG_URL, make_settings
 
 

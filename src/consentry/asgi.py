@@ -7,9 +7,11 @@ from fastapi import FastAPI
 from consentry.api.app import create_app
 from consentry.bootstrap import bootstrap
 from consentry.config import Settings
+from consentry.events.embedded import with_relay
 
 
 def create() -> FastAPI:
     settings = Settings()
     settings.check_secure()
-    return create_app(bootstrap(settings))
+    container = bootstrap(settings)
+    return with_relay(create_app(container), container)  # CONSENTRY_RELAY=embedded

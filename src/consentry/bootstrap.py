@@ -9,6 +9,7 @@ from consentry.config import Settings
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.decisions import CatalogueIndex
 from consentry.metrics import Metrics
+from consentry.replica.server import ObservedDatabase, ServerReplica
 from consentry.services.consents import ConsentService
 from consentry.services.keys import KeyService
 from consentry.services.rights import RightsService
@@ -30,8 +31,10 @@ class Container:
     keys: KeyService
     tokens: TokenService
     metrics: Metrics
+    replica: ServerReplica
 
     def close(self) -> None:
+        self.replica.close()
         self.db.dispose()
 
 
@@ -39,7 +42,8 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
     settings = settings or Settings()
     catalogue = load_catalogue(settings.catalogue)
     index = CatalogueIndex(catalogue)
-    db = Database(settings.database_url)
+    # Tells the decision replica after each commit, so decisions read this process's writes.
+    db = ObservedDatabase(settings.database_url)
     if migrate:
         upgrade(db)
     consents = ConsentService(db, index)
@@ -57,4 +61,5 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
         keys=KeyService(db),
         tokens=TokenService(settings),
         metrics=metrics,
+        replica=ServerReplica(db, index),
     )

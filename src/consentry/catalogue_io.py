@@ -41,9 +41,38 @@ def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> in
     return 1
 
 
+# Far above any real catalogue (the marketplace one is ~40 KB, ~3,000 nodes); a file past
+# these is refused before it is walked, so a "billion laughs" of YAML aliases cannot hang a load.
+MAX_BYTES = 2_000_000
+MAX_NODES = 200_000
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for once aliases are expanded (memoised: linear time)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = MAX_NODES + 1  # a cycle counts as too large
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            total += _expanded_size(key, sizes) + _expanded_size(value, sizes)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            total += _expanded_size(item, sizes)
+    sizes[id(node)] = total = min(total, MAX_NODES + 1)
+    return total
+
+
 def parse_catalogue(text: str, source: str = "<catalogue>") -> Catalogue:
+    if len(text) > MAX_BYTES:
+        raise CatalogueError(source, [f"line 1: the file is over {MAX_BYTES} characters"])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise CatalogueError(
+                source, [f"line 1: over {MAX_NODES} YAML nodes once aliases are expanded"]
+            )
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

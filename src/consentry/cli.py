@@ -12,7 +12,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from consentry.bootstrap import Container, bootstrap
 from consentry.catalogue_io import CatalogueError, load_catalogue
+from consentry.cli_standards import gpp_app, receipt_app, tcf_app
 from consentry.config import InsecureSettings, Settings
+from consentry.events.command import relay_command
+from consentry.storage.database import display_url
 
 app = typer.Typer(
     help="consentry: permissions center for e-commerce (catalogue, ledger, decision point).",
@@ -28,6 +31,14 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
+app.command("relay")(relay_command)
+app.add_typer(tcf_app, name="tcf")
+app.add_typer(gpp_app, name="gpp")
+app.add_typer(receipt_app, name="receipt")
+
+
+def _db(settings: Settings) -> str:
+    return display_url(settings.database_url)  # never the password
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -45,9 +56,7 @@ def _container(settings: Settings) -> Container:
     except CatalogueError as exc:
         raise fail(str(exc), 2) from exc
     except SQLAlchemyError as exc:
-        raise fail(
-            f"cannot use the database {settings.database_url!r}: {exc.__cause__ or exc}"
-        ) from exc
+        raise fail(f"cannot use the database {_db(settings)!r}: {exc.__cause__ or exc}") from exc
 
 
 @app.command()
@@ -70,7 +79,7 @@ def serve(
     _container(settings)  # fail fast on a bad catalogue or database, and migrate once
     if demo:
         os.environ["CONSENTRY_DEMO"] = "true"
-    typer.echo(f"consentry serving on http://{host}:{port} ({settings.database_url})", err=True)
+    typer.echo(f"consentry serving on http://{host}:{port} ({_db(settings)})", err=True)
     uvicorn.run(
         "consentry.asgi:create",
         host=host,
@@ -172,7 +181,7 @@ def db_upgrade() -> None:
         upgrade(db)
         typer.echo(f"database at revision {current_revision(db)}")
     except SQLAlchemyError as exc:
-        raise fail(f"cannot migrate {settings.database_url!r}: {exc.__cause__ or exc}") from exc
+        raise fail(f"cannot migrate {_db(settings)!r}: {exc.__cause__ or exc}") from exc
     finally:
         db.dispose()
 
@@ -190,7 +199,7 @@ def ledger_verify(
     try:
         result = verify(db, subject)
     except SQLAlchemyError as exc:
-        raise fail(f"cannot read {settings.database_url!r}: {exc.__cause__ or exc}") from exc
+        raise fail(f"cannot read {_db(settings)!r}: {exc.__cause__ or exc}") from exc
     finally:
         db.dispose()
     if result.broken is not None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Known to everyone; accepted only with --demo.
-DEMO_JWT_SECRET = "consentry-demo-secret-do-not-use-in-production"
+# Known to everyone (so not a leaked secret: bandit B105 accepted); accepted only with --demo.
+DEMO_JWT_SECRET = "consentry-demo-secret-do-not-use-in-production"  # nosec B105
+# When this server's Global Privacy Control support last changed: /.well-known/gpc.json lastUpdate.
+GPC_SUPPORT_UPDATED = date(2026, 11, 29)
 
 
 class InsecureSettings(ValueError):
@@ -26,6 +30,30 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     demo: bool = False
     max_batch: int = 1000
+    # Consent receipts (Ed25519, compact JWS). The signing key: PEM text of an Ed25519 private
+    # key, or the path of a PEM file. Unset outside --demo: receipts answer 503, nothing else
+    # is affected. Retired keys (PEM blocks, public or private, or a file of them) stay in
+    # /.well-known/consentry-keys.json so receipts signed before a rotation still verify.
+    receipt_signing_key: SecretStr | None = None
+    receipt_previous_keys: str | None = None
+    gpc_last_update: date = GPC_SUPPORT_UPDATED
+    # Propagation (docs/scaling.md). Without a NATS URL, followers use the HTTP change feed.
+    nats_url: str | None = None
+    nats_stream: str = "CONSENTRY_CHANGES"
+    nats_subject_prefix: str = "consentry.changes"  # published to <prefix>.<shard>
+    shards: int = Field(default=16, ge=1, le=4096)
+    # The relay inside `consentry serve`: None = embedded on SQLite, off otherwise (run
+    # `consentry relay` processes next to the API on PostgreSQL).
+    relay: Literal["embedded", "off"] | None = None
+    webhook_timeout: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff: float = Field(default=2.0, gt=0)  # first retry delay; doubles, with jitter
+    # Token buckets (api/ratelimit.py), requests per second and burst; 0 turns a limit off.
+    rate_limit_per_key: float = 1000.0
+    rate_limit_key_burst: int = 2000
+    rate_limit_per_subject: float = 50.0
+    rate_limit_subject_burst: int = 200
+    hsts: bool = False  # send Strict-Transport-Security over plain http (TLS ends at a proxy)
 
     def jwt_secret_value(self) -> str | None:
         if self.jwt_secret is not None:

@@ -5,11 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
 from consentry import __version__
-from consentry.api import problems
-from consentry.api.routes import catalog, decisions, ops, rights, subjects, uses
+from consentry.api import access, gpc, problems, ratelimit, security
+from consentry.api.routes import (
+    catalog,
+    changes,
+    decisions,
+    deliveries,
+    ops,
+    receipts,
+    rights,
+    signals,
+    subjects,
+    uses,
+    wellknown,
+)
 from consentry.bootstrap import Container
 from consentry.web import routes as web_routes
 
@@ -26,11 +38,16 @@ def create_app(container: Container) -> FastAPI:
         title="consentry",
         version=__version__,
         description="Permissions center: catalogue, consent ledger and decision point.",
+        dependencies=[Depends(gpc.honour_signal)],
     )
     app.state.container = container
     problems.install(app)
-    for module in (catalog, subjects, rights, uses, decisions, ops):
+    access.install(app)
+    for module in (catalog, subjects, rights, uses, decisions, changes, ops):
         app.include_router(module.router)
+    for module in (signals, receipts, wellknown):
+        app.include_router(module.router)
+    app.include_router(deliveries.router)
     app.include_router(web_routes.router)
     app.mount(web_routes.STATIC_PREFIX, web_routes.static_files(), name="static")
 
@@ -52,4 +69,6 @@ def create_app(container: Container) -> FastAPI:
         container.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
         return response
 
+    ratelimit.install(app, container.settings)  # inside the headers: a 429 gets them too
+    security.install(app, container.settings)
     return app

@@ -82,7 +82,19 @@ def _subject_access(scope: Scope) -> object:
     return Depends(_check)
 
 
+async def _platform_write(sid: SubjectId, principal: PrincipalDep) -> Principal:
+    if principal.subject is not None:
+        if principal.subject != sid:
+            raise Problem(404, "no such subject", code="not_found")
+        raise Problem(403, "only the platform may change this", code="platform_only")
+    if not principal.has(Scope.SUBJECTS_WRITE):
+        raise Problem(403, "this key lacks the 'subjects:write' scope", code="missing_scope")
+    return principal
+
+
 SubjectReader = Annotated[Principal, _subject_access(Scope.SUBJECTS_READ)]
 SubjectWriter = Annotated[Principal, _subject_access(Scope.SUBJECTS_WRITE)]
+# A key with subjects:write only: facts the platform knows better than the customer.
+PlatformWriter = Annotated[Principal, Depends(_platform_write)]
 Decider = Annotated[Principal, require(Scope.DECIDE)]
 Admin = Annotated[Principal, require(Scope.ADMIN)]

@@ -8,7 +8,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from consentry.domain.errors import (
     ConcurrencyConflict,
@@ -77,6 +81,35 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
 }
 
 
+def _allowed(request: Request) -> str:
+    """Every method some route accepts on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(route.methods or ())
+    return ", ".join(sorted(methods))
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # The statement and its parameters (subject ids) stay out of the log: the driver's first
+    # line says what went wrong.
+    cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+    first = (str(cause).strip().splitlines() or [""])[0][:200]
+    log.warning("database unavailable: %s: %s", type(cause).__name__, first)
+    return problem_response(
+        503,
+        "the database is unavailable; nothing was changed, retry shortly",
+        code="database_unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _out_of_range(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("value out of range for the database: %s", type(exc).__name__)
+    return problem_response(422, "a value is out of range", code="out_of_range")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -107,9 +140,20 @@ def install(app: FastAPI) -> None:
         return problem_response(422, detail, code="validation_error", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed(request)}
         return problem_response(exc.status_code, str(exc.detail), headers=headers)
+
+    # The database is down, full, restarting or out of connections: nothing was written
+    # (the transaction did not commit), and retrying later is the right thing to do.
+    for unavailable in (OperationalError, InterfaceError, DisconnectionError, PoolTimeout):
+        app.add_exception_handler(unavailable, _database_unavailable)
+    # A value the database cannot hold (an id past 64 bits, say) is the caller's error; routes
+    # should bound their numbers, this is the safety net.
+    for out_of_range in (DataError, OverflowError):
+        app.add_exception_handler(out_of_range, _out_of_range)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+_NUMERIC = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _iso_only(value: object) -> object:
+    # Pydantic would read 1700000000 (or "0.5") as a Unix time and "2026-11-29" as midnight;
+    # the schema promises an RFC 3339 date-time, so neither is silently reinterpreted.
+    text = value if isinstance(value, str) else None
+    if isinstance(value, int | float) or (text is not None and _NUMERIC.match(text)):
+        raise ValueError("expected an RFC 3339 date-time such as 2026-11-29T10:00:00Z")
+    if text is not None and not _DATE_TIME.match(text):
+        raise ValueError("expected an RFC 3339 date-time such as 2026-11-29T10:00:00Z")
+    return value
+
+
+# A date-time given as text (RFC 3339), never a number.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ChoiceLiteral = Literal["granted", "denied"]
@@ -81,7 +106,7 @@ class PermissionIn(_In):
     state: ChoiceLiteral
     options: dict[str, Any] = Field(default_factory=dict, max_length=20)
     notice_version: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
-    expires_at: datetime | None = Field(
+    expires_at: IsoDateTime | None = Field(
         default=None, description="For a time-limited grant: when it stops counting (UTC)."
     )
     duration: Literal["once"] | None = Field(

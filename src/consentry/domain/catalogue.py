@@ -7,10 +7,18 @@ caller's job (see ``catalogue_io``); this module only validates the parsed struc
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    model_validator,
+)
 
 from consentry.domain.jurisdictions import EEA, PROTECTIVE_REGIONS, region_of
 
@@ -60,6 +68,94 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# -- Mappings to industry signals (IAB TCF, Google Consent Mode). All optional. -----------------
+
+TcfPurposeId = Annotated[int, Field(ge=1, le=11)]
+TcfSpecialFeatureId = Annotated[int, Field(ge=1, le=2)]
+GvlVendorId = Annotated[int, Field(ge=1, le=65535)]
+# TCF: purpose 1 (store/access on a device) never rests on legitimate interest, and since
+# policy version 4 (TCF 2.2) neither do purposes 3-6 (profiles for ads and content).
+TCF_LI_FORBIDDEN_PURPOSES = frozenset({1, 3, 4, 5, 6})
+
+
+class ConsentModeType(StrEnum):
+    """Google Consent Mode v2 types, in the order Google documents them."""
+
+    AD_STORAGE = "ad_storage"
+    ANALYTICS_STORAGE = "analytics_storage"
+    AD_USER_DATA = "ad_user_data"
+    AD_PERSONALIZATION = "ad_personalization"
+    FUNCTIONALITY_STORAGE = "functionality_storage"
+    PERSONALIZATION_STORAGE = "personalization_storage"
+    SECURITY_STORAGE = "security_storage"
+
+
+# Consent Mode types that only a consent permission may grant (ePrivacy: non-essential storage).
+CONSENT_ONLY_MODE_TYPES = frozenset(
+    {
+        ConsentModeType.AD_STORAGE,
+        ConsentModeType.ANALYTICS_STORAGE,
+        ConsentModeType.AD_USER_DATA,
+        ConsentModeType.AD_PERSONALIZATION,
+        ConsentModeType.PERSONALIZATION_STORAGE,
+    }
+)
+
+
+def _no_duplicates(where: str, values: tuple[int, ...]) -> None:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{where}: duplicate ids {sorted(values)}")
+
+
+class TcfMapping(_Model):
+    """What a permission means in the IAB TCF. ``purposes`` and ``special_features`` are consent
+    signals (consent permissions only); ``legitimate_interest_purposes`` are transparency signals
+    (legitimate-interest permissions only). ``vendors`` (GVL ids) defaults to the ``gvl_id`` of
+    the permission's recipients; a list given here must name only those: a vendor the notice
+    does not name cannot get a signal."""
+
+    purposes: tuple[TcfPurposeId, ...] = ()
+    legitimate_interest_purposes: tuple[TcfPurposeId, ...] = ()
+    special_features: tuple[TcfSpecialFeatureId, ...] = ()
+    vendors: tuple[GvlVendorId, ...] | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        _no_duplicates("tcf.purposes", self.purposes)
+        _no_duplicates("tcf.legitimate_interest_purposes", self.legitimate_interest_purposes)
+        _no_duplicates("tcf.special_features", self.special_features)
+        _no_duplicates("tcf.vendors", self.vendors or ())
+        forbidden = sorted(
+            TCF_LI_FORBIDDEN_PURPOSES.intersection(self.legitimate_interest_purposes)
+        )
+        if forbidden:
+            raise ValueError(
+                f"tcf.legitimate_interest_purposes: purposes {forbidden} cannot rest on legitimate "
+                "interest (TCF: never purpose 1; purposes 3-6 since policy version 4)"
+            )
+        if not (self.purposes or self.legitimate_interest_purposes or self.special_features):
+            raise ValueError("tcf: map at least one purpose or special feature")
+        return self
+
+
+class TcfSettings(_Model):
+    """The publisher's TCF identity, written into every TC string."""
+
+    cmp_id: int = Field(ge=2, le=4095)
+    cmp_version: int = Field(default=1, ge=0, le=4095)
+    consent_screen: int = Field(default=1, ge=0, le=63)
+    vendor_list_version: int = Field(ge=1, le=4095)
+    # 4 = TCF 2.2, 5 = TCF 2.3 (disclosed vendors mandatory). Older strings are invalid.
+    tcf_policy_version: int = Field(default=5, ge=4, le=63)
+    publisher_cc: CountryCode | None = None  # default: the controller's country
+
+
+class GppSettings(_Model):
+    """Fields of the GPP usnat section that come from contracts, not from the subject."""
+
+    mspa_covered_transaction: bool = False
+
+
 class DeviceRequirement(_Model):
     """The OS grant a device data category needs: ``permission`` must report one of ``allows``."""
 
@@ -77,11 +173,23 @@ class Purpose(_Model):
     label: Localized
 
 
+class Webhook(_Model):
+    """Where a recipient hears of opt-outs and erasures (signed; see ``events/webhooks.py``).
+    The signing secret is read from the named environment variable, never from the file."""
+
+    url: HttpUrl  # http or https only
+    secret_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]{0,99}$")]
+
+
 class Recipient(_Model):
     name: str = Field(min_length=1, max_length=200)
     country: CountryCode
     kind: RecipientKind
     description: Localized | None = None
+    # The recipient's id on the IAB Global Vendor List, when it is a TCF vendor.
+    gvl_id: GvlVendorId | None = None
+    # Operator configuration, not shown to subjects or sent to SDK replicas (excluded from dumps).
+    webhook: Webhook | None = Field(default=None, exclude=True)
 
     @property
     def outside_eea(self) -> bool:
@@ -110,6 +218,8 @@ class Permission(_Model):
     # Jurisdiction code (BE, US-CA), region (EEA, UK) or "*" -> state when the subject never chose.
     defaults: dict[str, DefaultState] = Field(default_factory=dict)
     notice: Notice
+    tcf: TcfMapping | None = None
+    consent_mode: tuple[ConsentModeType, ...] = ()
 
     @property
     def toggleable(self) -> bool:
@@ -137,6 +247,43 @@ class Permission(_Model):
                 f"only consent permissions take defaults; {self.legal_basis.value} is fixed"
             )
         return self
+
+    def check_signals(self) -> None:
+        """Signal mappings that fit the legal basis (run by the catalogue after its lawful-basis
+        checks, so a wrong basis is reported as such first)."""
+        basis = self.legal_basis
+        if self.tcf is not None:
+            if basis is not LegalBasis.CONSENT and (self.tcf.purposes or self.tcf.special_features):
+                raise ValueError(
+                    f"tcf.purposes and tcf.special_features are consent signals; this permission "
+                    f"rests on {basis.value}"
+                )
+            if (
+                basis is not LegalBasis.LEGITIMATE_INTEREST
+                and self.tcf.legitimate_interest_purposes
+            ):
+                raise ValueError(
+                    "tcf.legitimate_interest_purposes needs a legitimate_interest permission, not "
+                    f"{basis.value}"
+                )
+        if len(set(self.consent_mode)) != len(self.consent_mode):
+            raise ValueError("consent_mode: a type is listed twice")
+        needs_consent = sorted(
+            t.value for t in CONSENT_ONLY_MODE_TYPES.intersection(self.consent_mode)
+        )
+        if needs_consent and basis is not LegalBasis.CONSENT:
+            raise ValueError(
+                f"consent_mode: {', '.join(needs_consent)} can only be granted by consent, not "
+                f"{basis.value}"
+            )
+
+    def tcf_vendors(self, recipients: Mapping[str, Recipient]) -> frozenset[int]:
+        """The GVL ids this permission signals: its mapping's list, else its recipients' ids."""
+        if self.tcf is None:
+            return frozenset()
+        if self.tcf.vendors is not None:
+            return frozenset(self.tcf.vendors)
+        return frozenset(gvl for r in self.recipients if (gvl := recipients[r].gvl_id) is not None)
 
 
 class DevicePermission(_Model):
@@ -166,6 +313,8 @@ class Catalogue(_Model):
     recipients: dict[Identifier, Recipient]
     permissions: tuple[Permission, ...] = Field(min_length=1, max_length=1000)
     device_permissions: tuple[DevicePermission, ...] = ()
+    tcf: TcfSettings | None = None
+    gpp: GppSettings = GppSettings()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:
@@ -197,6 +346,7 @@ class Catalogue(_Model):
             self._check_locales(where + ".title", dev.title)
             self._check_locales(where + ".text", dev.text)
         self._check_lawful_bases()
+        self._check_signals()
         for name, cat in self.categories.items():
             self._check_locales(f"categories.{name}.label", cat.label)
         for name, purpose in self.purposes.items():
@@ -225,6 +375,35 @@ class Catalogue(_Model):
                         f"{name!r} with different legal bases: a withdrawal must stop the "
                         "processing, not switch it to another basis"
                     )
+
+    def _check_signals(self) -> None:
+        owners: dict[int, str] = {}
+        for name, recipient in self.recipients.items():
+            if recipient.gvl_id is not None:
+                other = owners.setdefault(recipient.gvl_id, name)
+                if other != name:
+                    raise ValueError(
+                        f"recipients {other!r} and {name!r} have the same gvl_id {recipient.gvl_id}"
+                    )
+        for perm in self.permissions:
+            try:
+                perm.check_signals()
+            except ValueError as exc:
+                raise ValueError(f"permission {perm.id!r}: {exc}") from exc
+            if perm.tcf is None:
+                continue
+            if self.tcf is None:
+                raise ValueError(
+                    f"permission {perm.id!r} maps to TCF but the catalogue has no 'tcf' settings "
+                    "(cmp_id, vendor_list_version)"
+                )
+            named = {self.recipients[r].gvl_id for r in perm.recipients}
+            unnamed = sorted(set(perm.tcf.vendors or ()) - named)
+            if unnamed:
+                raise ValueError(
+                    f"permission {perm.id!r}: tcf.vendors {unnamed} are not the gvl_id of any of "
+                    "its recipients, so its notice does not name them"
+                )
 
     def _check_locales(self, where: str, texts: Localized) -> None:
         missing = [loc for loc in self.locales if loc not in texts]

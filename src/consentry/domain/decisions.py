@@ -1,65 +1,36 @@
 """The decision rule: may this use of personal data happen now?
 
 Deny by default. Every answer carries a reason. The same function runs in the server and in the
-SDK replica, so there is one rule set and nothing to drift.
+SDK replica, so there is one rule set and nothing to drift: the per-permission rule is
+:func:`consentry.domain.rules.effect`, and a request is answered by
+:func:`consentry.domain.compiled.decide_state` over the subject's packed state, here and in the
+replica alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
-from consentry.domain.catalogue import Catalogue, DefaultState, LegalBasis, Permission
-from consentry.domain.jurisdictions import lookup_order
-from consentry.domain.state import Choice, ChoiceState, SubjectState
+from consentry.domain.catalogue import Catalogue, Permission
+from consentry.domain.compiled import CompiledCatalogue, decide_state
+from consentry.domain.rules import (
+    Decision,
+    DecisionRequest,
+    Evaluation,
+    Reason,
+    evaluate,
+)
+from consentry.domain.state import SubjectState
 
-
-class Reason(StrEnum):
-    # allowed
-    CONSENT = "consent"
-    JURISDICTION_DEFAULT = "jurisdiction_default"
-    LEGITIMATE_INTEREST = "legitimate_interest"
-    CONTRACT = "contract"
-    LEGAL_OBLIGATION = "legal_obligation"
-    # denied
-    NO_CONSENT = "no_consent"
-    DENIED = "denied"
-    EXPIRED = "expired"
-    NOTICE_CHANGED = "notice_changed"
-    OBJECTED = "objected"
-    NOT_COVERED = "not_covered"
-    DEVICE_NOT_GRANTED = "device_not_granted"
-    NO_CATEGORIES = "no_categories"
-    UNKNOWN_PURPOSE = "unknown_purpose"
-    UNKNOWN_CATEGORY = "unknown_category"
-    UNKNOWN_RECIPIENT = "unknown_recipient"
-    UNKNOWN_DEVICE = "unknown_device"
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRequest:
-    subject: str
-    purpose: str
-    categories: tuple[str, ...]
-    recipient: str | None = None
-    device: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    reason: Reason
-    permission: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """One permission's effective state for one subject."""
-
-    allowed: bool
-    reason: Reason
+__all__ = [
+    "CatalogueIndex",
+    "Decision",
+    "DecisionRequest",
+    "Evaluation",
+    "Reason",
+    "decide",
+    "evaluate",
+]
 
 
 class CatalogueIndex:
@@ -74,40 +45,7 @@ class CatalogueIndex:
         self.device_requirements = {
             name: cat.device for name, cat in catalogue.categories.items() if cat.device
         }
-
-
-def evaluate(
-    perm: Permission, choice: Choice | None, jurisdiction: str | None, now: datetime
-) -> Evaluation:
-    """The effective state of one permission, from the subject's choice or the default."""
-    basis = perm.legal_basis
-    if basis is LegalBasis.CONTRACT:
-        return Evaluation(True, Reason.CONTRACT)
-    if basis is LegalBasis.LEGAL_OBLIGATION:
-        return Evaluation(True, Reason.LEGAL_OBLIGATION)
-    if basis is LegalBasis.LEGITIMATE_INTEREST:
-        if choice is not None and choice.state is ChoiceState.DENIED:
-            return Evaluation(False, Reason.OBJECTED)
-        return Evaluation(True, Reason.LEGITIMATE_INTEREST)
-    if choice is None:
-        return _default(perm, jurisdiction)
-    if choice.state is ChoiceState.DENIED:
-        return Evaluation(False, Reason.DENIED)
-    if choice.expired(now):
-        return Evaluation(False, Reason.EXPIRED)
-    if not perm.notice.accepts(choice.notice_version):
-        return Evaluation(False, Reason.NOTICE_CHANGED)
-    return Evaluation(True, Reason.CONSENT)
-
-
-def _default(perm: Permission, jurisdiction: str | None) -> Evaluation:
-    for key in lookup_order(jurisdiction):
-        state = perm.defaults.get(key)
-        if state is not None:
-            if state is DefaultState.GRANTED:
-                return Evaluation(True, Reason.JURISDICTION_DEFAULT)
-            break
-    return Evaluation(False, Reason.NO_CONSENT)
+        self.compiled = CompiledCatalogue(catalogue)
 
 
 def _device_allows(
@@ -128,44 +66,17 @@ def decide(
 ) -> Decision:
     """Allow only when, for every requested category, a permission for this purpose and
     recipient covers it and is effective, and the device grants it where device data is used."""
-    catalogue = index.catalogue
-    if request.purpose not in catalogue.purposes:
-        return Decision(False, Reason.UNKNOWN_PURPOSE)
-    if not request.categories:
-        return Decision(False, Reason.NO_CATEGORIES)
-    for category in request.categories:
-        if category not in catalogue.categories:
-            return Decision(False, Reason.UNKNOWN_CATEGORY)
-    if request.recipient is not None and request.recipient not in catalogue.recipients:
-        return Decision(False, Reason.UNKNOWN_RECIPIENT)
+    compiled = index.compiled
+    plan = compiled.plan(request.purpose, request.categories, request.recipient)
+    if isinstance(plan, Decision):
+        return plan
     if request.device is not None and request.device not in state.devices:
         return Decision(False, Reason.UNKNOWN_DEVICE)
-    candidates = [
-        p
-        for p in index.by_purpose.get(request.purpose, ())
-        if request.recipient is None or request.recipient in p.recipients
-    ]
-    first: Decision | None = None
-    for category in request.categories:
-        verdict = _cover(candidates, state, category, now)
-        if not verdict.allowed:
-            return verdict
-        if not _device_allows(index, state, category, request.device):
-            return Decision(False, Reason.DEVICE_NOT_GRANTED, verdict.permission)
-        first = first or verdict
-    assert first is not None  # categories is non-empty
-    return first
-
-
-def _cover(
-    candidates: Sequence[Permission], state: SubjectState, category: str, now: datetime
-) -> Decision:
-    refusal: Decision | None = None
-    for perm in candidates:
-        if category not in perm.categories:
-            continue
-        result = evaluate(perm, state.choices.get(perm.id), state.jurisdiction, now)
-        if result.allowed:
-            return Decision(True, result.reason, perm.id)
-        refusal = refusal or Decision(False, result.reason, perm.id)
-    return refusal or Decision(False, Reason.NOT_COVERED)
+    packed = compiled.encode(state.choices, state.jurisdiction, now)
+    device = request.device
+    return decide_state(
+        compiled,
+        plan,
+        packed,
+        lambda category: _device_allows(index, state, category, device),
+    )

@@ -127,7 +127,7 @@ class RightsService:
             {
                 "permission_states": removed.permission_states,
                 "devices": removed.devices,
-                "outbox": removed.outbox,
+                "outbox_redacted": removed.outbox,
                 "access_reports": removed.uses,
                 "idempotency_keys": removed.idempotency_keys,
             },

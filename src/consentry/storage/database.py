@@ -11,6 +11,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 
+def display_url(url: str) -> str:
+    """The URL with its password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as nothing rather than risk a secret
+        return "<database url>"
+
+
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
 

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, insert, update
 
 from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import Event
+from consentry.storage.deliveries import forget_subject
 from consentry.storage.repository import Head, dumps, event_row
 from consentry.storage.tables import (
     devices,
@@ -21,12 +22,15 @@ from consentry.storage.tables import (
     uses,
 )
 
+# The kind of an outbox row whose subject was erased after it was written.
+REDACTED = "redacted"
+
 
 @dataclass(frozen=True, slots=True)
 class Erased:
     permission_states: int
     devices: int
-    outbox: int
+    outbox: int  # rows redacted
     uses: int
     idempotency_keys: int
 
@@ -57,12 +61,21 @@ def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: 
             delete(permission_states).where(permission_states.c.subject_id == subject_id)
         ).rowcount,
         devices=conn.execute(delete(devices).where(devices.c.subject_id == subject_id)).rowcount,
-        outbox=conn.execute(delete(outbox).where(outbox.c.subject_id == subject_id)).rowcount,
+        # Redacted, not deleted: positions stay, so followers of the feed skip nothing.
+        outbox=conn.execute(
+            update(outbox)
+            .where(outbox.c.subject_id == subject_id)
+            .values(
+                subject_id=ref,
+                payload=dumps({"kind": REDACTED, "subject_ref": ref}),
+            )
+        ).rowcount,
         uses=conn.execute(delete(uses).where(uses.c.subject_id == subject_id)).rowcount,
         idempotency_keys=conn.execute(
             delete(idempotency_keys).where(idempotency_keys.c.credential == f"subject:{subject_id}")
         ).rowcount,
     )
+    forget_subject(conn, subject_id)  # webhook deliveries; the erasure notice supersedes them
     conn.execute(delete(subject_keys).where(subject_keys.c.subject_ref == ref))
     conn.execute(
         insert(outbox).values(

@@ -7,6 +7,7 @@ projection and writing the outbox happen in that one transaction or not at all.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -233,6 +234,18 @@ def set_jurisdiction(conn: Connection, subject_id: str, code: str | None, now: d
         update(subjects)
         .where(subjects.c.subject_ref == subject_ref(subject_id))
         .values(jurisdiction=code, subject_id=subject_id, updated_at=now)
+    )
+    # Followers (SDK replicas) learn the new defaults from the feed, like any change.
+    conn.execute(
+        insert(outbox).values(
+            event_id=str(uuid.uuid4()),
+            subject_id=subject_id,
+            payload=dumps(
+                {"kind": "jurisdiction_set", "subject": subject_id, "jurisdiction": code}
+            ),
+            created_at=now,
+            published_at=None,
+        )
     )
 
 

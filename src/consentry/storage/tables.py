@@ -133,6 +133,9 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime, nullable=True),
     Index("ix_outbox_unpublished", "published_at", "position"),
+    # Per-subject order across relays (events/outbox.in_order) and erasure look rows up by subject.
+    Index("ix_outbox_subject", "subject_id", "position"),
+    sqlite_autoincrement=True,  # positions are never reused, even after pruning
 )
 
 # Access reports: the uses of personal data that services reported ("who used my data").
@@ -152,6 +155,29 @@ uses = Table(
     Column("reason", String(40), nullable=False),
     Index("ix_uses_subject_time", "subject_id", "used_at"),
     Index("ix_uses_violations", "allowed", "recorded_at"),
+)
+
+# Opt-outs and erasures owed to third parties' webhooks, written by the relay (one row per
+# event and recipient). pending: not yet reached the recipient; sent: reached it, no 2xx yet;
+# acknowledged: it answered 2xx; dead: gave up after the maximum attempts (an admin can retry).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("subject_id", SID, nullable=True),
+    Column("recipient", String(100), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("acknowledged_at", UTCDateTime, nullable=True),
+    UniqueConstraint("event_id", "recipient", name="uq_webhook_deliveries_event_recipient"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_subject", "subject_id"),
 )
 
 api_keys = Table(

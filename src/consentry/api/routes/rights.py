@@ -10,16 +10,15 @@ from pydantic import BaseModel, ConfigDict
 
 from consentry.api.deps import (
     ContainerDep,
+    PlatformWriter,
     Principal,
     SubjectId,
     SubjectReader,
     SubjectWriter,
 )
-from consentry.api.problems import Problem
 from consentry.api.routes.subjects import patch_out
 from consentry.api.schemas import PermissionsPatchOut
 from consentry.domain.jurisdictions import region_of
-from consentry.scopes import Scope
 from consentry.services.consents import Context
 from consentry.services.rights import rules_for
 
@@ -71,12 +70,10 @@ def get_subject(sid: SubjectId, _: SubjectReader, container: ContainerDep) -> Su
 
 @router.put("/v1/subjects/{sid}", response_model=SubjectOut)
 def put_subject(
-    sid: SubjectId, body: SubjectIn, principal: SubjectWriter, container: ContainerDep
+    sid: SubjectId, body: SubjectIn, _: PlatformWriter, container: ContainerDep
 ) -> SubjectOut:
     # The platform knows where a customer lives; the customer's own token cannot move them
     # to a laxer regime.
-    if principal.subject is not None and not principal.has(Scope.SUBJECTS_WRITE):
-        raise Problem(403, "the jurisdiction is set by the platform", code="platform_only")
     return _subject_out(sid, container.rights.set_jurisdiction(sid, body.jurisdiction))
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from consentry.api.deps import Admin, ContainerDep, Principal, SubjectId, SubjectReader, require
+from consentry.api.schemas import IsoDateTime
 from consentry.scopes import Scope
 from consentry.services.uses import UseReport
 from consentry.storage.uses import UseRow
@@ -24,7 +25,7 @@ class UseIn(BaseModel):
     purpose: Name
     categories: list[Name] = Field(min_length=1, max_length=50)
     recipient: Name | None = None
-    used_at: datetime | None = None
+    used_at: IsoDateTime | None = None
 
     @model_validator(mode="after")
     def _aware(self) -> UseIn:
@@ -127,7 +128,7 @@ def get_subject_uses(sid: SubjectId, _: SubjectReader, container: ContainerDep) 
 def get_violations(
     _: Admin,
     container: ContainerDep,
-    since: Annotated[datetime | None, Query()] = None,
+    since: Annotated[IsoDateTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ViolationsOut:
     rows = container.uses.violations(since, limit)

@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("published_at", UTCDateTime, nullable=True),
+        sqlite_autoincrement=True,  # positions are never reused, even after pruning
     )
     op.create_index("ix_outbox_unpublished", "outbox", ["published_at", "position"])
     op.create_table(

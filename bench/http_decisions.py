@@ -1,0 +1,261 @@
+"""HTTP decision speed: consentry's server vs a FastAPI + pycasbin service, one workload.
+
+    .venv/bin/python bench/http_decisions.py [--subjects 10000] [--workers 1] [--connections 32]
+                                   [--seconds 15]
+
+Both servers run under the same ASGI server and settings (uvicorn, uvloop, httptools, no
+access log, ``--workers``), on loopback, and are driven by the same load generator
+(``bench/loadgen.py``, one process, keep-alive connections) with the same request bodies
+(50% allowed). consentry runs as deployed (``consentry.asgi:create``: SQLite, API keys
+checked in the database, decisions from its in-process replica); the pycasbin service keeps
+its key in memory. Each server's answers are checked against the expected ones first. A third,
+diagnostic row runs consentry's decision router without the app-wide middleware and
+dependencies (bench/consentry_lean.py), to show what those cost.
+Prints JSON. Needs the bench extra: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import emit
+from _workload import CATALOGUE, Workload, build
+from pydantic import SecretStr
+from sqlalchemy import insert
+
+from consentry.bootstrap import bootstrap
+from consentry.config import Settings
+from consentry.domain.events import GENESIS, subject_ref
+from consentry.storage.tables import permission_states, subjects
+
+HERE = Path(__file__).resolve().parent
+SECRET = "bench-secret-" + "x" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def populate(url: str, work: Workload) -> str:
+    """The workload's subjects straight into the projection tables (the ledger is not what
+    is measured here), and a service key with the decide scope."""
+    settings = Settings(database_url=url, catalogue=CATALOGUE, jwt_secret=SecretStr(SECRET))
+    container = bootstrap(settings)
+    now = datetime.now(UTC)
+    with container.db.write() as conn:
+        conn.execute(
+            insert(subjects),
+            [
+                {
+                    "subject_ref": subject_ref(sid),
+                    "subject_id": sid,
+                    "jurisdiction": None,
+                    "head_seq": len(work.choices[sid]),
+                    "head_hash": GENESIS,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for sid in work.subjects
+            ],
+        )
+        rows = [
+            {
+                "subject_id": sid,
+                "permission_id": c.permission_id,
+                "state": c.state.value,
+                "options": "{}",
+                "notice_version": c.notice_version,
+                "source": "api",
+                "updated_at": now,
+                "expires_at": None,
+                "event_id": f"bench-{i}",
+            }
+            for sid in work.subjects
+            for i, c in enumerate(work.choices[sid].values())
+        ]
+        conn.execute(insert(permission_states), rows)
+    key = container.keys.create(["decide"], name="bench")
+    container.close()
+    return key
+
+
+def serve(app: list[str], port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    return subprocess.Popen(command, env={**os.environ, **env}, cwd=HERE)
+
+
+def body(request: tuple[str, str, str, str]) -> dict[str, Any]:
+    subject, purpose, category, recipient = request
+    return {
+        "subject": subject,
+        "purpose": purpose,
+        "categories": [category],
+        "recipient": recipient,
+    }
+
+
+def check_answers(url: str, key: str, work: Workload, count: int) -> None:
+    deadline = time.monotonic() + 60
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+        while True:
+            try:
+                client.post(url, json=body(work.requests[0]))
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        time.sleep(1.0)  # consentry loads its replica on the first decision
+        for request, want in list(zip(work.requests, work.expected, strict=True))[:count]:
+            got = client.post(url, json=body(request)).json()["allowed"]
+            if got is not want:
+                raise SystemExit(f"{url}: {request} answered {got}, expected {want}")
+
+
+def load(url: str, key: str, bodies: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(HERE / "loadgen.py"),
+        "--url",
+        url,
+        "--bodies",
+        bodies,
+        "--key",
+        key,
+        "--connections",
+        str(args.connections),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+    ]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def run_peer(
+    name: str,
+    app: list[str],
+    env: dict[str, str],
+    key: str,
+    work: Workload,
+    bodies: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1/decisions"
+    server = serve(app, port, args.workers, env)
+    try:
+        check_answers(url, key, work, args.verify)
+        return {"peer": name, **load(url, key, bodies, args)}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subjects", type=int, default=10_000)
+    parser.add_argument("--bodies", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--verify", type=int, default=300)
+    args = parser.parse_args()
+    work = build(args.subjects, args.bodies)
+    with tempfile.TemporaryDirectory(prefix="consentry-bench-") as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        key = populate(url, work)
+        bodies = f"{tmp}/bodies.json"
+        Path(bodies).write_text(json.dumps([body(r) for r in work.requests]))
+        workload = f"{tmp}/casbin.json"
+        Path(workload).write_text(
+            json.dumps(
+                {
+                    "key": key,
+                    "rules": [list(r) for r in work.rules],
+                    "grouping": [[s, p] for s, ps in work.effective.items() for p in ps],
+                }
+            )
+        )
+        consentry_env = {
+            "CONSENTRY_DATABASE_URL": url,
+            "CONSENTRY_CATALOGUE": str(CATALOGUE),
+            "CONSENTRY_JWT_SECRET": SECRET,
+        }
+        results = [
+            run_peer(
+                "consentry",
+                ["--factory", "consentry.asgi:create"],
+                consentry_env,
+                key,
+                work,
+                bodies,
+                args,
+            ),
+            run_peer(
+                "consentry (decision router only, diagnostic)",
+                ["--factory", "consentry_lean:create"],
+                consentry_env,
+                key,
+                work,
+                bodies,
+                args,
+            ),
+            run_peer(
+                "fastapi+pycasbin",
+                ["--factory", "casbin_app:create"],
+                {"CONSENTRY_BENCH_WORKLOAD": workload},
+                key,
+                work,
+                bodies,
+                args,
+            ),
+        ]
+    emit(
+        "decisions_http",
+        {
+            "subjects": args.subjects,
+            "workers": args.workers,
+            "server": "uvicorn (uvloop, httptools, no access log)",
+            "allowed_share": round(sum(work.expected) / len(work.expected), 3),
+            "peers": results,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

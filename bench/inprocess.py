@@ -1,0 +1,82 @@
+"""In-process decision speed: consentry's SDK replica vs pycasbin vs cedarpy, one workload.
+
+    .venv/bin/python bench/inprocess.py [--subjects 10000] [--requests 100000] [--peers ...]
+
+Every peer answers the same requests (same subjects, permissions, request mix, 50% allowed);
+each is first checked to give the expected answer on every request, then timed on the whole
+list (µs/check is the loop's wall time divided by the checks; p50/p99 come from a separate
+per-call timing of a sample, which adds the timer's own ~0.05 µs). Prints JSON.
+Needs the bench extra: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+
+from _common import emit
+from _peers import PEERS
+from _workload import Workload, build
+
+
+def measure(name: str, work: Workload, sample: int) -> dict[str, float | int | str]:
+    started = time.perf_counter()
+    check, close = PEERS[name](work)
+    setup = time.perf_counter() - started
+    try:
+        wrong = sum(
+            check(*req) is not want for req, want in zip(work.requests, work.expected, strict=True)
+        )
+        if wrong:
+            raise SystemExit(f"{name}: {wrong} answers differ from the expected ones")
+        gc.collect()
+        requests = work.requests
+        started = time.perf_counter()
+        for subject, purpose, category, recipient in requests:
+            check(subject, purpose, category, recipient)
+        elapsed = time.perf_counter() - started
+        timer = time.perf_counter_ns
+        laps = []
+        for subject, purpose, category, recipient in requests[:sample]:
+            t0 = timer()
+            check(subject, purpose, category, recipient)
+            laps.append(timer() - t0)
+        laps.sort()
+    finally:
+        close()
+    return {
+        "peer": name,
+        "setup_seconds": round(setup, 3),
+        "checks": len(requests),
+        "us_per_check": round(elapsed / len(requests) * 1e6, 3),
+        "checks_per_second": round(len(requests) / elapsed),
+        "p50_us": round(statistics.median(laps) / 1000, 3),
+        "p99_us": round(laps[int(len(laps) * 0.99)] / 1000, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subjects", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--sample", type=int, default=20_000)
+    parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
+    args = parser.parse_args()
+    work = build(args.subjects, args.requests)
+    results = [measure(name, work, min(args.sample, args.requests)) for name in args.peers]
+    emit(
+        "decisions_in_process",
+        {
+            "subjects": args.subjects,
+            "permissions": len(work.permissions),
+            "policy_lines": len(work.rules),
+            "allowed_share": round(sum(work.expected) / len(work.expected), 3),
+            "peers": results,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

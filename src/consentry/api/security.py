@@ -1,0 +1,99 @@
+"""Security headers on every response, and secrets kept out of the access log.
+
+Headers a route already set win (the Permissions page sends its own Content-Security-Policy).
+API answers get a CSP that allows nothing (they are data, never rendered), every answer gets
+``nosniff``, ``Referrer-Policy: no-referrer``, ``frame-ancestors 'none'``/``X-Frame-Options``;
+answers about a subject, and any answer to a request that carried a credential, get
+``Cache-Control: no-store``. HSTS is sent over https, or always when ``hsts`` is set (behind a
+proxy that terminates TLS).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consentry.config import Settings
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Swagger UI and ReDoc load their own scripts: they only get the framing rule.
+DOCS_CSP = "frame-ancestors 'none'"
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+HSTS = "max-age=63072000; includeSubDomains"
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+
+def _private(scope: Scope) -> bool:
+    if scope["path"].startswith("/v1/subjects/"):
+        return True
+    return any(key == b"authorization" for key, _ in scope.get("headers", ()))
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.hsts = settings.hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+        private = _private(scope)
+        csp = DOCS_CSP if scope["path"] in DOCS_PATHS else API_CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Content-Security-Policy", csp)
+                headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                if private:
+                    headers.setdefault("Cache-Control", "no-store")
+                if https or self.hsts:
+                    headers.setdefault("Strict-Transport-Security", HSTS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# -- the access log --------------------------------------------------------------------------
+# Query parameters whose values are credentials (the page accepts ?token= once, then redirects).
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:token|access_token|id_token|key|api_key|apikey|secret|password)=)[^&\s]*"
+)
+
+
+def redact(text: str) -> str:
+    return _SECRET_QUERY.sub(r"\1[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Blanks credential values in query strings of access-log lines (uvicorn logs the path
+    with its query; a subject token in ``?token=`` would otherwise land in the log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def _install_log_filter() -> None:
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    _install_log_filter()
+    app.add_middleware(SecurityHeaders, settings=settings)

@@ -1,0 +1,120 @@
+"""Claiming outbox rows for the relay, and the shard a subject's changes go to.
+
+Every event of a subject, erasure included, is keyed by its ledger reference (``subject_ref``),
+so all of them land on one shard, in order.
+
+On PostgreSQL several relays claim rows with ``FOR UPDATE SKIP LOCKED``. Skipping locked rows
+alone would let relay B publish a subject's newer event while relay A still holds an older
+one, so a claim publishes a subject's rows only up to the first unpublished row of that subject
+it did not get (``in_order``); the rest wait for the next round. Rows of one subject are never in
+flight in two places, and their positions follow their commit order (each write of a subject
+updates its ``subjects`` row first, so writers of one subject queue on that row lock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from consentry.domain.events import subject_ref
+from consentry.storage.tables import outbox
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    position: int
+    event_id: str
+    subject_id: str  # the outbox row's column: the subject id, or the reference after erasure
+    key: str  # the subject's ledger reference: what the shard is computed from
+    payload: Mapping[str, Any]
+    raw: str  # the payload as stored (JSON text)
+
+
+def shard_of(key: str, shards: int) -> int:
+    """A stable shard for a subject key (the same in every process and language)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % shards
+
+
+def subject_key(subject_id: str, payload: Mapping[str, Any]) -> str:
+    ref = payload.get("subject_ref")
+    if isinstance(ref, str):
+        return ref
+    subject = payload.get("subject")
+    return subject_ref(subject if isinstance(subject, str) else subject_id)
+
+
+def _message(position: int, event_id: str, subject_id: str, raw: str) -> OutboxMessage:
+    payload = json.loads(raw)
+    if not isinstance(payload, dict):
+        payload = {"value": payload}
+    return OutboxMessage(
+        position=position,
+        event_id=event_id,
+        subject_id=subject_id,
+        key=subject_key(subject_id, payload),
+        payload=payload,
+        raw=raw,
+    )
+
+
+def claim(conn: Connection, limit: int, floor: int = 0) -> list[OutboxMessage]:
+    """The oldest unpublished rows from position ``floor`` on, in position order (locked on
+    PostgreSQL, skipping rows another relay holds)."""
+    query = (
+        select(outbox.c.position, outbox.c.event_id, outbox.c.subject_id, outbox.c.payload)
+        .where(outbox.c.published_at.is_(None), outbox.c.position >= floor)
+        .order_by(outbox.c.position)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [
+        _message(int(r.position), r.event_id, r.subject_id, r.payload) for r in conn.execute(query)
+    ]
+
+
+def in_order(conn: Connection, batch: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+    """The part of a claimed batch that can go out now: a subject's rows that come before any
+    unpublished row of that subject outside the batch (one another relay holds)."""
+    if not batch:
+        return []
+    positions = [m.position for m in batch]
+    query = (
+        select(outbox.c.subject_id, func.min(outbox.c.position))
+        .where(
+            outbox.c.published_at.is_(None),
+            outbox.c.position < max(positions),
+            outbox.c.subject_id.in_({m.subject_id for m in batch}),
+            outbox.c.position.not_in(positions),
+        )
+        .group_by(outbox.c.subject_id)
+    )
+    elsewhere = {str(subject): int(first) for subject, first in conn.execute(query)}
+    return [m for m in batch if m.position < elsewhere.get(m.subject_id, m.position + 1)]
+
+
+def still_unpublished(conn: Connection, positions: Sequence[int]) -> set[int]:
+    """Which of these rows are still there and unpublished (erasure deletes a subject's rows)."""
+    if not positions:
+        return set()
+    query = select(outbox.c.position).where(
+        outbox.c.position.in_(positions), outbox.c.published_at.is_(None)
+    )
+    return {int(p) for p in conn.execute(query).scalars()}
+
+
+def mark_published(conn: Connection, positions: Sequence[int], now: datetime) -> int:
+    if not positions:
+        return 0
+    done = conn.execute(
+        update(outbox)
+        .where(outbox.c.position.in_(positions), outbox.c.published_at.is_(None))
+        .values(published_at=now)
+    )
+    return done.rowcount

@@ -1,0 +1,282 @@
+"""An in-memory replica of every subject's choices, answering with the server's decision rule.
+
+Each subject is one row: its packed state (one int, see :mod:`consentry.domain.compiled`) in a
+list, the last ledger ``seq`` applied in an ``array``, and its id in a :class:`SubjectTable`.
+Time-limited grants are kept aside (row -> expiries) and resolved at each check, so a grant
+lapses exactly when its time is up even if no event arrives.
+
+Updates come as outbox payloads (``apply``) or whole subjects (``put``); one writer at a time
+(callers hold ``lock``), any number of readers without a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from time import monotonic as _monotonic
+from typing import Any
+
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.compiled import CompiledCatalogue, Plan, decide_state
+from consentry.domain.rules import Code, Decision, Reason
+from consentry.replica.table import SubjectTable
+
+GRANTED = "permission_granted"
+DENIED = "permission_denied"
+ERASED = "subject_erased"
+# Not written by the server yet: a jurisdiction change, {"kind", "subject", "jurisdiction"}.
+JURISDICTION_SET = "jurisdiction_set"
+POOL_SIZE = 65_536
+
+# (permission id, "granted" | "denied", notice version, expires_at as POSIX seconds or None)
+ChoiceRow = tuple[str, str, str, float | None]
+
+
+def timestamp(value: str | datetime | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.timestamp()
+
+
+class Replica:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        *,
+        compiled: CompiledCatalogue | None = None,
+        capacity: int = 1024,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.catalogue = catalogue
+        self.compiled = compiled or CompiledCatalogue(catalogue)
+        self.lock = threading.Lock()
+        self.wall_clock = wall_clock
+        # Checks for choice-based permissions fail closed once time.monotonic() passes this.
+        self.fresh_until = float("inf")
+        self._table = SubjectTable(capacity)
+        self._states: list[int] = []
+        self._seqs = array("I")
+        self._expiries: dict[int, dict[int, float]] = {}
+        self._pool: dict[int, int] = {}
+        self._empty = self.compiled.pack(())
+        self._x_shift = self.compiled.x_shift
+        self._plans = self.compiled.plans
+        self._front = self._table.front
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    # -- reads -------------------------------------------------------------------------------
+    def check(
+        self,
+        subject: str,
+        purpose: str,
+        categories: Sequence[str] | str,
+        recipient: str | None = None,
+        now: float | None = None,
+    ) -> Decision:
+        """The decision for one use of a subject's data. Device categories are refused (a
+        replica holds no device reports); ``now`` is POSIX seconds (default: the wall clock)."""
+        # Written for speed (this is the SDK's hot path): locals, no helper calls but one.
+        key: tuple[str, tuple[str, ...], str | None]
+        if isinstance(categories, str):
+            key = (purpose, (categories,), recipient)
+        elif isinstance(categories, tuple):
+            key = (purpose, categories, recipient)
+        else:
+            key = (purpose, tuple(categories), recipient)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self.compiled.plan(*key)
+        if isinstance(plan, Decision):
+            return plan  # a refusal: unknown names
+        row = self._front.get(subject)
+        if row is None:
+            row = self._table.find(subject)
+        state = self._states[row] if row >= 0 else self._empty
+        if state >> self._x_shift:
+            state = self._resolve(row, state, now)
+        decision = decide_state(self.compiled, plan, state)
+        if self.fresh_until < _monotonic():
+            return self._stale(plan, decision)
+        return decision
+
+    def _resolve(self, row: int, state: int, now: float | None) -> int:
+        moment = self.wall_clock() if now is None else now
+        expired = 0
+        for bit, expires in self._expiries.get(row, {}).items():
+            if expires <= moment:
+                expired |= 1 << bit
+        return self.compiled.expire(state, expired)
+
+    def _stale(self, plan: Plan, decision: Decision) -> Decision:
+        if not plan.toggleable:
+            return decision
+        return Decision(False, Reason.STALE_REPLICA, decision.permission)
+
+    def stale(self) -> bool:
+        return self.fresh_until < time.monotonic()
+
+    def seq(self, subject: str) -> int:
+        row = self._table.find(subject)
+        return self._seqs[row] if row >= 0 else 0
+
+    def state_of(self, subject: str) -> tuple[int, str | None, dict[str, Code]]:
+        """(seq, jurisdiction, permission id -> stored code): for tests and debugging."""
+        row = self._table.find(subject)
+        if row < 0:
+            return 0, None, {}
+        state = self._states[row]
+        ids = self.compiled.permission_ids
+        codes = {ids[bit]: code for bit, code in self.compiled.codes(state).items()}
+        return self._seqs[row], self.compiled.jurisdiction(state), codes
+
+    # -- writes (hold ``lock``) --------------------------------------------------------------
+    def put(
+        self,
+        subject: str,
+        seq: int,
+        jurisdiction: str | None,
+        choices: Iterable[ChoiceRow],
+        *,
+        force: bool = False,
+    ) -> bool:
+        """Replace a subject's whole state, unless the replica already holds a later seq."""
+        row = self._table.find(subject)
+        if row >= 0 and not force and self._seqs[row] > seq:
+            return False
+        compiled = self.compiled
+        codes: dict[int, Code] = {}
+        expiries: dict[int, float] = {}
+        for pid, state, version, expires in choices:
+            bit = compiled.bit.get(pid)
+            if bit is None:
+                continue  # a permission this catalogue no longer has
+            code = compiled.static_code(bit, state, version)
+            codes[bit] = code
+            if expires is not None and code is not Code.DENIED:
+                expiries[bit] = expires
+        jid = compiled.jurisdiction_id(jurisdiction)
+        self._store(subject, row, seq, compiled.pack(codes.items(), jid, bool(expiries)), expiries)
+        return True
+
+    def load_masks(
+        self,
+        subject: str,
+        seq: int,
+        jurisdiction: str | None,
+        c0: int,
+        c1: int,
+        expiries: dict[int, float],
+    ) -> None:
+        """Add a subject from a snapshot line: its stored code masks, as the server's compiled
+        catalogue (the same catalogue, sent in the snapshot header) produced them."""
+        compiled = self.compiled
+        jid = compiled.jurisdiction_id(jurisdiction)
+        state = compiled.assemble(c0 & compiled.full, c1 & compiled.full, 0, jid, bool(expiries))
+        self._store(subject, self._table.find(subject), seq, state, expiries)
+
+    def masks_of(self, subject: str) -> tuple[int, int, dict[int, float]]:
+        """(c0, c1, expiries) of a subject, as a snapshot line carries them."""
+        row = self._table.find(subject)
+        if row < 0:
+            return 0, 0, {}
+        c0, c1 = self.compiled.masks(self._states[row])
+        return c0, c1, dict(self._expiries.get(row, {}))
+
+    def apply(self, change: Mapping[str, Any]) -> bool:
+        """Apply one outbox payload. False when it does not follow the subject's last applied
+        event (a gap): the caller reloads that subject (or the whole snapshot)."""
+        kind = change.get("kind")
+        if kind == ERASED and "subject" not in change:
+            self.erase_ref(str(change["subject_ref"]), int(change["seq"]))
+            return True
+        if kind == JURISDICTION_SET:
+            self.set_jurisdiction(str(change["subject"]), change.get("jurisdiction"))
+            return True
+        if "subject" not in change:
+            return True  # redacted by an erasure; the erasure event itself follows
+        subject = change["subject"]
+        seq = int(change["seq"])
+        row = self._table.find(subject)
+        last = self._seqs[row] if row >= 0 else 0
+        if seq <= last:
+            return True  # already applied (a snapshot or a local write got here first)
+        if seq != last + 1:
+            return False
+        compiled = self.compiled
+        state = self._states[row] if row >= 0 else self._empty
+        jid = compiled.jurisdiction_index(state)
+        codes = compiled.codes(state)
+        expiries = dict(self._expiries.get(row, {})) if row >= 0 else {}
+        if kind == ERASED:
+            codes, expiries, jid = {}, {}, 0
+        elif kind in (GRANTED, DENIED):
+            bit = compiled.bit.get(change["permission"])
+            if bit is not None:
+                code = compiled.static_code(bit, change["state"], change["notice_version"])
+                codes[bit] = code
+                expires = timestamp(change.get("expires_at"))
+                if expires is not None and code is not Code.DENIED:
+                    expiries[bit] = expires
+                else:
+                    expiries.pop(bit, None)
+        # Any other kind only moves the subject's seq on.
+        self._store(subject, row, seq, compiled.pack(codes.items(), jid, bool(expiries)), expiries)
+        return True
+
+    def erase_ref(self, ref: str, seq: int) -> None:
+        """An erasure names the subject by ledger reference only (the id is gone from the
+        server): find the row whose id has that reference. O(subjects); erasures are rare."""
+        for row in list(self._table.rows_with_ref(ref)):
+            if self._seqs[row] < seq:
+                self._store(self._table.subject(row), row, seq, self._empty, {})
+
+    def set_jurisdiction(self, subject: str, jurisdiction: str | None) -> None:
+        compiled = self.compiled
+        row = self._table.find(subject)
+        state = self._states[row] if row >= 0 else self._empty
+        expiries = dict(self._expiries.get(row, {})) if row >= 0 else {}
+        jid = compiled.jurisdiction_id(jurisdiction)
+        packed = compiled.pack(compiled.codes(state).items(), jid, bool(expiries))
+        self._store(subject, row, self._seqs[row] if row >= 0 else 0, packed, expiries)
+
+    def _store(
+        self, subject: str, row: int, seq: int, state: int, expiries: dict[int, float]
+    ) -> None:
+        # Many subjects share a state ("accept all", "refuse all"): keep one int for each.
+        pooled = self._pool.get(state)
+        if pooled is None:
+            if len(self._pool) < POOL_SIZE:
+                self._pool[state] = state
+            pooled = state
+        if row < 0:
+            # The row's data first, then the id: a reader that finds the id finds its data.
+            row = len(self._states)
+            if expiries:
+                self._expiries[row] = expiries
+            self._states.append(pooled)
+            self._seqs.append(seq)
+            added = self._table.add(subject)
+            assert added == row
+            return
+        if expiries:
+            self._expiries[row] = expiries
+        else:
+            self._expiries.pop(row, None)
+        self._seqs[row] = seq
+        self._states[row] = pooled
+
+    def clear(self) -> None:
+        """Forget every subject (before loading a new snapshot into this object)."""
+        self._table = SubjectTable(1024)
+        self._front = self._table.front
+        self._states = []
+        self._seqs = array("I")
+        self._expiries = {}
+        self._pool = {}

@@ -1,0 +1,220 @@
+"""The replica inside the server process, behind POST /v1/decisions.
+
+It starts on the first decision asked (a CLI command or a test that never decides pays
+nothing): a background thread loads every subject from one consistent snapshot, then follows
+the outbox every ``poll_interval``. Until it has caught up, and whenever it has not heard from
+the database for ``max_staleness`` seconds, ``decide`` returns None and the caller asks the
+database instead, so an answer is never staler than that bound.
+
+Read-your-writes: the container's database is an :class:`ObservedDatabase`, which calls
+:meth:`ServerReplica.sync` after every write transaction this process commits, whatever service
+made it (a PUT, a page toggle, a GPC opt-out, an erasure). ``sync`` reads the outbox up to that
+write before the write returns to its caller. Writes made by other processes arrive within
+``poll_interval``.
+
+Two answers stay with the database: requests that involve device data (device reports are not
+in the outbox), and requests on a permission whose default depends on the jurisdiction (a
+consent permission with a "granted" default somewhere) when the subject never chose, because
+jurisdiction changes are not in the outbox either.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from consentry.domain.decisions import CatalogueIndex, Decision, DecisionRequest
+from consentry.domain.rules import Reason
+from consentry.replica import feed
+from consentry.replica.core import Replica
+from consentry.replica.keycache import KeyCache
+from consentry.storage.database import Database
+
+log = logging.getLogger("consentry.replica")
+
+IDLE, LOADING, READY, CLOSED = "idle", "loading", "ready", "closed"
+BATCH = 1000
+_DEFAULT_REASONS = frozenset({Reason.JURISDICTION_DEFAULT, Reason.NO_CONSENT})
+
+
+class ObservedDatabase(Database):
+    """A Database that tells listeners after each write transaction commits."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.committed: list[Callable[[], None]] = []
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with super().write() as conn:
+            yield conn
+        for listener in self.committed:
+            listener()
+
+
+class ServerReplica:
+    def __init__(
+        self,
+        db: Database,
+        index: CatalogueIndex,
+        *,
+        poll_interval: float = 0.1,
+        max_staleness: float = 2.0,
+        max_lag: int = 100_000,
+    ) -> None:
+        self.db = db
+        self.index = index
+        self.poll_interval = poll_interval
+        self.max_staleness = max_staleness
+        self.max_lag = max_lag
+        self.replica = self._new_replica()
+        self.status = IDLE
+        self.cursor = "0"
+        # Bumped after every local write: long polls on /v1/changes watch it to answer at once.
+        self.writes = 0
+        self._lock = threading.Lock()  # one follower at a time; guards status and cursor
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._synced = 0.0
+        # Service keys verified for the decision and feed endpoints (see keycache).
+        self.keys: KeyCache[object] = KeyCache()
+        compiled = index.compiled
+        # Consent permissions whose default is "granted" in some jurisdiction.
+        self._by_jurisdiction = 0
+        for bit, perm in enumerate(compiled.permissions):
+            if any(state.value == "granted" for state in perm.defaults.values()):
+                self._by_jurisdiction |= 1 << bit
+        if isinstance(db, ObservedDatabase):
+            db.committed.append(self.sync)
+
+    def _new_replica(self) -> Replica:
+        return Replica(self.index.catalogue, compiled=self.index.compiled)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            if self.status != IDLE:
+                return
+            self.status = LOADING
+            self._thread = threading.Thread(target=self._run, name="consentry-replica", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self.status = CLOSED
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def ready(self) -> bool:
+        return self.status == READY and time.monotonic() - self._synced <= self.max_staleness
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        self.start()
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() >= deadline or self.status == CLOSED:
+                return False
+            time.sleep(0.005)
+        return True
+
+    # -- decisions ---------------------------------------------------------------------------
+    def decide(self, request: DecisionRequest, now: datetime) -> Decision | None:
+        """The decision from memory, or None when the database must answer."""
+        if not self.ready():
+            self.start()
+            return None
+        if request.device is not None:
+            return None
+        plan = self.index.compiled.plan(request.purpose, request.categories, request.recipient)
+        if isinstance(plan, Decision):
+            return plan
+        if plan.any_device:
+            return None
+        decision = self.replica.check(
+            request.subject, request.purpose, request.categories, request.recipient, now.timestamp()
+        )
+        if decision.reason in _DEFAULT_REASONS and self._by_jurisdiction:
+            bit = self.index.compiled.bit.get(decision.permission or "")
+            if bit is not None and (self._by_jurisdiction >> bit) & 1:
+                return None
+        return decision
+
+    # -- following the outbox ----------------------------------------------------------------
+    def sync(self) -> None:
+        """Catch up with the outbox now (after a local write commits)."""
+        self.writes += 1
+        with self._lock:
+            if self.status != READY:
+                return  # the loader's last catch-up, under this lock, will include it
+            try:
+                while self._follow(self.replica) == BATCH:
+                    pass
+            except feed.CursorGone:
+                self.status = LOADING  # the follower thread reloads
+            except Exception:  # the write itself succeeded; the follower retries
+                log.exception("replica sync after a local write failed")
+
+    def _run(self) -> None:
+        backoff = self.poll_interval
+        while not self._stop.is_set():
+            try:
+                if self.status == LOADING:
+                    self._load()
+                else:
+                    with self._lock:
+                        if self.status == READY:
+                            while self._follow(self.replica) == BATCH:
+                                pass
+                if self.status == READY:
+                    self._synced = time.monotonic()
+                backoff = self.poll_interval
+            except feed.CursorGone as exc:
+                log.warning("replica fell off the change feed (%s); reloading", exc)
+                with self._lock:
+                    if self.status == READY:
+                        self.status = LOADING
+            except Exception:  # the database is away: keep trying; decisions fall back
+                log.exception("replica sync failed; retrying in %.1fs", backoff)
+                backoff = min(backoff * 2, 5.0)
+            self._stop.wait(backoff)
+
+    def _load(self) -> None:
+        cursor = feed.settled_head(self.db)
+        if cursor is None:
+            return  # writers did not finish in time; the next round tries again
+        replica = self._new_replica()
+        with feed.consistent_read(self.db) as conn, replica.lock:
+            for record in feed.subjects_in(conn):
+                replica.put(record.subject, record.seq, record.jurisdiction, record.choices)
+        loaded_at = cursor
+        with self._lock:
+            if self.status != LOADING:
+                return
+            self.cursor = loaded_at
+            while self._follow(replica) == BATCH:
+                pass
+            self.replica = replica
+            self.status = READY
+            self._synced = time.monotonic()
+        log.info("replica ready: %d subjects at cursor %d", len(replica), self.cursor)
+
+    def _follow(self, replica: Replica) -> int:
+        """Apply the next batch of changes (hold ``_lock``)."""
+        changes = feed.read_changes(self.db, self.cursor, BATCH, max_lag=self.max_lag)
+        if not changes:
+            return 0
+        with replica.lock:
+            for change in changes:
+                if not replica.apply(change.payload):
+                    # A gap for this subject: take it whole from the database.
+                    record = feed.load_subject(self.db, str(change.payload["subject"]))
+                    if record is not None:
+                        replica.put(record.subject, record.seq, record.jurisdiction, record.choices)
+        self.cursor = changes[-1].cursor
+        return len(changes)

@@ -1,0 +1,218 @@
+"""``Consentry``: decisions from an in-process replica that follows the server."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
+
+import httpx
+
+from consentry import __version__
+from consentry.domain.rules import Decision
+from consentry.replica.core import Replica
+from consentry.sdk._errors import Denied
+from consentry.sdk._follower import Follower, load_snapshot
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_STALE_AFTER = 5.0
+DEFAULT_RESYNC_EVERY = 900.0
+
+
+class Check(NamedTuple):
+    """One question for :meth:`Consentry.check_many`."""
+
+    subject: str
+    purpose: str
+    categories: Sequence[str] | str
+    recipient: str | None = None
+
+
+class Consentry:
+    """A decision point in your process: a replica of the server's state, kept current.
+
+    ::
+
+        with Consentry("http://127.0.0.1:8000", api_key=KEY) as c:
+            if c.allows("user-42", "advertising.personalised", ["behaviour.browsing"]):
+                ...
+
+    The constructor loads a snapshot (raising if it cannot: a bad key, a server away), then a
+    background thread follows the change feed. Checks never touch the network. When the
+    replica has had no contact with the server for ``stale_after`` seconds, checks that depend
+    on a subject's choices (consent, legitimate interest) answer ``allowed=False`` with reason
+    ``stale_replica`` until contact is back; the thread reconnects by itself.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        stale_after: float = DEFAULT_STALE_AFTER,
+        poll_wait: float | None = None,
+        resync_every: float | None = DEFAULT_RESYNC_EVERY,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        follow: bool = True,
+    ) -> None:
+        if stale_after <= 0:
+            raise ValueError("stale_after must be positive")
+        self.stale_after = stale_after
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": f"consentry-sdk/{__version__}",
+            },
+            timeout=timeout,
+            transport=transport,
+        )
+        try:
+            replica, cursor = load_snapshot(self._http, stale_after)
+        except BaseException:
+            self._http.close()
+            raise
+        self._replica = replica
+        self._follower = Follower(
+            self._http,
+            replica,
+            cursor,
+            stale_after=stale_after,
+            # Contact at least twice per staleness bound while the feed is quiet.
+            poll_wait=poll_wait if poll_wait is not None else min(stale_after / 2.5, 25.0),
+            resync_every=resync_every,
+            on_replica=self._swap,
+        )
+        self._closed = False
+        if follow:
+            self._follower.start()
+
+    def _swap(self, replica: Replica) -> None:
+        self._replica = replica
+
+    # -- checks ------------------------------------------------------------------------------
+    def check(
+        self,
+        subject: str,
+        purpose: str,
+        categories: Sequence[str] | str,
+        recipient: str | None = None,
+    ) -> Decision:
+        """May ``subject``'s data in ``categories`` be used for ``purpose`` (and shared with
+        ``recipient``) now? Device data categories are refused: device grants live on the
+        server; ask POST /v1/decisions with a ``device`` for those."""
+        return self._replica.check(subject, purpose, categories, recipient)
+
+    def allows(
+        self,
+        subject: str,
+        purpose: str,
+        categories: Sequence[str] | str,
+        recipient: str | None = None,
+    ) -> bool:
+        return self._replica.check(subject, purpose, categories, recipient).allowed
+
+    def check_many(
+        self, checks: Iterable[Check | tuple[Any, ...] | Mapping[str, Any]]
+    ) -> list[Decision]:
+        """Several checks against one view of the replica (tuples, ``Check`` or dicts with
+        the keyword names)."""
+        replica = self._replica
+        out = []
+        for item in checks:
+            if isinstance(item, Mapping):
+                out.append(
+                    replica.check(
+                        item["subject"], item["purpose"], item["categories"], item.get("recipient")
+                    )
+                )
+            else:
+                out.append(replica.check(*item))
+        return out
+
+    def requires(
+        self,
+        purpose: str,
+        categories: Sequence[str] | str,
+        recipient: str | None = None,
+        *,
+        subject: str = "subject",
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Decorate a function (sync or async) so it runs only when the check allows; else it
+        raises :class:`Denied`. The subject id is the argument named ``subject``."""
+
+        def decorate(func: Callable[P, R]) -> Callable[P, R]:
+            signature = inspect.signature(func)
+            if subject not in signature.parameters:
+                raise TypeError(f"{func.__qualname__} has no argument named {subject!r}")
+
+            def guard(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                bound = signature.bind_partial(*args, **kwargs)
+                bound.apply_defaults()
+                decision = self.check(str(bound.arguments[subject]), purpose, categories, recipient)
+                if not decision.allowed:
+                    raise Denied(decision)
+
+            if inspect.iscoroutinefunction(func):
+                coroutine = cast(Callable[P, Awaitable[Any]], func)
+
+                @functools.wraps(func)
+                async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                    guard(args, kwargs)
+                    return await coroutine(*args, **kwargs)
+
+                return cast(Callable[P, R], async_wrapper)
+
+            @functools.wraps(func)
+            def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+                guard(args, kwargs)
+                return func(*args, **kwargs)
+
+            return wrapper
+
+        return decorate
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def cursor(self) -> str:
+        """Where in the server's change feed the replica is."""
+        return self._follower.cursor
+
+    @property
+    def stale(self) -> bool:
+        """True while checks fail closed for lack of contact with the server."""
+        return self._replica.stale()
+
+    @property
+    def subjects(self) -> int:
+        """How many subjects the replica holds."""
+        return len(self._replica)
+
+    def sync(self) -> int:
+        """Poll the change feed once now (the background thread does it by itself)."""
+        return self._follower.poll()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._follower._thread.is_alive():
+            self._follower.stop()
+        self._http.close()
+
+    def __enter__(self) -> Consentry:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

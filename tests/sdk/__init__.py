@@ -1,0 +1,1 @@
+"""Tests of the SDK, the change feed and the decision replicas."""

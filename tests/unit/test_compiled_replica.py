@@ -1,0 +1,214 @@
+"""The replica core: subjects in compact rows, kept current by outbox payloads, answering with
+the server's decision function."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consentry.catalogue_io import load_catalogue
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.decisions import CatalogueIndex, Decision, DecisionRequest, Reason, decide
+from consentry.domain.events import subject_ref
+from consentry.domain.state import Choice, ChoiceState, SubjectState
+from consentry.replica.core import Replica
+from consentry.replica.table import SubjectTable
+from support import MINI
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+CATALOGUE = load_catalogue(MINI)
+INDEX = CatalogueIndex(CATALOGUE)
+
+
+def event(
+    subject: str, seq: int, permission: str, state: str = "granted", **kw: Any
+) -> dict[str, Any]:
+    perm = INDEX.permissions[permission]
+    return {
+        "subject": subject,
+        "seq": seq,
+        "kind": f"permission_{state}",
+        "permission": permission,
+        "state": state,
+        "notice_version": kw.get("notice_version", perm.notice.version),
+        "expires_at": kw.get("expires_at"),
+    }
+
+
+@pytest.fixture
+def replica() -> Replica:
+    return Replica(CATALOGUE, compiled=INDEX.compiled)
+
+
+def test_unknown_subject_gets_the_defaults(replica: Replica) -> None:
+    decision = replica.check("nobody", "recommendations", ["behaviour.browsing"])
+    assert decision == Decision(False, Reason.NO_CONSENT, "recs")
+
+
+def test_a_grant_event_allows_and_a_withdrawal_denies(replica: Replica) -> None:
+    assert replica.apply(event("s1", 1, "recs"))
+    assert replica.check("s1", "recommendations", "behaviour.browsing").allowed
+    assert replica.apply(event("s1", 2, "recs", "denied"))
+    assert replica.check("s1", "recommendations", ("behaviour.browsing",)) == Decision(
+        False, Reason.DENIED, "recs"
+    )
+
+
+def test_an_event_already_applied_is_ignored(replica: Replica) -> None:
+    replica.apply(event("s1", 1, "recs"))
+    replica.apply(event("s1", 2, "recs", "denied"))
+    assert replica.apply(event("s1", 1, "recs"))  # a replay, not an error
+    assert not replica.check("s1", "recommendations", "behaviour.browsing").allowed
+
+
+def test_a_gap_in_a_subjects_events_is_reported_not_applied(replica: Replica) -> None:
+    replica.apply(event("s1", 1, "recs"))
+    assert not replica.apply(event("s1", 3, "recs", "denied"))
+    assert (
+        replica.seq("s1") == 1
+        and replica.check("s1", "recommendations", "behaviour.browsing").allowed
+    )
+
+
+def test_a_time_limited_grant_lapses_at_its_time_without_an_event(replica: Replica) -> None:
+    until = NOW + timedelta(hours=1)
+    replica.apply(event("s1", 1, "recs", expires_at=until.isoformat()))
+    before = replica.check("s1", "recommendations", "behaviour.browsing", now=NOW.timestamp())
+    after = replica.check("s1", "recommendations", "behaviour.browsing", now=until.timestamp())
+    assert before.allowed and after == Decision(False, Reason.EXPIRED, "recs")
+
+
+def test_a_grant_on_a_materially_changed_notice_does_not_count(replica: Replica) -> None:
+    replica.apply(event("s1", 1, "ads", notice_version="2"))
+    assert replica.check("s1", "advertising", "behaviour.browsing") == Decision(
+        False, Reason.NOTICE_CHANGED, "ads"
+    )
+
+
+def test_erasure_by_ledger_reference_returns_the_subject_to_defaults(replica: Replica) -> None:
+    replica.apply(event("s1", 1, "recs"))
+    replica.apply(event("s2", 1, "recs"))
+    erased = {"kind": "subject_erased", "subject_ref": subject_ref("s1"), "seq": 2}
+    assert replica.apply(erased)
+    assert not replica.check("s1", "recommendations", "behaviour.browsing").allowed
+    assert replica.check("s2", "recommendations", "behaviour.browsing").allowed
+    assert replica.apply(event("s1", 3, "recs"))  # a new chapter after erasure
+
+
+def test_a_jurisdiction_change_moves_the_defaults(replica: Replica) -> None:
+    change = {"kind": "jurisdiction_set", "subject": "s1", "jurisdiction": "US-CA"}
+    replica.apply(change)
+    assert replica.check("s1", "sale", "behaviour.purchases") == Decision(
+        True, Reason.JURISDICTION_DEFAULT, "sale"
+    )
+    replica.apply({**change, "jurisdiction": "BE"})
+    assert not replica.check("s1", "sale", "behaviour.purchases").allowed
+
+
+def test_put_keeps_a_later_state_than_the_one_offered(replica: Replica) -> None:
+    replica.apply(event("s1", 1, "recs"))
+    replica.apply(event("s1", 2, "recs", "denied"))
+    assert not replica.put("s1", 1, None, [("recs", "granted", "2", None)])
+    assert not replica.check("s1", "recommendations", "behaviour.browsing").allowed
+
+
+def test_stale_replica_fails_closed_only_for_choice_based_permissions(replica: Replica) -> None:
+    replica.apply(event("s1", 1, "recs"))
+    replica.fresh_until = 0.0  # long past
+    assert replica.check("s1", "recommendations", "behaviour.browsing") == Decision(
+        False, Reason.STALE_REPLICA, "recs"
+    )
+    orders = replica.check("s1", "order_fulfilment", "order.address", "carrier")
+    assert orders == Decision(True, Reason.CONTRACT, "orders")
+    assert replica.check("s1", "mind_reading", "x").reason is Reason.UNKNOWN_PURPOSE
+
+
+def test_device_categories_are_refused_by_a_replica(replica: Replica) -> None:
+    replica.apply(event("s1", 1, "location"))
+    decision = replica.check("s1", "delivery.location", "device.location.precise")
+    assert decision == Decision(False, Reason.DEVICE_NOT_GRANTED, "location")
+
+
+def test_many_subjects_share_one_int_per_distinct_state(replica: Replica) -> None:
+    for i in range(100):
+        replica.apply(event(f"s{i}", 1, "recs"))
+    assert len(replica) == 100 and len(replica._pool) == 1
+
+
+# -- the table ---------------------------------------------------------------------------------
+def test_table_finds_every_subject_after_growing() -> None:
+    table = SubjectTable(capacity=4, front_cache=8)
+    ids = [f"user-{i}" for i in range(5000)] + ["émile@example.org", "用户-1", ""]
+    rows = [table.add(s) for s in ids]
+    assert rows == list(range(len(ids)))
+    assert all(table.find(s) == i for i, s in enumerate(ids))
+    assert table.find("user-5000") == -1 and table.subject(5001) == "用户-1"
+
+
+def test_table_compares_ids_not_hashes() -> None:
+    table = SubjectTable()
+    table.add("user-1")
+    assert table.find("user-10") == -1 and table.find("user-") == -1
+
+
+def test_table_finds_rows_by_ledger_reference() -> None:
+    table = SubjectTable()
+    for s in ("a", "b", "c"):
+        table.add(s)
+    assert list(table.rows_with_ref(subject_ref("b"))) == [1]
+
+
+# -- the replica equals the server, on random event histories -----------------------------------
+_histories = st.lists(
+    st.tuples(
+        st.sampled_from([p.id for p in CATALOGUE.permissions if p.toggleable]),
+        st.sampled_from(["granted", "denied"]),
+        st.sampled_from(["1", "2", "3", "0"]),
+        st.sampled_from([None, NOW - timedelta(seconds=1), NOW, NOW + timedelta(days=1)]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    history=_histories,
+    jurisdiction=st.sampled_from([None, "BE", "US-CA", "US"]),
+    purpose=st.sampled_from(list(CATALOGUE.purposes)),
+    category=st.sampled_from(list(CATALOGUE.categories)),
+    recipient=st.sampled_from([None, *CATALOGUE.recipients]),
+)
+def test_replica_built_from_events_decides_like_the_server(
+    history: list[tuple[str, str, str, datetime | None]],
+    jurisdiction: str | None,
+    purpose: str,
+    category: str,
+    recipient: str | None,
+) -> None:
+    replica = Replica(CATALOGUE, compiled=INDEX.compiled)
+    replica.set_jurisdiction("s1", jurisdiction)
+    choices: dict[str, Choice] = {}
+    for seq, (pid, state, version, expires) in enumerate(history, start=1):
+        replica.apply(
+            {
+                "subject": "s1",
+                "seq": seq,
+                "kind": f"permission_{state}",
+                "permission": pid,
+                "state": state,
+                "notice_version": version,
+                "expires_at": expires.isoformat() if expires else None,
+            }
+        )
+        choices[pid] = Choice(pid, ChoiceState(state), version, NOW, "api", expires_at=expires)
+    subject = SubjectState("s1", jurisdiction, choices, {})
+    expected = decide(INDEX, subject, DecisionRequest("s1", purpose, (category,), recipient), NOW)
+    assert replica.check("s1", purpose, [category], recipient, now=NOW.timestamp()) == expected
+
+
+def test_mini_catalogue_is_what_these_tests_assume(mini_catalogue: Catalogue) -> None:
+    assert [p.id for p in mini_catalogue.permissions][:3] == ["recs", "ads", "email"]
