@@ -6,8 +6,9 @@ on their own resources). Passing means no 5xx and no answer outside the schema.
 does not have (an unknown OS permission, a jurisdiction that is no ISO code) is refused with
 422 by design, and that cannot be written into a static schema.
 
-Bounded for the default run (``CONSENTRY_FUZZ_EXAMPLES`` per operation, default 25); the seed
-is random and printed, ``CONSENTRY_FUZZ_SEED`` replays one.
+Bounded for the default run (``CONSENTRY_FUZZ_EXAMPLES`` per operation, default 25; each answer
+within 35 s, as a long poll may wait 30); the seed is random and printed,
+``CONSENTRY_FUZZ_SEED`` replays one.
 """
 
 from __future__ import annotations
@@ -50,24 +51,26 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     srv.stop()
 
 
-def _config(path: Path, parameters: dict[str, Any]) -> Path:
-    lines = [
-        "[dictionaries.permissions]",
-        "values = " + json.dumps(PERMISSIONS),
-        "[dictionaries.short_waits]",  # long polls that end soon keep the run short
-        "values = [0, 0.1, 0.5]",
-        "",
-        # Stateful sequences with valid data only: in negative mode the stateful phase reports
-        # valid requests as "schema-violating request accepted" (coverage and fuzzing phases
-        # do the negative testing).
-        "[phases.stateful.generation]",
-        'mode = "positive"',
-        "",
-        "[parameters]",
-        '"path.pid" = { dictionary = "permissions", probability = 0.8 }',
-        '"query.wait" = { dictionary = "short_waits", probability = 1.0 }',
-    ]
-    lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in parameters.items()]
+def _config(path: Path, pinned: dict[str, str]) -> Path:
+    """schemathesis.toml: realistic values for most cases, so they reach the code behind the
+    validation. Dictionaries, not fixed values: a fixed value would also overwrite the invalid
+    value of a negative case, which schemathesis then reports as an invalid request accepted."""
+    dictionaries = {
+        "permissions": PERMISSIONS,
+        "short_waits": [0, 0.1, 0.5],  # long polls that end soon keep the run short
+        **{name.replace(".", "_"): [value] for name, value in pinned.items()},
+    }
+    bindings = {
+        "path.pid": ("permissions", 0.8),
+        "query.wait": ("short_waits", 1.0),
+        **{name: (name.replace(".", "_"), 0.9) for name in pinned},
+    }
+    lines = []
+    for name, values in dictionaries.items():
+        lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}"]
+    lines.append("[parameters]")
+    for key, (name, probability) in bindings.items():
+        lines.append(f'"{key}" = {{ dictionary = "{name}", probability = {probability} }}')
     path.write_text("\n".join(lines) + "\n")
     return path
 
