@@ -4,6 +4,7 @@ event, published keys, tampering, key rotation — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -84,7 +85,8 @@ def test_a_grant_yields_a_signed_27560_receipt(keyed: tuple[Container, TestClien
     assert receipt["language"] == "fr"
     notice = receipt["privacy_notice"]
     assert (notice["notice_id"], notice["version"]) == ("ads", "3")
-    assert notice["text"].startswith("Adnet Example Inc.") and notice["current_text_sha256"]
+    assert notice["text"].startswith("Adnet Example Inc.")
+    assert notice["text_sha256"] == hashlib.sha256(notice["text"].encode()).hexdigest()
     assert receipt["purposes"] == [
         {"purpose_id": "advertising", "purpose": "Publicité personnalisée"}
     ]
@@ -223,3 +225,24 @@ def test_the_demo_key_is_stable_and_only_used_in_demo(sqlite_url: str) -> None:
     second = load_receipt_keys(Settings(database_url=sqlite_url, demo=True))
     assert first.kid is not None and first.kid == second.kid and first.demo
     assert load_receipt_keys(Settings(database_url=sqlite_url)).signer is None
+
+
+def test_a_grant_on_an_earlier_notice_version_carries_that_versions_text(
+    keyed: tuple[Container, TestClient],
+) -> None:
+    _, client = keyed
+    response = client.put(
+        "/v1/subjects/s1/permissions/recs",
+        json={"state": "granted", "notice_version": "1", "locale": "fr"},
+        headers=subject_token("s1"),
+    )
+    assert response.status_code == 200, response.text
+    receipt = verify_receipt_file(
+        download(client, "s1", response.json()["event_id"]), parse_jwks(published(client))
+    ).receipt
+    notice = receipt["privacy_notice"]
+    assert (notice["version"], notice["current_version"]) == ("1", "2")
+    assert notice["title"] == "Recommandations"
+    assert notice["text"] == "Nous utilisons vos achats pour suggérer des produits."
+    assert notice["text_sha256"] == hashlib.sha256(notice["text"].encode()).hexdigest()
+    assert "note" not in notice

@@ -160,6 +160,25 @@ def test_export_json_holds_state_history_devices_and_recipients(
     assert doc["devices"][0]["os_permissions"] == {"camera": "granted"}
 
 
+def test_export_shows_the_notice_text_of_the_version_that_was_shown(
+    client: TestClient, service: dict[str, str]
+) -> None:
+    for version in ("1", "2"):
+        response = client.put(
+            f"/v1/subjects/{SID}/permissions/recs",
+            json={"state": "granted", "notice_version": version, "locale": "fr"},
+            headers=service,
+        )
+        assert response.status_code == 200, response.text
+        client.put(f"/v1/subjects/{SID}/permissions/recs", json={"state": "denied"}, headers=service)
+    history = client.get(f"/v1/subjects/{SID}/export", headers=service).json()["history"]
+    shown = [(e["notice"]["version"], e["notice"]["text"]) for e in history if e["state"] == "granted"]
+    assert shown == [
+        ("1", "Nous utilisons vos achats pour suggérer des produits."),
+        ("2", "Nous utilisons vos achats pour vous suggérer des produits."),
+    ]
+
+
 def test_export_streams_a_long_history_in_order(
     container: Container, client: TestClient, service: dict[str, str]
 ) -> None:

@@ -139,3 +139,29 @@ def test_a_withdrawal_cannot_fall_back_to_another_legal_basis() -> None:
     )
     with pytest.raises(CatalogueError, match="different legal bases"):
         parse_catalogue(text)
+
+
+def test_an_earlier_notice_version_keeps_its_wording() -> None:
+    recs = load_catalogue(MINI).permission("recs")
+    assert recs is not None
+    old = recs.notice.wording("1")
+    current = recs.notice.wording("2")
+    assert old is not None and old.text["en"] == "We use what you buy to suggest products."
+    assert current is not None and current.title == recs.notice.title
+    assert recs.notice.wording("0") is None
+
+
+def test_a_notice_history_version_given_twice_is_rejected() -> None:
+    text = mini_with('        - version: "1"\n', '        - version: "2"\n')
+    with pytest.raises(CatalogueError, match=r"version '2' appears twice"):
+        parse_catalogue(text)
+
+
+def test_a_notice_history_entry_missing_a_translation_is_named() -> None:
+    text = mini_with(
+        "title: {en: Recommendations, fr: Recommandations}", "title: {en: Recommendations}"
+    )
+    with pytest.raises(
+        CatalogueError, match=r"recs\)\.notice\.history\[1\]\.title: missing text for locale"
+    ):
+        parse_catalogue(text)

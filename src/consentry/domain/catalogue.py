@@ -196,6 +196,15 @@ class Recipient(_Model):
         return self.country not in EEA
 
 
+class NoticeVersion(_Model):
+    """The wording of an earlier version of a notice, kept so that receipts, exports and the
+    evidence pack can show what a customer read when they chose."""
+
+    version: str = Field(min_length=1, max_length=40)
+    title: Localized
+    text: Localized
+
+
 class Notice(_Model):
     version: str = Field(min_length=1, max_length=40)
     # Earlier versions whose grants still count: the change since them was not material.
@@ -203,9 +212,32 @@ class Notice(_Model):
     title: Localized
     text: Localized
     change_summary: Localized | None = None
+    # Earlier versions' wording, newest first or in any order (one entry per version).
+    history: tuple[NoticeVersion, ...] = Field(default=(), max_length=100)
+
+    @model_validator(mode="after")
+    def _history_is_consistent(self) -> Self:
+        seen = {self.version}
+        for old in self.history:
+            if old.version in seen:
+                raise ValueError(
+                    f"notice.history: version {old.version!r} appears twice (or is the current one)"
+                )
+            seen.add(old.version)
+        return self
 
     def accepts(self, version: str) -> bool:
         return version == self.version or version in self.compatible_versions
+
+    def wording(self, version: str) -> NoticeVersion | None:
+        """Title and text of ``version`` as shown then: the current one or a kept earlier one;
+        None when the catalogue no longer holds that version's text."""
+        if version == self.version:
+            return NoticeVersion(version=self.version, title=self.title, text=self.text)
+        for old in self.history:
+            if old.version == version:
+                return old
+        return None
 
 
 class Permission(_Model):
@@ -338,6 +370,9 @@ class Catalogue(_Model):
                     raise ValueError(f"{where}: unknown recipient {name!r}")
             self._check_locales(where + ".notice.title", perm.notice.title)
             self._check_locales(where + ".notice.text", perm.notice.text)
+            for old in perm.notice.history:
+                self._check_locales(f"{where}.notice.history[{old.version}].title", old.title)
+                self._check_locales(f"{where}.notice.history[{old.version}].text", old.text)
         for index, dev in enumerate(self.device_permissions):
             where = f"device_permissions[{index}] ({dev.id})"
             for name in dev.categories:

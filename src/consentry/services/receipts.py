@@ -8,10 +8,10 @@ subject can prove it later without consentry's database: ``consentry receipt ver
 Field names follow ISO/IEC TS 27560:2023 in snake case, as the W3C DPV guide "consent-27560"
 lays them out (record metadata, processing, parties, events).
 
-Limitation, stated in every receipt: the catalogue keeps only the current text of each notice.
-For an event on the current notice version the receipt carries that text (as it reads today:
-an edit made without a new version would not show); for an older version it carries no text,
-only the version and a hash of the current text, rather than words the subject never saw.
+The notice shown is quoted from the catalogue: the current version's text, or an earlier
+version's from ``notice.history``, with ``text_sha256``. When the catalogue no longer holds the
+shown version's wording the receipt carries no text, only the version, a note and a hash of the
+current text, rather than words the subject never saw.
 """
 
 from __future__ import annotations
@@ -108,22 +108,27 @@ def build_receipt(
     if perm is None:
         notice["note"] = "this permission is no longer in the catalogue"
     else:
-        current_text = catalogue.text(perm.notice.text, locale)
-        same = perm.notice.version == event.notice_version
-        notice.update(
-            title=catalogue.text(perm.notice.title, locale) if same else None,
-            text=current_text if same else None,
-            current_version=perm.notice.version,
-            current_text_sha256=_sha256(current_text),
-            note=(
-                f"The catalogue keeps only the current text of each notice: this is version "
-                f"{event.notice_version} as it reads today."
-                if same
-                else f"The text of version {event.notice_version} is no longer kept; "
-                f"current_text_sha256 is the hash of version {perm.notice.version}, not of the "
-                "text shown then."
-            ),
-        )
+        shown = perm.notice.wording(event.notice_version)
+        notice.update(current_version=perm.notice.version)
+        if shown is not None:
+            text = catalogue.text(shown.text, locale)
+            notice.update(
+                title=catalogue.text(shown.title, locale),
+                text=text,
+                text_sha256=_sha256(text),
+            )
+        else:
+            current_text = catalogue.text(perm.notice.text, locale)
+            notice.update(
+                title=None,
+                text=None,
+                current_text_sha256=_sha256(current_text),
+                note=(
+                    f"The catalogue no longer holds the text of version {event.notice_version}; "
+                    f"current_text_sha256 is the hash of version {perm.notice.version}, not of "
+                    "the text shown then."
+                ),
+            )
         recipients = [catalogue.recipients[r] for r in perm.recipients]
         processing = {
             "purposes": [

@@ -154,12 +154,12 @@ class RightsService:
         notice: dict[str, Any] | None = None
         if perm is not None:
             locale = event.locale or cat.default_locale
-            shown_is_current = perm.notice.version == event.notice_version
+            shown = perm.notice.wording(event.notice_version)
             notice = {
                 "version": event.notice_version,
                 "locale": locale,
-                "title": cat.text(perm.notice.title, locale) if shown_is_current else None,
-                "text": cat.text(perm.notice.text, locale) if shown_is_current else None,
+                "title": cat.text(shown.title, locale) if shown else None,
+                "text": cat.text(shown.text, locale) if shown else None,
                 "current_version": perm.notice.version,
             }
         return {
