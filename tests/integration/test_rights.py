@@ -170,9 +170,13 @@ def test_export_shows_the_notice_text_of_the_version_that_was_shown(
             headers=service,
         )
         assert response.status_code == 200, response.text
-        client.put(f"/v1/subjects/{SID}/permissions/recs", json={"state": "denied"}, headers=service)
+        client.put(
+            f"/v1/subjects/{SID}/permissions/recs", json={"state": "denied"}, headers=service
+        )
     history = client.get(f"/v1/subjects/{SID}/export", headers=service).json()["history"]
-    shown = [(e["notice"]["version"], e["notice"]["text"]) for e in history if e["state"] == "granted"]
+    shown = [
+        (e["notice"]["version"], e["notice"]["text"]) for e in history if e["state"] == "granted"
+    ]
     assert shown == [
         ("1", "Nous utilisons vos achats pour suggérer des produits."),
         ("2", "Nous utilisons vos achats pour vous suggérer des produits."),

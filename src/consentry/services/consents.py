@@ -195,6 +195,17 @@ class ConsentService:
         items = [opened(e, key) for e in items[:limit]]
         return HistoryPage(items, str(items[-1].seq) if more and items else None)
 
+    def event(self, subject_id: str, event_id: str) -> tuple[Event, Event | None] | None:
+        """One of the subject's events, readable, with the previous event on the same
+        permission (it tells a withdrawal from a refusal); None when the subject has none."""
+        with self.db.read() as conn:
+            found = repo.find_event(conn, subject_id, event_id)
+            if found is None:
+                return None
+            previous = repo.previous_on_permission(conn, found) if found.permission_id else None
+            key = repo.subject_key(conn, found.subject_ref)
+        return opened(found, key), (opened(previous, key) if previous else None)
+
     def decide(self, request: DecisionRequest) -> Decision:
         return decide(self.index, self.state(request.subject), request, self.clock())
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = "consentry-receipt/1"
 CONFORMS_TO = "ISO/IEC TS 27560:2023"
-HISTORY_PAGE = 500
 
 _GDPR_ARTICLE = {
     LegalBasis.CONSENT: "GDPR Art. 6(1)(a)",
@@ -257,26 +256,6 @@ class ReceiptService:
     def available(self) -> bool:
         return self.keys.signer is not None
 
-    def _events(self, subject_id: str) -> Iterator[Event]:
-        """The subject's events, newest first."""
-        cursor: str | None = None
-        while True:
-            page = self.consents.history(subject_id, HISTORY_PAGE, cursor)
-            yield from page.events
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
-
-    def _find(self, subject_id: str, event_id: str) -> tuple[Event, Event | None] | None:
-        found: Event | None = None
-        for event in self._events(subject_id):
-            if found is None:
-                if event.event_id == event_id:
-                    found = event
-            elif event.permission_id == found.permission_id:
-                return found, event
-        return (found, None) if found is not None else None
-
     def issue(self, subject_id: str, event_id: str) -> SignedReceipt | None:
         """The signed receipt of one of the subject's events; None when the subject has no
         such event (another subject's event is "no such event" too)."""
@@ -284,7 +263,7 @@ class ReceiptService:
             raise ReceiptsUnavailable(
                 "receipt signing is not configured: set CONSENTRY_RECEIPT_SIGNING_KEY"
             )
-        located = self._find(subject_id, event_id)
+        located = self.consents.event(subject_id, event_id)
         if located is None:
             return None
         event, previous = located

@@ -283,6 +283,31 @@ def history(conn: Connection, subject_id: str, limit: int, before_seq: int | Non
     return [event_from_row(row) for row in conn.execute(query)]
 
 
+def find_event(conn: Connection, subject_id: str, event_id: str) -> Event | None:
+    """One of the subject's events by id; another subject's event is not found."""
+    row = conn.execute(
+        select(events).where(
+            events.c.event_id == event_id, events.c.subject_ref == subject_ref(subject_id)
+        )
+    ).first()
+    return event_from_row(row) if row is not None else None
+
+
+def previous_on_permission(conn: Connection, event: Event) -> Event | None:
+    """The event before ``event`` in the same chain on the same permission."""
+    row = conn.execute(
+        select(events)
+        .where(
+            events.c.subject_ref == event.subject_ref,
+            events.c.permission_id == event.permission_id,
+            events.c.seq < event.seq,
+        )
+        .order_by(events.c.seq.desc())
+        .limit(1)
+    ).first()
+    return event_from_row(row) if row is not None else None
+
+
 def events_after(conn: Connection, ref: str, after_seq: int, limit: int) -> list[Event]:
     """A page of one chain in order, for streaming exports without a long transaction."""
     query = (
