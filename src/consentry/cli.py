@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -214,26 +215,62 @@ def ledger_verify(
     typer.echo(f"ledger ok: {result.subjects} subject(s), {result.events} event(s) verified")
 
 
+def _day(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise fail(
+            f"{option} {value!r} is not a date (YYYY-MM-DD) or ISO 8601 datetime", 2
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @app.command()
 def report(
-    subject: Annotated[str, typer.Option(help="The subject whose evidence to gather.")],
+    subject: Annotated[
+        str | None, typer.Option(help="The subject whose evidence to gather.")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="Period pack: first day (YYYY-MM-DD, UTC) or datetime."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="Period pack: day after the last (excluded), or datetime."),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Write the HTML here (default: standard output).")
     ] = None,
 ) -> None:
-    """Evidence pack for a regulator: what was shown, chosen, when, from where; chain verified."""
-    from consentry.reports.evidence import subject_report
+    """Evidence pack for a regulator, as HTML: one subject's (--subject: what was shown and
+    chosen, when, from where, chain verified) or a period's (--from/--to: what the ledger
+    recorded, counted, with the notices shown; names no customer)."""
+    from consentry.reports.evidence import period_report, subject_report
 
+    since, until = _day(start, "--from"), _day(end, "--to")
+    if subject is not None and (since or until):
+        raise fail("give either --subject or --from/--to, not both", 2)
+    if subject is None and (since is None or until is None):
+        raise fail("give --subject SID, or a period with both --from and --to", 2)
+    if since is not None and until is not None and since >= until:
+        raise fail("--from must be before --to", 2)
     container = _container(_settings())
     try:
-        html = subject_report(container, subject)
+        if subject is not None:
+            html, what = subject_report(container, subject), f"for {subject!r}"
+        else:
+            assert since is not None and until is not None
+            html = period_report(container, since, until)
+            what = f"for {since.date()} to {until.date()}"
     finally:
         container.close()
     if output is None:
         typer.echo(html)
     else:
         output.write_text(html, encoding="utf-8")
-        typer.echo(f"evidence pack for {subject!r} written to {output}", err=True)
+        typer.echo(f"evidence pack {what} written to {output}", err=True)
 
 
 uses_app = typer.Typer(help="Access reports (who used the data).", no_args_is_help=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,47 @@ def test_report_shows_a_broken_chain(env: dict[str, str]) -> None:
     container.close()
     result = runner.invoke(app, ["report", "--subject", "s1"], env=env)
     assert result.exit_code == 0 and "BROKEN at event seq 1: hash mismatch" in result.stdout
+
+
+def test_report_for_a_period_counts_its_events_and_names_no_customer(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    container = bootstrap(make_settings(env["CONSENTRY_DATABASE_URL"]))
+    moments = iter(
+        datetime(2026, month, day, 12, tzinfo=UTC) for month, day in [(10, 31), (11, 2), (11, 3)]
+    )
+    container.consents.clock = lambda: next(moments)
+    on_v1 = Context(source="web", locale="fr")
+    container.consents.change("cust-outside", [Change("ads", ChoiceState.GRANTED)], Context())
+    container.consents.change(
+        "cust-one", [Change("recs", ChoiceState.GRANTED, notice_version="1")], on_v1
+    )
+    container.consents.change("cust-two", [Change("recs", ChoiceState.DENIED)], Context())
+    container.close()
+    out = tmp_path / "period.html"
+    args = ["report", "--from", "2026-11-01", "--to", "2026-12-01", "--output", str(out)]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "2 event(s) from 2 customer(s)" in html
+    assert "Every hash chain intact: 3 customer chain(s), 3 event(s)" in html
+    assert "Nous utilisons vos achats pour suggérer des produits." in html  # version 1, as shown
+    assert "ads" not in html.split("In this period")[1].split("What was shown")[0]
+    assert "cust-" not in html
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2026-11-01"], "give --subject SID, or a period with both --from and --to"),
+        (["--from", "2026-13-01", "--to", "2026-12-01"], "--from '2026-13-01' is not a date"),
+        (["--from", "2026-12-01", "--to", "2026-11-01"], "--from must be before --to"),
+        (["--subject", "s1", "--from", "2026-11-01"], "either --subject or --from/--to"),
+        ([], "give --subject SID"),
+    ],
+)
+def test_report_explains_a_wrong_choice_of_options(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["report", *args], env=env)
+    assert result.exit_code == 2 and message in result.stderr

@@ -1,5 +1,10 @@
-"""``consentry report --subject SID``: what was shown, what was chosen, when, from where, with
-the hash chain verified — as one self-contained HTML page."""
+"""``consentry report``: evidence packs as self-contained HTML pages.
+
+- ``--subject SID``: what was shown to one customer, what they chose, when, from where, with the
+  hash chain verified;
+- ``--from DATE --to DATE``: what the ledger recorded in a period, counted per permission, notice
+  version, language and source, with the wording of every notice version shown in the period and
+  the whole ledger verified. It names no customer (counts and pseudonymous references only)."""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from consentry.bootstrap import Container
+from consentry.domain.catalogue import Catalogue
 from consentry.domain.events import subject_ref
 from consentry.services.consents import view_to_json
 from consentry.services.ledger import verify
 from consentry.services.rights import rules_for
+from consentry.storage.period import PeriodCount, period_counts, period_totals
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent),
@@ -42,4 +49,62 @@ def subject_report(container: Container, subject_id: str) -> str:
         verification=verify(container.db, subject_id),
         permissions=permissions,
         history=list(container.rights.history_items(subject_id)),
+    )
+
+
+def _shown_notices(cat: Catalogue, counts: list[PeriodCount]) -> list[dict[str, object]]:
+    """Each (permission, notice version, language) shown in the period, with its wording."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for c in counts:
+        if c.permission_id:
+            key = (c.permission_id, c.notice_version, c.locale or cat.default_locale)
+            seen[key] = seen.get(key, 0) + c.events
+    shown: list[dict[str, object]] = []
+    for (pid, version, locale), n in sorted(seen.items()):
+        perm = cat.permission(pid)
+        wording = perm.notice.wording(version) if perm else None
+        shown.append(
+            {
+                "permission": pid,
+                "version": version,
+                "locale": locale,
+                "events": n,
+                "title": cat.text(wording.title, locale) if wording else None,
+                "text": cat.text(wording.text, locale) if wording else None,
+                "known": perm is not None,
+            }
+        )
+    return shown
+
+
+def period_report(container: Container, start: datetime, end: datetime) -> str:
+    """The period pack: ``start <= occurred_at < end`` (UTC-aware datetimes)."""
+    cat = container.catalogue
+    with container.db.read() as conn:
+        counts = period_counts(conn, start, end)
+        totals = period_totals(conn, start, end)
+    groups: dict[str, list[PeriodCount]] = {}
+    for c in counts:
+        groups.setdefault(c.permission_id or "", []).append(c)
+    permissions = []
+    for pid, rows in groups.items():
+        perm = cat.permission(pid) if pid else None
+        permissions.append(
+            {
+                "id": pid or "(subject-wide events)",
+                "title": cat.text(perm.notice.title, cat.default_locale) if perm else None,
+                "legal_basis": perm.legal_basis.value if perm else None,
+                "rows": rows,
+            }
+        )
+    return _ENV.get_template("period.html.j2").render(
+        controller=cat.controller,
+        catalogue_version=cat.catalogue_version,
+        start=start.isoformat(timespec="seconds"),
+        end=end.isoformat(timespec="seconds"),
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        verification=verify(container.db),
+        totals=totals,
+        permissions=permissions,
+        notices=_shown_notices(cat, counts),
     )
