@@ -31,7 +31,7 @@ def main() -> None:
             container.consents.change(
                 amelie,
                 [Change("marketing.email", ChoiceState.GRANTED, notice_version="1")],
-                Context(source="app", locale="fr", channel="Example Marketplace app 5.12 (Android)"),
+                Context(source="app", locale="fr", channel="Example app 5.12 (Android)"),
             )
             container.consents.change(
                 amelie, [Change("marketing.email", ChoiceState.DENIED)], Context(source="web")
