@@ -6,22 +6,18 @@ the same code path and leave the same proof.
 
 from __future__ import annotations
 
-import random
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consentry import crypto
 from consentry.domain.catalogue import LegalBasis, Permission
 from consentry.domain.decisions import CatalogueIndex, Decision, DecisionRequest, decide, evaluate
 from consentry.domain.errors import (
-    ConcurrencyConflict,
     IdempotencyMismatch,
     InvalidChange,
     NoticeOutdated,
@@ -30,15 +26,9 @@ from consentry.domain.errors import (
 )
 from consentry.domain.events import Event, EventKind, seal, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
+from consentry.services._ledger_io import opened, retrying, utcnow
 from consentry.storage import repository as repo
 from consentry.storage.database import Database
-
-T = TypeVar("T")
-MAX_ATTEMPTS = 50
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,20 +132,6 @@ def expiry(
     if expires_at is not None and expires_at <= now:
         raise InvalidChange("expires_at is in the past")
     return expires_at
-
-
-def retrying(work: Callable[[], T]) -> T:
-    """Run a write; when another writer got to the same subject first, read again and redo."""
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return work()
-        except (ConcurrencyConflict, IntegrityError, OperationalError) as exc:
-            if isinstance(exc, OperationalError) and "locked" not in str(exc).lower():
-                raise
-            if attempt == MAX_ATTEMPTS - 1:
-                raise ConcurrencyConflict("too much contention on this subject") from exc
-            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-    raise AssertionError("unreachable")
 
 
 class ConsentService:
@@ -417,16 +393,6 @@ def _choice_of(event: Event, options: Mapping[str, Any]) -> Choice:
         expires_at=event.expires_at,
         event_id=event.event_id,
     )
-
-
-def opened(event: Event, key: bytes | None) -> Event:
-    """The event with its personal fields readable (empty when the key was shredded).
-    Its ``hash`` still covers the sealed form, as stored."""
-    aad = event.event_id.encode()
-    channel = event.channel
-    if channel is not None and channel.startswith(crypto.PREFIX):
-        channel = crypto.open_text(key, channel, aad) if key else None
-    return replace(event, options=crypto.open_options(key, event.options, aad), channel=channel)
 
 
 def _unique(perms: Sequence[Permission]) -> list[Permission]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from consentry.scopes import Scope, parse_scopes
-from consentry.services.consents import utcnow
+from consentry.services._ledger_io import utcnow
 from consentry.storage import keys as key_rows
 from consentry.storage.database import Database
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from consentry.domain.catalogue import Catalogue, LegalBasis, RecipientKind
 from consentry.domain.events import Event, EventKind
-from consentry.services.consents import ConsentService, utcnow
+from consentry.services._ledger_io import utcnow
+from consentry.services.consents import ConsentService
 from consentry.services.receipt_signing import (
     ReceiptKeys,
     canonical_json,

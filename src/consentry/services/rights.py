@@ -23,14 +23,12 @@ from consentry.domain.errors import InvalidChange, NotToggleable
 from consentry.domain.events import EventKind, seal, subject_ref
 from consentry.domain.jurisdictions import region_of
 from consentry.domain.state import ChoiceState
+from consentry.services._ledger_io import opened, retrying, utcnow
 from consentry.services.consents import (
     Change,
     ChangeOutcome,
     ConsentService,
     Context,
-    opened,
-    retrying,
-    utcnow,
     view_to_json,
 )
 from consentry.storage import erasure

@@ -11,7 +11,8 @@ from consentry.domain.catalogue import LegalBasis
 from consentry.domain.decisions import Decision, DecisionRequest
 from consentry.domain.errors import InvalidChange
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, ConsentService, Context, utcnow
+from consentry.services._ledger_io import utcnow
+from consentry.services.consents import Change, ConsentService, Context
 from consentry.storage import uses as rows
 from consentry.storage.database import Database
 

@@ -7,10 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, update
 
-from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import Event
 from consentry.storage.deliveries import forget_subject
-from consentry.storage.repository import Head, dumps, event_row
+from consentry.storage.repository import Head, dumps, event_row, move_head
 from consentry.storage.tables import (
     devices,
     events,
@@ -18,7 +17,6 @@ from consentry.storage.tables import (
     outbox,
     permission_states,
     subject_keys,
-    subjects,
     uses,
 )
 
@@ -41,20 +39,8 @@ def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: 
     The outbox row announcing the erasure names the subject by ledger reference only: a
     consumer that knows the id computes the same reference (``subject_ref``)."""
     ref = event.subject_ref
-    moved = conn.execute(
-        update(subjects)
-        .where(subjects.c.subject_ref == ref, subjects.c.head_seq == expected.seq)
-        .values(
-            head_seq=event.seq,
-            head_hash=event.hash,
-            subject_id=None,
-            jurisdiction=None,
-            updated_at=now,
-            erased_at=now,
-        )
-    )
-    if moved.rowcount != 1:
-        raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+    erased = {"subject_id": None, "jurisdiction": None, "erased_at": now}
+    move_head(conn, expected, event, now, name=subject_id, **erased)
     conn.execute(insert(events).values(**event_row(event)))
     counts = Erased(
         permission_states=conn.execute(

@@ -150,6 +150,20 @@ def outbox_payload(subject_id: str, event: Event) -> dict[str, Any]:
     }
 
 
+def move_head(
+    conn: Connection, expected: Head, last: Event, now: datetime, *, name: str, **extra: Any
+) -> None:
+    """Point the subject's head at ``last`` (and set ``extra`` columns) only if it is still at
+    ``expected``: the optimistic-concurrency step of every write to a chain."""
+    moved = conn.execute(
+        update(subjects)
+        .where(subjects.c.subject_ref == last.subject_ref, subjects.c.head_seq == expected.seq)
+        .values(head_seq=last.seq, head_hash=last.hash, updated_at=now, **extra)
+    )
+    if moved.rowcount != 1:
+        raise ConcurrencyConflict(f"subject {name!r} changed concurrently")
+
+
 def append(
     conn: Connection,
     subject_id: str,
@@ -164,13 +178,7 @@ def append(
         return
     last = new[-1]
     if expected.exists:
-        moved = conn.execute(
-            update(subjects)
-            .where(subjects.c.subject_ref == last.subject_ref, subjects.c.head_seq == expected.seq)
-            .values(head_seq=last.seq, head_hash=last.hash, updated_at=now, subject_id=subject_id)
-        )
-        if moved.rowcount != 1:
-            raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+        move_head(conn, expected, last, now, name=subject_id, subject_id=subject_id)
     else:
         conn.execute(
             insert(subjects).values(
