@@ -50,6 +50,9 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
     metrics = Metrics()
     uses = UsesService(db, consents)
     uses.on_violation = lambda row: metrics.violation(row.purpose)
+    replica = ServerReplica(db, index)
+    keys = KeyService(db)
+    keys.on_revoke.append(replica.keys.clear)  # a revocation here takes effect at once
     return Container(
         settings=settings,
         db=db,
@@ -58,8 +61,8 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
         consents=consents,
         rights=RightsService(db, index, consents),
         uses=uses,
-        keys=KeyService(db),
+        keys=keys,
         tokens=TokenService(settings),
         metrics=metrics,
-        replica=ServerReplica(db, index),
+        replica=replica,
     )

@@ -138,6 +138,45 @@ def keys_create(
     typer.echo(secret)
 
 
+@keys_app.command("list")
+def keys_list() -> None:
+    """List service API keys: id, name, scopes, created, revoked (secrets are never stored)."""
+    container = _container(_settings())
+    try:
+        records = container.keys.records()
+    finally:
+        container.close()
+    if not records:
+        typer.echo("no service key yet: consentry keys create --scope decide", err=True)
+    for r in records:
+        revoked = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active"
+        scopes = ",".join(sorted(r.scopes))
+        typer.echo(
+            f"{r.key_id}\t{r.name}\t{scopes}\tcreated {r.created_at:%Y-%m-%d %H:%M}\t{revoked}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see consentry keys list).")],
+) -> None:
+    """Revoke a service API key: requests with it are refused from now on."""
+    container = _container(_settings())
+    try:
+        record = container.keys.revoke(key_id)
+    except KeyError as exc:
+        raise fail(f"no service key with id {key_id!r} (see consentry keys list)", 1) from exc
+    finally:
+        container.close()
+    assert record.revoked_at is not None
+    typer.echo(f"key {record.key_id} ({record.name}) revoked at {record.revoked_at.isoformat()}")
+    typer.echo(
+        "running servers refuse it at once, except on the decision and change-feed endpoints, "
+        "which remember verified keys for up to 5 seconds",
+        err=True,
+    )
+
+
 @app.command()
 def token(
     subject: Annotated[str, typer.Argument(help="Subject id (the token's sub).")],

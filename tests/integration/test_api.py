@@ -429,3 +429,14 @@ def test_oversized_body_is_413(client: TestClient, service: dict[str, str]) -> N
         headers={**service, "content-type": "application/json"},
     )
     assert_problem(response, 413)
+
+
+def test_a_revoked_service_key_is_refused_at_once(client: TestClient, container: Container) -> None:
+    secret = container.keys.create(["decide"], "recommendations")
+    body = {"subject": "s1", "purpose": "advertising", "categories": ["behaviour.browsing"]}
+    assert client.post("/v1/decisions", json=body, headers=bearer(secret)).status_code == 200
+    (record,) = [r for r in container.keys.records() if r.name == "recommendations"]
+    container.keys.revoke(record.key_id)
+    refused = client.post("/v1/decisions", json=body, headers=bearer(secret))
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("application/problem+json")

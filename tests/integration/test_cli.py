@@ -138,6 +138,8 @@ def test_serve_refuses_a_default_or_weak_secret(sqlite_url: str, secret: str | N
         ["serve"],
         ["demo"],
         ["keys", "create"],
+        ["keys", "list"],
+        ["keys", "revoke"],
         ["token"],
         ["catalog", "validate"],
         ["db", "upgrade"],
@@ -220,3 +222,30 @@ def test_report_explains_a_wrong_choice_of_options(
 ) -> None:
     result = runner.invoke(app, ["report", *args], env=env)
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_a_revoked_key_authenticates_nothing(env: dict[str, str]) -> None:
+    created = runner.invoke(app, ["keys", "create", "--scope", "decide", "--name", "ads"], env=env)
+    secret = created.stdout.strip()
+    listed = runner.invoke(app, ["keys", "list"], env=env)
+    assert listed.exit_code == 0 and secret not in listed.stdout
+    key_id, name, scopes, _, state = listed.stdout.strip().split("\t")
+    assert (name, scopes, state) == ("ads", "decide", "active")
+    revoked = runner.invoke(app, ["keys", "revoke", key_id], env=env)
+    assert revoked.exit_code == 0 and f"key {key_id} (ads) revoked at" in revoked.stdout
+    assert (
+        runner.invoke(app, ["keys", "list"], env=env).stdout.split("\t")[-1].startswith("revoked")
+    )
+    db = Database(env["CONSENTRY_DATABASE_URL"])
+    try:
+        assert KeyService(db).verify(secret) is None
+    finally:
+        db.dispose()
+    again = runner.invoke(app, ["keys", "revoke", key_id], env=env)
+    assert again.exit_code == 0  # revoking twice changes nothing and says when it happened
+
+
+def test_revoking_an_unknown_key_says_so(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["keys", "revoke", "0123456789abcdef"], env=env)
+    assert result.exit_code == 1
+    assert "no service key with id '0123456789abcdef'" in result.stderr

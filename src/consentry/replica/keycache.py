@@ -41,3 +41,8 @@ class KeyCache(Generic[T]):
             if len(self._entries) >= MAX_KEYS:
                 self._entries.clear()
             self._entries[self._digest(secret)] = (self.clock() + self.ttl, value)
+
+    def clear(self) -> None:
+        """Forget every remembered key (after a revocation in this process)."""
+        with self._lock:
+            self._entries.clear()

@@ -1,4 +1,4 @@
-"""Service API keys: create and verify."""
+"""Service API keys: create, verify, list and revoke."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class KeyService:
     def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.clock = clock
+        # Called after a revocation, e.g. to drop caches of verified keys in this process.
+        self.on_revoke: list[Callable[[], None]] = []
 
     def create(self, scopes: list[str], name: str = "") -> str:
         """Create a key; returns the secret, which is shown once and never stored."""
@@ -58,3 +60,20 @@ class KeyService:
         if record is None or record.revoked_at is not None:
             return None
         return ServiceKey(record.key_id, record.name, frozenset(Scope(s) for s in record.scopes))
+
+    def records(self) -> list[key_rows.KeyRecord]:
+        """Every key ever created (never the secret, which is not stored), oldest first."""
+        with self.db.read() as conn:
+            return key_rows.all_keys(conn)
+
+    def revoke(self, key_id: str) -> key_rows.KeyRecord:
+        """Revoke a key: from now on it authenticates nothing. Raises KeyError for an unknown
+        id; revoking a revoked key changes nothing (its record tells when it was revoked)."""
+        with self.db.write() as conn:
+            key_rows.revoke(conn, key_id, self.clock())
+            record = key_rows.find_by_id(conn, key_id)
+        if record is None:
+            raise KeyError(key_id)
+        for hook in self.on_revoke:
+            hook()
+        return record

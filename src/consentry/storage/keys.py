@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Row, insert, select, update
 
 from consentry.storage.tables import api_keys
 
@@ -34,10 +35,31 @@ def insert_key(
     )
 
 
-def find_by_hash(conn: Connection, key_hash: str) -> KeyRecord | None:
-    row = conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
-    if row is None:
-        return None
+def _record(row: Row[Any]) -> KeyRecord:
     return KeyRecord(
         row.key_id, row.name, frozenset(row.scopes.split()), row.created_at, row.revoked_at
     )
+
+
+def find_by_hash(conn: Connection, key_hash: str) -> KeyRecord | None:
+    row = conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
+    return _record(row) if row is not None else None
+
+
+def find_by_id(conn: Connection, key_id: str) -> KeyRecord | None:
+    row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    return _record(row) if row is not None else None
+
+
+def all_keys(conn: Connection) -> list[KeyRecord]:
+    return [_record(row) for row in conn.execute(select(api_keys).order_by(api_keys.c.created_at))]
+
+
+def revoke(conn: Connection, key_id: str, now: datetime) -> bool:
+    """Mark a key revoked; False when there is no such key or it was already revoked."""
+    done = conn.execute(
+        update(api_keys)
+        .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return done.rowcount == 1
