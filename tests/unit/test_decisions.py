@@ -71,6 +71,16 @@ def test_expired_grant_denies(mini_index: CatalogueIndex) -> None:
     assert ask(mini_index, state, "recommendations", "behaviour.browsing").reason is Reason.EXPIRED
 
 
+def test_a_grant_lapses_at_the_exact_moment_it_expires(mini_index: CatalogueIndex) -> None:
+    at_the_moment = subject(choice("recs", version="2", expires_at=NOW))
+    a_microsecond_left = subject(
+        choice("recs", version="2", expires_at=NOW + timedelta(microseconds=1))
+    )
+    lapsed = ask(mini_index, at_the_moment, "recommendations", "behaviour.browsing")
+    assert lapsed == Decision(False, Reason.EXPIRED, "recs")
+    assert ask(mini_index, a_microsecond_left, "recommendations", "behaviour.browsing").allowed
+
+
 def test_unexpired_time_limited_grant_allows(mini_index: CatalogueIndex) -> None:
     state = subject(choice("recs", version="2", expires_at=NOW + timedelta(hours=1)))
     assert ask(mini_index, state, "recommendations", "behaviour.browsing").allowed
