@@ -69,7 +69,7 @@
   function refocus(slotName) {
     // After an undo its button is gone: put focus back where the change was made.
     var target = document.getElementById("sw-" + slotName) ||
-      document.querySelector(".bulk .choice-button");
+      document.querySelector("#choices .choice-button");
     if (target) target.focus();
   }
 
