@@ -32,15 +32,19 @@ class ReconsentItem:
     notice_version: str
 
 
+# Countries whose English names take with "the" ("You are in the Netherlands").
+_ENGLISH_THE = frozenset({"NL", "GB", "US", "CZ", "AE", "PH"})
+
+
 def _place(jurisdiction: str, region: str, tr: Translator) -> str:
     code = jurisdiction.upper()
     if code == "US-CA":
         return tr.gettext("California")
     if code in {"EU", "EEA"}:
         return tr.gettext("the European Economic Area")
-    if region == "UK":
-        return tr.country("GB")
-    return tr.country(code.split("-", 1)[0])
+    country = "GB" if region == "UK" else code.split("-", 1)[0]
+    name = tr.country(country)
+    return f"the {name}" if tr.locale == "en" and country in _ENGLISH_THE else name
 
 
 def rules_text(jurisdiction: str | None, tr: Translator) -> str:

@@ -438,9 +438,11 @@ def build_page(
     jurisdiction: str | None = None,
     deliveries: Sequence[RecipientDeliveries] = (),
     unused_since: Mapping[str, datetime] | None = None,
+    gpc_signal: bool = False,
 ) -> PageModel:
     """The first tab. ``deliveries``: the subject's opt-outs sent to third parties;
-    ``unused_since``: for grants switched off by auto-reset, since when they were unused."""
+    ``unused_since``: for grants switched off by auto-reset, since when they were unused;
+    ``gpc_signal``: this request carried GPC (honoured before the page was built)."""
     by_id = {v.id: v for v in views}
     via = _receiving(catalogue, by_id, tr)
     delivered = delivery_texts(catalogue, deliveries, tr)
@@ -473,6 +475,6 @@ def build_page(
         sharing=tuple(groups["sharing"]),
         recipients=tuple(recipients.values()),
         rules=rules_text(jurisdiction, tr),
-        gpc=gpc_honoured(catalogue, views),
+        gpc=gpc_signal or gpc_honoured(catalogue, views),
         reconsent=reconsent_items(catalogue, views, tr),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -257,7 +256,7 @@ def test_mini_catalogue_pages_build_in_each_of_its_locales(mini_catalogue: Catal
         assert {c.id for c in model.sharing} == {"ads", "sale"}
 
 
-# -- history -----------------------------------------------------------------------------------------
+# -- history ---------------------------------------------------------------------------------------
 def _event(
     pid: str, state: str, *, source: str = "web", version: str = "1", locale: str = "fr"
 ) -> Event:
