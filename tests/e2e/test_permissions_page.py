@@ -770,4 +770,24 @@ def test_expired_and_auto_reset_grants_read_differently_from_refusals_and_rules_
     page.goto("/permissions?lang=nl")
     expect(page.locator("#rules")).to_contain_text("U bent in België")
     expect(page.locator("#p-marketing\\.email .badge-status")).to_have_text("Verlopen")
+    # Switched on again (with the script): the expiry no longer applies, nor its note.
+    page.locator("#sw-marketing\\.email").click()
+    expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "true")
+    expect(page.locator("#p-marketing\\.email .perm-note")).to_have_count(0)
+    expect(page.locator("#p-marketing\\.email .badge-status")).to_have_count(0)
+    page.context.close()
+
+
+def test_answering_a_changed_notice_with_its_switch_ends_the_prompt_without_reload(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-reconsent-switch"
+    grant_on_old_notice(live, subject, "sharing.ad_partners", "2")
+    page = opened(browser, live, subject)
+    expect(page.locator("#reconsent")).to_be_visible()
+    switch = page.get_by_role("switch", name="Sharing with ad networks", exact=True)
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    expect(page.locator("#reconsent")).to_have_count(0)
+    assert live.effective(subject)["sharing.ad_partners"]
     page.context.close()

@@ -280,9 +280,13 @@ def _respond(web: Web, session: Session, flash: messages.Flash, status: int = 20
                 "checked": c.checked,
                 "next_state": c.next_state,
                 "state_text": c.state_text,
+                "note": c.note,
+                "status": c.status,
             }
             for c in page.toggleable
         ],
+        # Changed notices still to ask about: an answer given with a switch ends the prompt.
+        "reconsent": [item.id for item in page.reconsent],
         "undo": {
             "action": "/permissions",
             "label": web.tr.gettext("Undo"),

@@ -354,6 +354,23 @@ def test_a_material_change_is_asked_once_and_the_answer_is_kept(
     assert label in page
 
 
+def test_with_javascript_a_switch_answers_the_prompt_and_the_json_says_so(
+    web: TestClient, signing_container: Container
+) -> None:
+    grant_on_old_notice(signing_container, "cust-1", "ads", "2")
+    csrf = sign_in(web)
+    headers = {"Accept": "application/json", "X-CSRF-Token": csrf}
+    other = web.post("/permissions/recs", data={"state": "granted"}, headers=headers).json()
+    assert other["reconsent"] == ["ads"]
+    ads = next(p for p in other["permissions"] if p["id"] == "ads")
+    assert ads["status"] == "notice_changed" and "no longer counts" in ads["note"]
+    answered = web.post("/permissions/ads", data={"state": "granted", "v": "3"}, headers=headers)
+    body = answered.json()
+    assert body["reconsent"] == []
+    ads = next(p for p in body["permissions"] if p["id"] == "ads")
+    assert (ads["checked"], ads["status"], ads["note"]) == (True, None, None)
+
+
 def test_the_prompt_is_translated(web: TestClient, signing_container: Container) -> None:
     grant_on_old_notice(signing_container, "cust-1", "ads", "2")
     sign_in(web)

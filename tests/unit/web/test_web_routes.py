@@ -179,7 +179,15 @@ def test_a_switch_with_javascript_gets_json_and_is_recorded_as_a_web_change(
         == "Enregistré\u00a0: vous avez activé «\u00a0Recommandations personnalisées\u00a0»."
     )
     recs = next(p for p in body["permissions"] if p["id"] == "recs")
-    assert recs == {"id": "recs", "checked": True, "next_state": "denied", "state_text": "Activé"}
+    assert recs == {
+        "id": "recs",
+        "checked": True,
+        "next_state": "denied",
+        "state_text": "Activé",
+        "note": None,
+        "status": None,
+    }
+    assert body["reconsent"] == []
     assert body["undo"]["fields"] == [["set", "recs=denied"], ["slot", "recs"]]
     event = sqlite_container.consents.history("cust-1").events[0]
     assert (event.source, event.locale, event.notice_version) == ("web", "fr", "2")
