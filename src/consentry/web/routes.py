@@ -9,105 +9,39 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi import APIRouter, Form, Path
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from consentry.api import gpc
 from consentry.api.problems import problem_response
 from consentry.domain.errors import DomainError, NoticeOutdated
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context, PermissionView
-from consentry.services.deliveries import DeliveryService
+from consentry.services.consents import Change, Context
 from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable, receipt_service
-from consentry.web import demo, messages
+from consentry.web import demo, messages, rights
 from consentry.web.activity import access_rows, history_rows
-from consentry.web.auth import SignedIn, authenticate, session_for_change
+from consentry.web.auth import SignedIn, session_for_change, signed_in
+from consentry.web.loading import page_model
 from consentry.web.pages import STATIC_PREFIX, Web, WebDep, private, static_files
-from consentry.web.session import FLASH_COOKIE, SESSION_COOKIE, Session
-from consentry.web.view_model import PageModel, build_page, status_of
+from consentry.web.session import SESSION_COOKIE, Session
 
 __all__ = ["STATIC_PREFIX", "router", "static_files"]
 
 log = logging.getLogger("consentry.web")
 
 HISTORY_PAGE = 50
-HISTORY_SCAN = 500
 MAX_SET = 1000
 STATES = ("granted", "denied")
-ERASED = "erased"
 
 router = APIRouter(include_in_schema=False)
 router.include_router(demo.router)
+router.include_router(rights.router)
 
 PermissionId = Annotated[str, Path(min_length=1, max_length=100)]
 EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9\-]{1,64}$")]
 FormText = Annotated[str | None, Form(max_length=200)]
-
-
-def _signed_in(web: Web) -> SignedIn | Response:
-    """The signed-in subject (or the response to send instead), with their browser's Global
-    Privacy Control honoured first: ``Sec-GPC: 1`` opts them out of sale and sharing."""
-    auth = authenticate(web)
-    if isinstance(auth, SignedIn):
-        gpc.honour_gpc(
-            web.container.consents, auth.session.subject, web.request.headers.get(gpc.HEADER)
-        )
-    return auth
-
-
-def _grant_times(web: Web, subject: str, resets: dict[str, str]) -> dict[str, datetime]:
-    """permission -> when it was last granted before the auto-reset event ``resets`` names."""
-    found: dict[str, datetime] = {}
-    passed: set[str] = set()
-    cursor: str | None = None
-    while len(found) < len(resets):
-        page = web.container.consents.history(subject, HISTORY_SCAN, cursor)
-        for event in page.events:  # newest first
-            pid = event.permission_id
-            if resets.get(pid) == event.event_id:
-                passed.add(pid)
-            elif pid in passed and pid not in found and event.state == "granted":
-                found[pid] = event.occurred_at
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    return found
-
-
-def _unused_since(web: Web, subject: str, views: Sequence[PermissionView]) -> dict[str, datetime]:
-    """For grants that auto-reset switched off: the later of their grant and their last use."""
-    resets = {v.id: v for v in views if status_of(v) == "auto_reset" and v.event_id}
-    if not resets:
-        return {}
-    granted = _grant_times(web, subject, {pid: str(v.event_id) for pid, v in resets.items()})
-    since: dict[str, datetime] = {}
-    for pid, view in resets.items():
-        used = web.container.uses.last_used(subject, pid, before=view.updated_at)
-        moments = [m for m in (granted.get(pid), used) if m is not None]
-        if moments:
-            since[pid] = max(moments)
-    return since
-
-
-def _page_model(web: Web, subject: str) -> PageModel:
-    container = web.container
-    consents = container.consents
-    views = consents.permissions(subject)
-    deliveries = DeliveryService(container.db, container.catalogue).for_subject(subject)
-    return build_page(
-        container.catalogue,
-        views,
-        consents.devices(subject),
-        web.tr,
-        jurisdiction=container.rights.jurisdiction(subject),
-        deliveries=deliveries,
-        unused_since=_unused_since(web, subject, views),
-        gpc_signal=gpc.gpc_requested(web.request.headers.get(gpc.HEADER)),
-    )
 
 
 def _message_page(web: Web, auth: SignedIn, status: int, heading: str, text: str) -> Response:
@@ -120,7 +54,7 @@ def _message_page(web: Web, auth: SignedIn, status: int, heading: str, text: str
 # -- the three tabs --------------------------------------------------------------------------------
 @router.get("/permissions")
 def permissions_page(web: WebDep) -> Response:
-    auth = _signed_in(web)
+    auth = signed_in(web)
     if not isinstance(auth, SignedIn):
         return auth
     flash = messages.read_flash(web, auth.session)
@@ -128,7 +62,7 @@ def permissions_page(web: WebDep) -> Response:
         "permissions.html",
         session=auth.session,
         tab="overview",
-        page=_page_model(web, auth.session.subject),
+        page=page_model(web, auth.session.subject),
         flash=messages.for_template(web, flash),
     )
     if flash is not None:
@@ -138,7 +72,7 @@ def permissions_page(web: WebDep) -> Response:
 
 @router.get("/permissions/history")
 def history_page(web: WebDep) -> Response:
-    auth = _signed_in(web)
+    auth = signed_in(web)
     if not isinstance(auth, SignedIn):
         return auth
     cursor = web.request.query_params.get("cursor")
@@ -157,7 +91,7 @@ def history_page(web: WebDep) -> Response:
 
 @router.get("/permissions/accesses")
 def accesses_page(web: WebDep) -> Response:
-    auth = _signed_in(web)
+    auth = signed_in(web)
     if not isinstance(auth, SignedIn):
         return auth
     groups, _ = web.container.uses.for_subject(auth.session.subject)
@@ -170,7 +104,7 @@ def accesses_page(web: WebDep) -> Response:
 def receipt(event_id: EventId, web: WebDep) -> Response:
     """The signed consent receipt (ISO/IEC TS 27560, JWS): the bytes ``consentry receipt
     verify`` checks. Only the subject's own history is searched."""
-    auth = _signed_in(web)
+    auth = signed_in(web)
     if not isinstance(auth, SignedIn):
         return auth
     tr = web.tr
@@ -204,58 +138,6 @@ def receipt(event_id: EventId, web: WebDep) -> Response:
     return auth.finish(response)
 
 
-# -- rights: a copy of my data, deleting it --------------------------------------------------------
-@router.get("/permissions/export")
-def export(web: WebDep, format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
-    """Everything we hold on the subject (Art. 15 and 20), streamed as JSON or CSV."""
-    auth = _signed_in(web)
-    if not isinstance(auth, SignedIn):
-        return auth
-    rights = web.container.rights
-    subject = auth.session.subject
-    if format == "csv":
-        body, media = rights.export_csv(subject), "text/csv; charset=utf-8"
-    else:
-        body, media = rights.export_json(subject), "application/json"
-    response = StreamingResponse(
-        body,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="my-data.{format}"'},
-    )
-    return auth.finish(response)
-
-
-@router.get("/permissions/delete")
-def delete_page(web: WebDep) -> Response:
-    """The confirmation step: what is deleted, what is kept as proof, confirm or cancel."""
-    auth = _signed_in(web)
-    if not isinstance(auth, SignedIn):
-        return auth
-    return auth.finish(web.render("delete.html", session=auth.session, tab=None))
-
-
-@router.post("/permissions/delete")
-def delete_data(web: WebDep, csrf: FormText = None, lang: FormText = None) -> Response:
-    """Erasure (Art. 17), then the session ends: the page shows the confirmation signed out."""
-    session = session_for_change(web, csrf)
-    if not isinstance(session, Session):
-        return session
-    web = web.in_locale(lang)
-    web.container.rights.erase(session.subject, Context("web", web.locale))
-    redirect = RedirectResponse(web.url("/permissions/deleted"), status_code=303)
-    redirect.delete_cookie(SESSION_COOKIE, path="/")
-    messages.set_flash(web, redirect, session, {"kind": ERASED, "slot": "all"})
-    return private(redirect)
-
-
-@router.get("/permissions/deleted")
-def deleted_page(web: WebDep) -> Response:
-    flash = web.signer.read_flash(web.request.cookies.get(FLASH_COOKIE))
-    if flash is None or flash.get("kind") != ERASED:
-        return private(RedirectResponse(web.url("/permissions"), status_code=303))
-    return web.render("deleted.html")
-
-
 # -- changes ---------------------------------------------------------------------------------------
 def _respond(web: Web, session: Session, flash: messages.Flash, status: int = 200) -> Response:
     """For the script: JSON with every switch's new state, the summary, the message and undo.
@@ -266,7 +148,7 @@ def _respond(web: Web, session: Session, flash: messages.Flash, status: int = 20
         redirect = RedirectResponse(web.url("/permissions") + f"#{anchor}", status_code=303)
         messages.set_flash(web, redirect, session, flash)
         return private(redirect)
-    page = _page_model(web, session.subject)
+    page = page_model(web, session.subject)
     undo = messages.undo_items(flash)
     body: dict[str, Any] = {
         "ok": status < 400,
