@@ -1,10 +1,10 @@
 """What the Permissions page's first tab shows, built from the catalogue and a subject's state.
 
 Pure. Everything the template prints is decided here (texts already in the page's language), so
-the wording rules can be tested without a browser: the summary sentence, the three groups, which
+the wording rules can be tested without a browser: the three groups, which
 recipients receive data now, and why a permission that cannot be switched off is needed. The
-History and "Who used my data" tabs are in ``activity``; where the subject stands (rules, GPC,
-re-consent, opt-out deliveries) is worded in ``standing``.
+summary sentence is worded in ``summary``; where the subject stands (rules, GPC, re-consent,
+opt-out deliveries) in ``standing``; the History and "Who used my data" tabs in ``activity``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from consentry.domain.catalogue import (
     Recipient,
     RecipientKind,
 )
-from consentry.domain.jurisdictions import EEA
 from consentry.domain.state import DeviceReport
 from consentry.services.consents import PermissionView
 from consentry.services.deliveries import RecipientDeliveries
@@ -34,13 +33,8 @@ from consentry.web.standing import (
     reconsent_items,
     rules_text,
 )
+from consentry.web.summary import THIRD_PARTIES, device_allows, is_sale, summary
 
-PRECISE_LOCATION = "device.location.precise"
-APPROXIMATE_LOCATION = "device.location.approximate"
-# Recipients that get data for their own ends: what "sharing" means to a customer (and CCPA).
-THIRD_PARTIES = frozenset(
-    {RecipientKind.PARTNER, RecipientKind.AD_NETWORK, RecipientKind.DATA_BUYER}
-)
 # Where the app can take the customer to change an OS permission; a browser has no such link.
 SETTINGS_LINKS = {
     "ios": "app-settings:",
@@ -133,19 +127,6 @@ class PageModel:
 
 
 # -- building blocks -------------------------------------------------------------------------------
-def _is_sale(catalogue: Catalogue, perm: Permission) -> bool:
-    if perm.purpose.split(".", 1)[0] == "sale":
-        return True
-    return any(catalogue.recipients[r].kind is RecipientKind.DATA_BUYER for r in perm.recipients)
-
-
-def _device_allows(catalogue: Catalogue, category: str, devices: Sequence[DeviceReport]) -> bool:
-    need = catalogue.categories[category].device
-    if need is None:
-        return True
-    return any(d.os_permissions.get(need.permission) in need.allows for d in devices)
-
-
 def _blocked_device_titles(
     catalogue: Catalogue, perm: Permission, devices: Sequence[DeviceReport], locale: str
 ) -> list[str]:
@@ -153,7 +134,7 @@ def _blocked_device_titles(
     blocked: list[str] = []
     for category in perm.categories:
         need = catalogue.categories[category].device
-        if need is not None and not _device_allows(catalogue, category, devices):
+        if need is not None and not device_allows(catalogue, category, devices):
             title = titles.get(need.permission, need.permission)
             if title not in blocked:
                 blocked.append(title)
@@ -263,111 +244,13 @@ def _card(
         next_state="denied" if view.effective else "granted",
         state_text=state_text,
         notice_version=perm.notice.version,
-        sold=_is_sale(catalogue, perm),
+        sold=is_sale(catalogue, perm),
         shared=any(r.third_party for r in items),
         outside_eea=any(r.outside_eea for r in items),
         note=_note(catalogue, perm, view, devices, tr, unused_since),
         why=why,
         status=status_of(view),
     )
-
-
-def _location_users(
-    catalogue: Catalogue,
-    effective: Sequence[Permission],
-    devices: Sequence[DeviceReport],
-    category: str,
-) -> list[str] | None:
-    """Recipients other than us that get this location category now; None if nobody does."""
-    if category not in catalogue.categories or not _device_allows(catalogue, category, devices):
-        return None
-    users = {r for p in effective if category in p.categories for r in p.recipients}
-    if not users:
-        return None
-    return [r for r in users if catalogue.recipients[r].kind is not RecipientKind.CONTROLLER]
-
-
-def _location_clause(
-    catalogue: Catalogue,
-    effective: Sequence[Permission],
-    devices: Sequence[DeviceReport],
-    tr: Translator,
-) -> str:
-    controller = catalogue.controller.name
-    precise = _location_users(catalogue, effective, devices, PRECISE_LOCATION)
-    if precise:
-        return tr.ngettext(
-            "you share your precise location with %(num)d partner",
-            "you share your precise location with %(num)d partners",
-            len(precise),
-        )
-    if precise is not None:
-        return tr.gettext("only %(controller)s uses your precise location", controller=controller)
-    approximate = _location_users(catalogue, effective, devices, APPROXIMATE_LOCATION)
-    if approximate:
-        return tr.ngettext(
-            "you share your approximate location with %(num)d partner",
-            "you share your approximate location with %(num)d partners",
-            len(approximate),
-        )
-    if approximate is not None:
-        return tr.gettext(
-            "only %(controller)s uses your approximate location", controller=controller
-        )
-    return tr.gettext("your location is not used")
-
-
-def _join(clauses: Sequence[str], tr: Translator) -> str:
-    sentence = tr.gettext("; ").join(clauses)
-    return sentence[:1].upper() + sentence[1:] + tr.gettext(".")
-
-
-def summary(
-    catalogue: Catalogue,
-    views: Sequence[PermissionView],
-    devices: Sequence[DeviceReport],
-    tr: Translator,
-) -> str:
-    """The overview in plain words: location, sharing, sale and transfers outside the EEA."""
-    on = {v.id for v in views if v.effective}
-    effective = [p for p in catalogue.permissions if p.id in on]
-    receiving = {r for p in effective for r in p.recipients}
-    partners = [r for r in receiving if catalogue.recipients[r].kind in THIRD_PARTIES]
-    buyers = {
-        r
-        for p in effective
-        if _is_sale(catalogue, p)
-        for r in p.recipients
-        if catalogue.recipients[r].kind is not RecipientKind.CONTROLLER
-    }
-    abroad = [r for r in receiving if catalogue.recipients[r].country not in EEA]
-
-    location = _location_clause(catalogue, effective, devices, tr)
-    if buyers:
-        sale = tr.ngettext(
-            "your data is sold to %(num)d company",
-            "your data is sold to %(num)d companies",
-            len(buyers),
-        )
-    else:
-        sale = tr.gettext("your data is not sold")
-    if partners:
-        sharing = tr.ngettext(
-            "you share your data with %(num)d partner",
-            "you share your data with %(num)d partners",
-            len(partners),
-        )
-    else:
-        sharing = tr.gettext("your data is not shared with partners")
-    if abroad:
-        transfers = tr.ngettext(
-            "%(num)d company outside the EEA receives it",
-            "%(num)d companies outside the EEA receive it",
-            len(abroad),
-        )
-    else:
-        transfers = tr.gettext("it stays within the EEA")
-    return _join([location, sale], tr) + " " + _join([sharing, transfers], tr)
 
 
 def _device_cards(

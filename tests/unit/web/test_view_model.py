@@ -16,7 +16,8 @@ from consentry.services.consents import PermissionView, view
 from consentry.services.uses import UseGroup
 from consentry.web.activity import access_rows, history_rows
 from consentry.web.i18n import translator
-from consentry.web.view_model import PageModel, build_page, summary
+from consentry.web.summary import summary
+from consentry.web.view_model import PageModel, build_page
 
 MARKETPLACE = Path(__file__).parents[3] / "catalogues" / "marketplace.yaml"
 NOW = datetime(2026, 1, 5, 10, 3, tzinfo=UTC)
