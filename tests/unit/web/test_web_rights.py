@@ -59,8 +59,9 @@ def sign_in(client: TestClient, sub: str = "cust-1", **headers: str) -> str:
 
 
 @pytest.fixture
-def signing_container(sqlite_url: str) -> Iterator[Container]:
-    c = bootstrap(make_settings(sqlite_url, receipt_signing_key=new_signing_key_pem()))
+def signing_container(database_url: str) -> Iterator[Container]:
+    """SQLite and PostgreSQL, with a receipt signing key."""
+    c = bootstrap(make_settings(database_url, receipt_signing_key=new_signing_key_pem()))
     yield c
     c.close()
 
