@@ -14,18 +14,28 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+import yaml
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
+from consentry.domain.decisions import CatalogueIndex
+from consentry.domain.state import ChoiceState
+from consentry.events.embedded import relay_config
+from consentry.events.publisher import FeedPublisher
+from consentry.events.relay import Relay, build_relay
+from consentry.services.consents import Change, ConsentService, Context
 from consentry.services.demo import DEMO_CUSTOMERS, seed
+from consentry.services.receipt_signing import load_receipt_keys, verify_receipt_file
+from webhook_receiver import SECRET, SECRET_ENV, Receiver, receiving
 
 pytestmark = pytest.mark.browser
 
@@ -40,6 +50,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 MARKETPLACE = Path(__file__).parents[2] / "catalogues" / "marketplace.yaml"
+BUYER = "cobalt_audience"  # the recipient of sale.data_buyers, given a webhook here
 SCREENSHOT = Path("/tmp/permissions-page.png")
 SCREENSHOT_360 = Path("/tmp/permissions-page-360.png")
 # Properties that make one button look more prominent than another.
@@ -81,6 +92,7 @@ class Live:
     url: str
     container: Container
     api: httpx.Client
+    receiver: Receiver
 
     def catalog(self, locale: str) -> list[dict[str, Any]]:
         response = self.api.get("/v1/catalog", params={"locale": locale})
@@ -93,10 +105,31 @@ class Live:
         return {p["id"]: p["effective"] for p in response.json()["permissions"]}
 
 
+def hooked_marketplace(folder: Path, base_url: str) -> Path:
+    """The demo catalogue where the data buyer hears of opt-outs by webhook (at the receiver)."""
+    data = yaml.safe_load(MARKETPLACE.read_text(encoding="utf-8"))
+    data["recipients"][BUYER]["webhook"] = {"url": f"{base_url}/{BUYER}", "secret_env": SECRET_ENV}
+    path = folder / "marketplace-webhooks.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    database = tmp_path_factory.mktemp("permissions-page") / "consentry.db"
-    settings = Settings(database_url=f"sqlite:///{database}", catalogue=MARKETPLACE, demo=True)
+def receiver() -> Iterator[Receiver]:
+    with pytest.MonkeyPatch.context() as env, receiving() as r:
+        env.setenv(SECRET_ENV, SECRET)
+        yield r
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Live]:
+    folder = tmp_path_factory.mktemp("permissions-page")
+    database = folder / "consentry.db"
+    settings = Settings(
+        database_url=f"sqlite:///{database}",
+        catalogue=hooked_marketplace(folder, receiver.url),
+        demo=True,
+    )
     container = bootstrap(settings)
     seed(container)
     port = free_port()
@@ -122,7 +155,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     with httpx.Client(
         base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=10
     ) as api:
-        yield Live(url, container, api)
+        yield Live(url, container, api, receiver)
     server.should_exit = True
     thread.join(timeout=10)
     container.close()
@@ -233,14 +266,8 @@ def test_a_change_is_confirmed_and_can_be_undone(browser: Browser, live: Live) -
     page.context.close()
 
 
-# -- Refuse all / Accept all -----------------------------------------------------------------------
-def test_refuse_all_and_accept_all_are_equally_prominent_and_both_work(
-    browser: Browser, live: Live
-) -> None:
-    page = signed_in(browser, live, "demo-clara", locale="de")
-    page.goto("/permissions")
-    refuse = page.get_by_role("button", name="Alle ablehnen", exact=True)
-    accept = page.get_by_role("button", name="Alle akzeptieren", exact=True)
+def assert_equally_prominent(refuse: Locator, accept: Locator) -> None:
+    """Same element, class, computed look and size, side by side in the same form."""
     looks = [
         button.evaluate(
             """(el, props) => {
@@ -260,6 +287,17 @@ def test_refuse_all_and_accept_all_are_equally_prominent_and_both_work(
     assert abs(boxes[0]["y"] - boxes[1]["y"]) < 0.5  # side by side, same row
     # Same layer: both in the same form, neither behind a dialog or a second step.
     assert refuse.evaluate("(a, b) => a.form === b.form", accept.element_handle())
+
+
+# -- Refuse all / Accept all -----------------------------------------------------------------------
+def test_refuse_all_and_accept_all_are_equally_prominent_and_both_work(
+    browser: Browser, live: Live
+) -> None:
+    page = signed_in(browser, live, "demo-clara", locale="de")
+    page.goto("/permissions")
+    refuse = page.get_by_role("button", name="Alle ablehnen", exact=True)
+    accept = page.get_by_role("button", name="Alle akzeptieren", exact=True)
+    assert_equally_prominent(refuse, accept)
 
     consent = {p["id"] for p in live.catalog("de") if p["legal_basis"] == "consent"}
     accept.click()
@@ -371,7 +409,7 @@ def test_text_and_switches_meet_wcag_aa_contrast(browser: Browser, live: Live) -
     page.get_by_role("switch", name="Offers by email", exact=True).click()
     expect(page.locator("#p-marketing\\.email").get_by_role("status")).to_contain_text("Saved")
     assert page.evaluate(CONTRAST) == []
-    for path in ("/permissions/history", "/permissions/accesses"):
+    for path in ("/permissions/history", "/permissions/accesses", "/permissions/delete"):
         page.goto(f"{path}?lang=en")
         assert page.evaluate(CONTRAST) == [], path
     page.context.close()
@@ -405,7 +443,8 @@ def test_without_javascript_a_switch_is_a_form_post_with_confirmation_and_undo(
 # -- phones ----------------------------------------------------------------------------------------
 def test_nothing_scrolls_sideways_at_360_px(browser: Browser, live: Live) -> None:
     page = signed_in(browser, live, "demo-amelie", locale="de", width=360)
-    for path in ("/account", "/permissions", "/permissions/history", "/permissions/accesses"):
+    paths = ("/account", "/permissions", "/permissions/history", "/permissions/accesses")
+    for path in (*paths, "/permissions/delete"):
         for lang in ("de", "fr"):
             page.goto(f"{path}?lang={lang}")
             overflow = page.evaluate(
@@ -447,11 +486,19 @@ def test_history_lists_the_change_with_its_source_and_a_receipt_to_download(
     expect(latest.locator("time")).to_contain_text(" UTC")  # a date in the locale's format
     with page.expect_download() as download:
         latest.get_by_role("link", name="Download receipt (JSON)").click()
-    path = download.value.path()
-    receipt = json.loads(Path(path).read_text(encoding="utf-8"))
-    assert receipt["event"]["permission"] == "microphone.voice_search"
-    assert receipt["event"]["source"] == "web" and receipt["subject"] == "demo-dylan"
-    assert len(receipt["hash"]) == 64 and receipt["notice"]["title"] == "Voice search"
+    data = Path(download.value.path()).read_bytes()
+    assert download.value.suggested_filename.startswith("consent-receipt-")
+    # The signed ISO/IEC TS 27560 receipt: verified offline with the published keys.
+    keys = load_receipt_keys(live.container.settings).verifying_keys()
+    receipt = verify_receipt_file(data, keys).receipt
+    assert receipt["pii_principal_id"] == "demo-dylan"
+    assert receipt["privacy_notice"]["notice_id"] == "microphone.voice_search"
+    assert receipt["privacy_notice"]["title"] == "Voice search"
+    assert receipt["collection_method"]["source"] == "web"
+    assert receipt["events"][0]["event_state"] == ("given" if before == "false" else "withdrawn")
+    assert len(receipt["ledger"]["hash"]) == 64
+    jwks = live.api.get("/.well-known/consentry-keys.json").json()
+    assert any(k["kid"] in keys for k in jwks["keys"])
     page.context.close()
 
 
@@ -479,4 +526,268 @@ def test_who_used_my_data_explains_its_empty_state(browser: Browser, live: Live)
     page.get_by_role("link", name="Who used my data", exact=True).click()
     expect(page.locator("#accesses-empty")).to_contain_text("Nothing to show yet.")
     expect(page.locator("#accesses-empty")).to_contain_text("No service has reported using")
+    page.context.close()
+
+
+# -- customers opened by the platform with a subject token (fresh subjects, not the demo's) -------
+def opened(
+    browser: Browser,
+    live: Live,
+    subject: str,
+    *,
+    locale: str = "en",
+    javascript: bool = True,
+    headers: dict[str, str] | None = None,
+) -> Page:
+    """A fresh context on the page, signed in as ``subject`` by a token in the URL."""
+    context = browser.new_context(
+        base_url=live.url,
+        locale=locale,
+        viewport={"width": 1024, "height": 900},
+        java_script_enabled=javascript,
+        accept_downloads=True,
+        extra_http_headers=headers or {},
+    )
+    context.set_default_timeout(5000)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: pytest.fail(f"unexpected dialog: {dialog.message}"))
+    page.goto(f"/permissions?lang={locale}&token={live.container.tokens.issue(subject)}")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    assert "token=" not in page.url
+    return page
+
+
+def grant_on_old_notice(live: Live, subject: str, pid: str, version: str) -> None:
+    """A grant recorded while the notice was at ``version`` (before it changed materially)."""
+    catalogue = live.container.catalogue
+    perms = tuple(
+        p.model_copy(update={"notice": p.notice.model_copy(update={"version": version})})
+        if p.id == pid
+        else p
+        for p in catalogue.permissions
+    )
+    older = catalogue.model_copy(update={"permissions": perms})
+    ConsentService(live.container.db, CatalogueIndex(older)).change(
+        subject, [Change(pid, ChoiceState.GRANTED)], Context("web", "en")
+    )
+
+
+# -- Global Privacy Control ----------------------------------------------------------------------
+def test_a_browser_sending_gpc_is_opted_out_of_sale_and_sharing_and_told_so(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-gpc"
+    live.container.rights.set_jurisdiction(subject, "US-CA")  # sale is on by default there
+    assert live.effective(subject)["sale.data_buyers"]
+    page = opened(browser, live, subject, headers={"Sec-GPC": "1"})
+    gpc = page.locator("#gpc")
+    expect(gpc).to_have_text("Your browser asked us not to sell or share your data — done.")
+    assert not live.effective(subject)["sale.data_buyers"]
+    expect(page.get_by_role("switch", name="Sale of your data", exact=True)).to_have_attribute(
+        "aria-checked", "false"
+    )
+    page.get_by_role("link", name="History", exact=True).click()
+    expect(page.locator(".history-item").first).to_contain_text("Global Privacy Control (GPC)")
+    page.context.close()
+    # The state shows the opt-out: a browser without the signal sees the confirmation too.
+    plain = opened(browser, live, subject, locale="fr")
+    expect(plain.locator("#gpc")).to_contain_text("Votre navigateur nous a demandé")
+    plain.context.close()
+
+
+# -- opt-out deliveries --------------------------------------------------------------------------
+def test_a_withdrawal_shows_the_partners_delivery_pending_then_acknowledged(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-deliveries"
+    page = opened(browser, live, subject)
+    switch = page.get_by_role("switch", name="Sale of your data", exact=True)
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    switch.click()  # withdrawn: the buyer must be told
+    expect(switch).to_have_attribute("aria-checked", "false")
+    buyer = page.locator(".recipient", has_text="Cobalt Audience Exchange Inc")
+    container = live.container
+    # The relay plans the delivery (this one does not send webhooks) ...
+    Relay(container.db, FeedPublisher(), catalogue=container.catalogue).drain()
+    page.reload()
+    expect(buyer.locator(".delivery")).to_have_text("Opt-out pending: not delivered yet.")
+    # ... and a relay that does sends it; the receiver answers 200.
+    relay = build_relay(container.db, container.catalogue, relay_config(container.settings))
+    try:
+        relay.drain()
+    finally:
+        relay.close()
+    assert any(
+        json.loads(r.body).get("subject") == subject for r in live.receiver.bodies(f"/{BUYER}")
+    )
+    page.reload()
+    line = buyer.locator(".delivery")
+    expect(line).to_contain_text("Opt-out sent on ")
+    expect(line).to_contain_text(", acknowledged on ")
+    page.goto("/permissions?lang=nl")
+    expect(buyer.locator(".delivery")).to_contain_text("Afmelding verstuurd op")
+    page.context.close()
+
+
+# -- rights: download, delete --------------------------------------------------------------------
+def test_download_my_data_gives_json_and_csv_files(browser: Browser, live: Live) -> None:
+    subject = "e2e-export"
+    page = opened(browser, live, subject)
+    page.get_by_role("switch", name="Offers by email", exact=True).click()
+    expect(page.get_by_role("switch", name="Offers by email", exact=True)).to_have_attribute(
+        "aria-checked", "true"
+    )
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download my data (JSON)").click()
+    assert download.value.suggested_filename == "my-data.json"
+    record = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert record["subject"] == subject
+    assert [h["permission"] for h in record["history"]] == ["marketing.email"]
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download my data (CSV)").click()
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("occurred_at,event_id,") and "marketing.email" in lines[1]
+    page.context.close()
+
+
+def test_delete_my_data_without_javascript_confirms_then_erases_and_signs_out(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-erase"
+    live.container.consents.change(
+        subject, [Change("marketing.email", ChoiceState.GRANTED)], Context("web")
+    )
+    page = opened(browser, live, subject, javascript=False)
+    page.get_by_role("link", name="Delete my data…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Delete my data")
+    expect(page.get_by_role("heading", name="What is deleted")).to_be_visible()
+    expect(page.get_by_role("heading", name="What is kept as proof")).to_be_visible()
+    page.get_by_role("link", name="Cancel, keep my data").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your permissions")
+    assert live.effective(subject)["marketing.email"]  # cancelled: nothing erased
+    page.get_by_role("link", name="Delete my data…").click()
+    page.get_by_role("button", name="Yes, delete my data").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your data has been deleted")
+    assert "/permissions/deleted" in page.url
+    assert not live.effective(subject)["marketing.email"]
+    assert live.container.consents.history(subject, 1).events[0].kind.value == "subject_erased"
+    page.goto("/permissions?lang=en")  # signed out
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to see your permissions")
+    page.context.close()
+
+
+# -- re-consent after a material change ----------------------------------------------------------
+def test_a_material_change_asks_once_with_equal_buttons_and_no_thanks_is_kept(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-reconsent-no"
+    grant_on_old_notice(live, subject, "sharing.ad_partners", "2")
+    page = opened(browser, live, subject)
+    prompt = page.locator("#reconsent")
+    expect(prompt.get_by_role("heading", level=2)).to_have_text(
+        "We changed something you had allowed"
+    )
+    expect(prompt).to_contain_text("We added a second ad network, Bannerfield Media GmbH")
+    first = page.evaluate("document.querySelector('main h1').nextElementSibling.id")
+    assert first == "reconsent"  # at the top, before everything else
+    no = prompt.get_by_role("button", name="No thanks", exact=True)
+    yes = prompt.get_by_role("button", name="Allow again", exact=True)
+    assert_equally_prominent(no, yes)
+    with page.expect_navigation():
+        no.click()
+    expect(page.locator("#reconsent")).to_have_count(0)
+    page.reload()
+    expect(page.locator("#reconsent")).to_have_count(0)  # not asked again
+    latest = live.container.consents.history(subject, 1).events[0]
+    assert (latest.permission_id, latest.state, latest.notice_version) == (
+        "sharing.ad_partners",
+        "denied",
+        "3",
+    )
+    assert not live.effective(subject)["sharing.ad_partners"]
+    page.context.close()
+
+
+def test_allow_again_by_keyboard_records_a_grant_on_the_new_notice(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-reconsent-yes"
+    grant_on_old_notice(live, subject, "sharing.ad_partners", "2")
+    page = opened(browser, live, subject, locale="de")
+    expect(page.locator("#reconsent")).to_contain_text("Bannerfield Media GmbH")
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(f"({FOCUS_STYLE})(document.activeElement)")
+        if focus["id"] == "Wieder erlauben":
+            break
+    else:
+        pytest.fail("Tab never reached the re-consent button")
+    assert focus["visible"] and focus["style"] != "none" and focus["width"] >= 2
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("#reconsent")).to_have_count(0)
+    assert live.effective(subject)["sharing.ad_partners"]
+    latest = live.container.consents.history(subject, 1).events[0]
+    assert (latest.state, latest.notice_version) == ("granted", "3")
+    page.context.close()
+
+
+# -- expired and auto-reset grants; the rules that apply -----------------------------------------
+def test_expired_and_auto_reset_grants_read_differently_from_refusals_and_rules_are_named(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-lifecycle"
+    consents = live.container.consents
+    live.container.rights.set_jurisdiction(subject, "BE")
+    ended = datetime.now(UTC) - timedelta(hours=1)
+    consents.change(
+        subject,
+        [
+            Change("marketing.email", ChoiceState.GRANTED, expires_at=ended),
+            Change("marketing.push", ChoiceState.GRANTED),
+            Change("marketing.sms", ChoiceState.DENIED),
+        ],
+        Context("web"),
+    )
+    # What UsesService.auto_reset writes for a grant nobody used (one subject only, here).
+    consents.change(
+        subject,
+        [Change("marketing.push", ChoiceState.DENIED, options={"reason": "auto_reset"})],
+        Context(source="system"),
+    )
+    page = opened(browser, live, subject)
+    expect(page.locator("#rules")).to_have_text(
+        "You are in Belgium: nothing is used for purposes that need your consent until you "
+        "allow it."
+    )
+    expect(page.locator("#p-marketing\\.email .perm-note")).to_contain_text("Expired on ")
+    expect(page.locator("#p-marketing\\.email .badge-status")).to_have_text("Expired")
+    expect(page.locator("#p-marketing\\.push .perm-note")).to_contain_text(
+        "Switched off automatically because it was not used since "
+    )
+    expect(page.locator("#p-marketing\\.sms .perm-note")).to_have_count(0)  # a plain refusal
+    page.goto("/permissions?lang=nl")
+    expect(page.locator("#rules")).to_contain_text("U bent in België")
+    expect(page.locator("#p-marketing\\.email .badge-status")).to_have_text("Verlopen")
+    # Switched on again (with the script): the expiry no longer applies, nor its note.
+    page.locator("#sw-marketing\\.email").click()
+    expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "true")
+    expect(page.locator("#p-marketing\\.email .perm-note")).to_have_count(0)
+    expect(page.locator("#p-marketing\\.email .badge-status")).to_have_count(0)
+    page.context.close()
+
+
+def test_answering_a_changed_notice_with_its_switch_ends_the_prompt_without_reload(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-reconsent-switch"
+    grant_on_old_notice(live, subject, "sharing.ad_partners", "2")
+    page = opened(browser, live, subject)
+    expect(page.locator("#reconsent")).to_be_visible()
+    switch = page.get_by_role("switch", name="Sharing with ad networks", exact=True)
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    expect(page.locator("#reconsent")).to_have_count(0)
+    assert live.effective(subject)["sharing.ad_partners"]
     page.context.close()

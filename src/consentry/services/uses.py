@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
+
 from consentry.domain.catalogue import LegalBasis
 from consentry.domain.decisions import Decision, DecisionRequest
 from consentry.domain.errors import InvalidChange
@@ -15,6 +17,7 @@ from consentry.services._ledger_io import utcnow
 from consentry.services.consents import Change, ConsentService, Context
 from consentry.storage import uses as rows
 from consentry.storage.database import Database
+from consentry.storage.tables import uses as uses_table
 
 DEFAULT_RETENTION = timedelta(days=396)  # 13 months
 DEFAULT_UNUSED = timedelta(days=365)  # 12 months
@@ -120,6 +123,21 @@ class UsesService:
         ]
         summary.sort(key=lambda g: g.last_used, reverse=True)
         return summary, recent[:50]
+
+    def last_used(
+        self, subject_id: str, permission_id: str, before: datetime | None = None
+    ) -> datetime | None:
+        """When a use under this permission was last reported for the subject, before
+        ``before`` if given (None: never reported, or purged). The page says since when a grant
+        that auto-reset switched off had been unused."""
+        query = select(func.max(uses_table.c.used_at)).where(
+            uses_table.c.subject_id == subject_id, uses_table.c.permission_id == permission_id
+        )
+        if before is not None:
+            query = query.where(uses_table.c.used_at <= before)
+        with self.db.read() as conn:
+            value: datetime | None = conn.execute(query).scalar()
+        return value
 
     def violations(self, since: datetime | None = None, limit: int = 500) -> list[rows.UseRow]:
         with self.db.read() as conn:

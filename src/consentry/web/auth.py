@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from fastapi.responses import RedirectResponse, Response
 
+from consentry.api import gpc
 from consentry.api.problems import problem_response
 from consentry.web.pages import Web, private
 from consentry.web.session import SESSION_COOKIE, SESSION_TTL, Session
@@ -82,6 +83,17 @@ def authenticate(web: Web) -> SignedIn | Response:
     if session is None:
         return sign_in_page(web)
     return SignedIn(session)
+
+
+def signed_in(web: Web) -> SignedIn | Response:
+    """As ``authenticate``, with the browser's Global Privacy Control honoured first: a
+    ``Sec-GPC: 1`` page request opts the signed-in subject out of sale and sharing."""
+    auth = authenticate(web)
+    if isinstance(auth, SignedIn):
+        gpc.honour_gpc(
+            web.container.consents, auth.session.subject, web.request.headers.get(gpc.HEADER)
+        )
+    return auth
 
 
 def session_for_change(web: Web, csrf: str | None) -> Session | Response:

@@ -16,7 +16,7 @@ from io import BytesIO
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -59,6 +59,12 @@ class Translator:
     def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
         text = self.messages.ngettext(singular, plural, n)
         return text % {"num": n, **values}
+
+    def date(self, moment: datetime) -> str:
+        """A day in the locale's long format (the UTC day)."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return format_date(moment.astimezone(UTC).date(), "long", locale=self.locale)
 
     def datetime(self, moment: datetime) -> str:
         """A point in time in the locale's long format, in UTC (and saying so)."""

@@ -7,9 +7,8 @@ confirmation); ``static/permissions.js`` sends the same forms with fetch and get
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path
@@ -17,18 +16,20 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from consentry.api.problems import problem_response
 from consentry.domain.errors import DomainError, NoticeOutdated
-from consentry.domain.events import Event
 from consentry.domain.state import ChoiceState
 from consentry.services.consents import Change, Context
-from consentry.web import demo, messages
+from consentry.services.receipt_signing import ReceiptKeyError
+from consentry.services.receipts import ReceiptsUnavailable, receipt_service
+from consentry.web import demo, messages, rights
 from consentry.web.activity import access_rows, history_rows
-from consentry.web.auth import SignedIn, authenticate, session_for_change
+from consentry.web.auth import SignedIn, session_for_change, signed_in
+from consentry.web.loading import page_model
 from consentry.web.pages import STATIC_PREFIX, Web, WebDep, private, static_files
-from consentry.web.receipt import build_receipt
 from consentry.web.session import SESSION_COOKIE, Session
-from consentry.web.view_model import PageModel, build_page
 
 __all__ = ["STATIC_PREFIX", "router", "static_files"]
+
+log = logging.getLogger("consentry.web")
 
 HISTORY_PAGE = 50
 MAX_SET = 1000
@@ -36,23 +37,24 @@ STATES = ("granted", "denied")
 
 router = APIRouter(include_in_schema=False)
 router.include_router(demo.router)
+router.include_router(rights.router)
 
 PermissionId = Annotated[str, Path(min_length=1, max_length=100)]
 EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9\-]{1,64}$")]
 FormText = Annotated[str | None, Form(max_length=200)]
 
 
-def _page_model(web: Web, subject: str) -> PageModel:
-    consents = web.container.consents
-    return build_page(
-        web.container.catalogue, consents.permissions(subject), consents.devices(subject), web.tr
+def _message_page(web: Web, auth: SignedIn, status: int, heading: str, text: str) -> Response:
+    response = web.render(
+        "message.html", session=auth.session, status=status, heading=heading, text=text
     )
+    return auth.finish(response)
 
 
 # -- the three tabs --------------------------------------------------------------------------------
 @router.get("/permissions")
 def permissions_page(web: WebDep) -> Response:
-    auth = authenticate(web)
+    auth = signed_in(web)
     if not isinstance(auth, SignedIn):
         return auth
     flash = messages.read_flash(web, auth.session)
@@ -60,7 +62,7 @@ def permissions_page(web: WebDep) -> Response:
         "permissions.html",
         session=auth.session,
         tab="overview",
-        page=_page_model(web, auth.session.subject),
+        page=page_model(web, auth.session.subject),
         flash=messages.for_template(web, flash),
     )
     if flash is not None:
@@ -70,7 +72,7 @@ def permissions_page(web: WebDep) -> Response:
 
 @router.get("/permissions/history")
 def history_page(web: WebDep) -> Response:
-    auth = authenticate(web)
+    auth = signed_in(web)
     if not isinstance(auth, SignedIn):
         return auth
     cursor = web.request.query_params.get("cursor")
@@ -89,7 +91,7 @@ def history_page(web: WebDep) -> Response:
 
 @router.get("/permissions/accesses")
 def accesses_page(web: WebDep) -> Response:
-    auth = authenticate(web)
+    auth = signed_in(web)
     if not isinstance(auth, SignedIn):
         return auth
     groups, _ = web.container.uses.for_subject(auth.session.subject)
@@ -98,34 +100,40 @@ def accesses_page(web: WebDep) -> Response:
     return auth.finish(response)
 
 
-def _find_event(web: Web, subject: str, event_id: str) -> Event | None:
-    cursor: str | None = None
-    while True:
-        page = web.container.consents.history(subject, 500, cursor)
-        for event in page.events:
-            if event.event_id == event_id:
-                return event
-        if page.next_cursor is None:
-            return None
-        cursor = page.next_cursor
-
-
 @router.get("/permissions/history/{event_id}/receipt.json")
 def receipt(event_id: EventId, web: WebDep) -> Response:
-    auth = authenticate(web)
+    """The signed consent receipt (ISO/IEC TS 27560, JWS): the bytes ``consentry receipt
+    verify`` checks. Only the subject's own history is searched."""
+    auth = signed_in(web)
     if not isinstance(auth, SignedIn):
         return auth
-    # Only the subject's own history is searched: another subject's event is simply not found.
-    event = _find_event(web, auth.session.subject, event_id)
-    if event is None:
-        return private(problem_response(404, "no such event in your history", code="not_found"))
-    body = build_receipt(web.container.catalogue, auth.session.subject, event, datetime.now(UTC))
+    tr = web.tr
+    try:
+        signed = receipt_service(web.container).issue(auth.session.subject, event_id)
+    except (ReceiptsUnavailable, ReceiptKeyError) as exc:
+        log.warning("a consent receipt could not be issued: %s", exc)
+        return _message_page(
+            web,
+            auth,
+            503,
+            tr.gettext("Receipts are not available right now"),
+            tr.gettext(
+                "We cannot sign receipts at the moment. Your choices are recorded all the same; "
+                "please try again later."
+            ),
+        )
+    if signed is None:
+        return _message_page(
+            web,
+            auth,
+            404,
+            tr.gettext("No such receipt"),
+            tr.gettext("This change is not in the history of your choices."),
+        )
     response = Response(
-        json.dumps(body, indent=2, ensure_ascii=False),
+        signed.file_bytes(),
         media_type="application/json",
-        headers={
-            "Content-Disposition": f'attachment; filename="consent-receipt-{event.event_id}.json"'
-        },
+        headers={"Content-Disposition": f'attachment; filename="{signed.filename}"'},
     )
     return auth.finish(response)
 
@@ -140,7 +148,7 @@ def _respond(web: Web, session: Session, flash: messages.Flash, status: int = 20
         redirect = RedirectResponse(web.url("/permissions") + f"#{anchor}", status_code=303)
         messages.set_flash(web, redirect, session, flash)
         return private(redirect)
-    page = _page_model(web, session.subject)
+    page = page_model(web, session.subject)
     undo = messages.undo_items(flash)
     body: dict[str, Any] = {
         "ok": status < 400,
@@ -154,9 +162,13 @@ def _respond(web: Web, session: Session, flash: messages.Flash, status: int = 20
                 "checked": c.checked,
                 "next_state": c.next_state,
                 "state_text": c.state_text,
+                "note": c.note,
+                "status": c.status,
             }
             for c in page.toggleable
         ],
+        # Changed notices still to ask about: an answer given with a switch ends the prompt.
+        "reconsent": [item.id for item in page.reconsent],
         "undo": {
             "action": "/permissions",
             "label": web.tr.gettext("Undo"),

@@ -1,15 +1,17 @@
 """What the Permissions page's first tab shows, built from the catalogue and a subject's state.
 
 Pure. Everything the template prints is decided here (texts already in the page's language), so
-the wording rules can be tested without a browser: the summary sentence, the three groups, which
+the wording rules can be tested without a browser: the three groups, which
 recipients receive data now, and why a permission that cannot be switched off is needed. The
-History and "Who used my data" tabs are in ``activity``.
+summary sentence is worded in ``summary``; where the subject stands (rules, GPC, re-consent,
+opt-out deliveries) in ``standing``; the History and "Who used my data" tabs in ``activity``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from consentry.domain.catalogue import (
     Catalogue,
@@ -19,18 +21,20 @@ from consentry.domain.catalogue import (
     Recipient,
     RecipientKind,
 )
-from consentry.domain.jurisdictions import EEA
 from consentry.domain.state import DeviceReport
 from consentry.services.consents import PermissionView
+from consentry.services.deliveries import RecipientDeliveries
 from consentry.web.i18n import Translator
 from consentry.web.labels import basis_text, device_value_text, kind_role, platform_text
-
-PRECISE_LOCATION = "device.location.precise"
-APPROXIMATE_LOCATION = "device.location.approximate"
-# Recipients that get data for their own ends: what "sharing" means to a customer (and CCPA).
-THIRD_PARTIES = frozenset(
-    {RecipientKind.PARTNER, RecipientKind.AD_NETWORK, RecipientKind.DATA_BUYER}
+from consentry.web.standing import (
+    ReconsentItem,
+    delivery_texts,
+    gpc_honoured,
+    reconsent_items,
+    rules_text,
 )
+from consentry.web.summary import THIRD_PARTIES, device_allows, is_sale, summary
+
 # Where the app can take the customer to change an OS permission; a browser has no such link.
 SETTINGS_LINKS = {
     "ios": "app-settings:",
@@ -52,6 +56,8 @@ class RecipientItem:
     buys_data: bool
     receives_now: bool
     via: tuple[str, ...]
+    # For a recipient with a webhook: whether the subject's latest opt-out reached it.
+    delivery: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,8 @@ class PermissionCard:
     outside_eea: bool
     note: str | None
     why: str | None
+    # Why it is off when that is not a plain refusal: expired | auto_reset | notice_changed.
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +117,9 @@ class PageModel:
     needed: tuple[PermissionCard, ...]
     sharing: tuple[PermissionCard, ...]
     recipients: tuple[RecipientItem, ...]
+    rules: str = ""
+    gpc: bool = False
+    reconsent: tuple[ReconsentItem, ...] = ()
 
     @property
     def toggleable(self) -> tuple[PermissionCard, ...]:
@@ -116,19 +127,6 @@ class PageModel:
 
 
 # -- building blocks -------------------------------------------------------------------------------
-def _is_sale(catalogue: Catalogue, perm: Permission) -> bool:
-    if perm.purpose.split(".", 1)[0] == "sale":
-        return True
-    return any(catalogue.recipients[r].kind is RecipientKind.DATA_BUYER for r in perm.recipients)
-
-
-def _device_allows(catalogue: Catalogue, category: str, devices: Sequence[DeviceReport]) -> bool:
-    need = catalogue.categories[category].device
-    if need is None:
-        return True
-    return any(d.os_permissions.get(need.permission) in need.allows for d in devices)
-
-
 def _blocked_device_titles(
     catalogue: Catalogue, perm: Permission, devices: Sequence[DeviceReport], locale: str
 ) -> list[str]:
@@ -136,7 +134,7 @@ def _blocked_device_titles(
     blocked: list[str] = []
     for category in perm.categories:
         need = catalogue.categories[category].device
-        if need is not None and not _device_allows(catalogue, category, devices):
+        if need is not None and not device_allows(catalogue, category, devices):
             title = titles.get(need.permission, need.permission)
             if title not in blocked:
                 blocked.append(title)
@@ -149,6 +147,7 @@ def _recipient(
     recipient: Recipient,
     via: Sequence[str],
     tr: Translator,
+    delivery: str | None,
 ) -> RecipientItem:
     return RecipientItem(
         id=rid,
@@ -165,7 +164,17 @@ def _recipient(
         buys_data=recipient.kind is RecipientKind.DATA_BUYER,
         receives_now=bool(via),
         via=tuple(via),
+        delivery=delivery,
     )
+
+
+def status_of(view: PermissionView) -> str | None:
+    """Why a permission is off when the subject did not simply refuse it."""
+    if view.reason in ("notice_changed", "expired"):
+        return view.reason
+    if view.state == "denied" and view.options.get("reason") == "auto_reset":
+        return "auto_reset"
+    return None
 
 
 def _note(
@@ -174,16 +183,30 @@ def _note(
     view: PermissionView,
     devices: Sequence[DeviceReport],
     tr: Translator,
+    unused_since: datetime | None,
 ) -> str | None:
-    if view.reason == "notice_changed":
+    status = status_of(view)
+    if status == "notice_changed":
         change = perm.notice.change_summary
         summary = catalogue.text(change, tr.locale) + " " if change else ""
         return summary + tr.gettext(
             "We changed what this covers since you switched it on, so your earlier choice no "
             "longer counts."
         )
-    if view.reason == "expired":
-        return tr.gettext("Your time-limited permission has ended.")
+    if status == "expired":
+        if view.expires_at is None:
+            return tr.gettext("Your time-limited permission has ended.")
+        return tr.gettext(
+            "Expired on %(date)s: your time-limited permission has ended.",
+            date=tr.datetime(view.expires_at),
+        )
+    if status == "auto_reset":
+        if unused_since is None:
+            return tr.gettext("Switched off automatically: it was not used for a long time.")
+        return tr.gettext(
+            "Switched off automatically because it was not used since %(date)s.",
+            date=tr.date(unused_since),
+        )
     if view.effective and perm.legal_basis is LegalBasis.CONSENT:
         blocked = _blocked_device_titles(catalogue, perm, devices, tr.locale)
         if blocked:
@@ -201,6 +224,7 @@ def _card(
     devices: Sequence[DeviceReport],
     recipients: dict[str, RecipientItem],
     tr: Translator,
+    unused_since: datetime | None = None,
 ) -> PermissionCard:
     loc = tr.locale
     items = tuple(recipients[r] for r in perm.recipients)
@@ -220,110 +244,13 @@ def _card(
         next_state="denied" if view.effective else "granted",
         state_text=state_text,
         notice_version=perm.notice.version,
-        sold=_is_sale(catalogue, perm),
+        sold=is_sale(catalogue, perm),
         shared=any(r.third_party for r in items),
         outside_eea=any(r.outside_eea for r in items),
-        note=_note(catalogue, perm, view, devices, tr),
+        note=_note(catalogue, perm, view, devices, tr, unused_since),
         why=why,
+        status=status_of(view),
     )
-
-
-def _location_users(
-    catalogue: Catalogue,
-    effective: Sequence[Permission],
-    devices: Sequence[DeviceReport],
-    category: str,
-) -> list[str] | None:
-    """Recipients other than us that get this location category now; None if nobody does."""
-    if category not in catalogue.categories or not _device_allows(catalogue, category, devices):
-        return None
-    users = {r for p in effective if category in p.categories for r in p.recipients}
-    if not users:
-        return None
-    return [r for r in users if catalogue.recipients[r].kind is not RecipientKind.CONTROLLER]
-
-
-def _location_clause(
-    catalogue: Catalogue,
-    effective: Sequence[Permission],
-    devices: Sequence[DeviceReport],
-    tr: Translator,
-) -> str:
-    controller = catalogue.controller.name
-    precise = _location_users(catalogue, effective, devices, PRECISE_LOCATION)
-    if precise:
-        return tr.ngettext(
-            "you share your precise location with %(num)d partner",
-            "you share your precise location with %(num)d partners",
-            len(precise),
-        )
-    if precise is not None:
-        return tr.gettext("only %(controller)s uses your precise location", controller=controller)
-    approximate = _location_users(catalogue, effective, devices, APPROXIMATE_LOCATION)
-    if approximate:
-        return tr.ngettext(
-            "you share your approximate location with %(num)d partner",
-            "you share your approximate location with %(num)d partners",
-            len(approximate),
-        )
-    if approximate is not None:
-        return tr.gettext(
-            "only %(controller)s uses your approximate location", controller=controller
-        )
-    return tr.gettext("your location is not used")
-
-
-def _join(clauses: Sequence[str], tr: Translator) -> str:
-    sentence = tr.gettext("; ").join(clauses)
-    return sentence[:1].upper() + sentence[1:] + tr.gettext(".")
-
-
-def summary(
-    catalogue: Catalogue,
-    views: Sequence[PermissionView],
-    devices: Sequence[DeviceReport],
-    tr: Translator,
-) -> str:
-    """The overview in plain words: location, sharing, sale and transfers outside the EEA."""
-    on = {v.id for v in views if v.effective}
-    effective = [p for p in catalogue.permissions if p.id in on]
-    receiving = {r for p in effective for r in p.recipients}
-    partners = [r for r in receiving if catalogue.recipients[r].kind in THIRD_PARTIES]
-    buyers = {
-        r
-        for p in effective
-        if _is_sale(catalogue, p)
-        for r in p.recipients
-        if catalogue.recipients[r].kind is not RecipientKind.CONTROLLER
-    }
-    abroad = [r for r in receiving if catalogue.recipients[r].country not in EEA]
-
-    location = _location_clause(catalogue, effective, devices, tr)
-    if buyers:
-        sale = tr.ngettext(
-            "your data is sold to %(num)d company",
-            "your data is sold to %(num)d companies",
-            len(buyers),
-        )
-    else:
-        sale = tr.gettext("your data is not sold")
-    if partners:
-        sharing = tr.ngettext(
-            "you share your data with %(num)d partner",
-            "you share your data with %(num)d partners",
-            len(partners),
-        )
-    else:
-        sharing = tr.gettext("your data is not shared with partners")
-    if abroad:
-        transfers = tr.ngettext(
-            "%(num)d company outside the EEA receives it",
-            "%(num)d companies outside the EEA receive it",
-            len(abroad),
-        )
-    else:
-        transfers = tr.gettext("it stays within the EEA")
-    return _join([location, sale], tr) + " " + _join([sharing, transfers], tr)
 
 
 def _device_cards(
@@ -372,38 +299,53 @@ def _device_cards(
     return tuple(cards)
 
 
-def build_page(
-    catalogue: Catalogue,
-    views: Sequence[PermissionView],
-    devices: Sequence[DeviceReport],
-    tr: Translator,
-) -> PageModel:
-    by_id = {v.id: v for v in views}
-    titles = {p.id: catalogue.text(p.notice.title, tr.locale) for p in catalogue.permissions}
+def _receiving(
+    catalogue: Catalogue, by_id: Mapping[str, PermissionView], tr: Translator
+) -> dict[str, list[str]]:
+    """Recipient id -> titles of the permissions through which it receives data now."""
     via: dict[str, list[str]] = {rid: [] for rid in catalogue.recipients}
     for perm in catalogue.permissions:
         view = by_id.get(perm.id)
         if view is not None and view.effective:
             for rid in perm.recipients:
-                via[rid].append(titles[perm.id])
+                via[rid].append(catalogue.text(perm.notice.title, tr.locale))
+    return via
+
+
+def build_page(
+    catalogue: Catalogue,
+    views: Sequence[PermissionView],
+    devices: Sequence[DeviceReport],
+    tr: Translator,
+    *,
+    jurisdiction: str | None = None,
+    deliveries: Sequence[RecipientDeliveries] = (),
+    unused_since: Mapping[str, datetime] | None = None,
+    gpc_signal: bool = False,
+) -> PageModel:
+    """The first tab. ``deliveries``: the subject's opt-outs sent to third parties;
+    ``unused_since``: for grants switched off by auto-reset, since when they were unused;
+    ``gpc_signal``: this request carried GPC (honoured before the page was built)."""
+    by_id = {v.id: v for v in views}
+    via = _receiving(catalogue, by_id, tr)
+    delivered = delivery_texts(catalogue, deliveries, tr)
     recipients = {
-        rid: _recipient(catalogue, rid, rec, via[rid], tr)
+        rid: _recipient(catalogue, rid, rec, via[rid], tr, delivered.get(rid))
         for rid, rec in catalogue.recipients.items()
     }
-    usage: list[PermissionCard] = []
-    needed: list[PermissionCard] = []
-    sharing: list[PermissionCard] = []
+    groups: dict[str, list[PermissionCard]] = {"usage": [], "needed": [], "sharing": []}
     for perm in catalogue.permissions:
         view = by_id.get(perm.id)
         if view is None:
             continue
-        card = _card(catalogue, perm, view, devices, recipients, tr)
+        since = (unused_since or {}).get(perm.id)
+        card = _card(catalogue, perm, view, devices, recipients, tr, since)
         if not perm.toggleable:
-            needed.append(card)
+            groups["needed"].append(card)
         elif perm.group is PermissionGroup.SHARING:
-            sharing.append(card)
+            groups["sharing"].append(card)
         else:
-            usage.append(card)
+            groups["usage"].append(card)
     consent = [p.id for p in catalogue.permissions if p.legal_basis is LegalBasis.CONSENT]
     return PageModel(
         locale=tr.locale,
@@ -411,8 +353,11 @@ def build_page(
         consent_total=len(consent),
         consent_on=sum(1 for pid in consent if pid in by_id and by_id[pid].effective),
         devices=_device_cards(catalogue, devices, tr),
-        usage=tuple(usage),
-        needed=tuple(needed),
-        sharing=tuple(sharing),
+        usage=tuple(groups["usage"]),
+        needed=tuple(groups["needed"]),
+        sharing=tuple(groups["sharing"]),
         recipients=tuple(recipients.values()),
+        rules=rules_text(jurisdiction, tr),
+        gpc=gpc_signal or gpc_honoured(catalogue, views),
+        reconsent=reconsent_items(catalogue, views, tr),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from consentry.services.consents import PermissionView, view
 from consentry.services.uses import UseGroup
 from consentry.web.activity import access_rows, history_rows
 from consentry.web.i18n import translator
-from consentry.web.receipt import build_receipt
-from consentry.web.view_model import PageModel, build_page, summary
+from consentry.web.summary import summary
+from consentry.web.view_model import PageModel, build_page
 
 MARKETPLACE = Path(__file__).parents[3] / "catalogues" / "marketplace.yaml"
 NOW = datetime(2026, 1, 5, 10, 3, tzinfo=UTC)
@@ -258,7 +257,7 @@ def test_mini_catalogue_pages_build_in_each_of_its_locales(mini_catalogue: Catal
         assert {c.id for c in model.sharing} == {"ads", "sale"}
 
 
-# -- history and receipts --------------------------------------------------------------------------
+# -- history ---------------------------------------------------------------------------------------
 def _event(
     pid: str, state: str, *, source: str = "web", version: str = "1", locale: str = "fr"
 ) -> Event:
@@ -293,28 +292,6 @@ def test_history_rows_say_what_changed_when_and_from_where(market: Catalogue) ->
     fr = history_rows(market, [_event("marketing.email", "granted", version="2")], translator("fr"))
     assert (fr[0].title, fr[0].action, fr[0].source) == ("Offres par e-mail", "Activé", "Site web")
     assert fr[0].when.startswith("5 janvier 2026") and fr[0].notice_version == "2"
-
-
-def test_receipt_carries_the_event_its_hash_and_the_notice_as_shown(market: Catalogue) -> None:
-    event = _event("marketing.email", "granted", version="2", locale="fr")
-    body = build_receipt(market, "s-1", event, NOW)
-    assert body["subject"] == "s-1" and body["subject_ref"] == event.subject_ref
-    assert body["hash"] == event.hash and body["prev_hash"] == GENESIS
-    assert body["event"]["state"] == "granted" and body["event"]["source"] == "web"
-    assert body["event"]["occurred_at"] == "2026-01-05T10:03:00Z"
-    assert body["controller"]["name"] == "Example Marketplace B.V."
-    notice = body["notice"]
-    assert notice["title"] == "Offres par e-mail" and notice["locale"] == "fr"
-    assert notice["text"].startswith("Nous utilisons votre adresse e-mail")
-
-
-def test_receipt_for_an_older_notice_version_leaves_out_text_it_no_longer_has(
-    market: Catalogue,
-) -> None:
-    event = replace(_event("marketing.email", "granted", version="1"), locale=None)
-    notice = build_receipt(market, "s-1", event, NOW)["notice"]
-    assert notice["title"] is None and notice["text"] is None
-    assert "version 1" in notice["note"] and notice["locale"] == "en"
 
 
 def test_an_automatic_reset_says_so_in_the_history(market: Catalogue) -> None:

@@ -14,7 +14,12 @@ from fastapi.testclient import TestClient
 from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
+from consentry.services.consents import Change, ConsentService, Context
+from consentry.services.receipt_signing import (
+    load_receipt_keys,
+    new_signing_key_pem,
+    verify_receipt_file,
+)
 from consentry.services.uses import UseReport
 from support import TEST_SECRET, make_settings
 
@@ -174,7 +179,15 @@ def test_a_switch_with_javascript_gets_json_and_is_recorded_as_a_web_change(
         == "Enregistré\u00a0: vous avez activé «\u00a0Recommandations personnalisées\u00a0»."
     )
     recs = next(p for p in body["permissions"] if p["id"] == "recs")
-    assert recs == {"id": "recs", "checked": True, "next_state": "denied", "state_text": "Activé"}
+    assert recs == {
+        "id": "recs",
+        "checked": True,
+        "next_state": "denied",
+        "state_text": "Activé",
+        "note": None,
+        "status": None,
+    }
+    assert body["reconsent"] == []
     assert body["undo"]["fields"] == [["set", "recs=denied"], ["slot", "recs"]]
     event = sqlite_container.consents.history("cust-1").events[0]
     assert (event.source, event.locale, event.notice_version) == ("web", "fr", "2")
@@ -275,24 +288,33 @@ def test_posting_without_a_session_changes_nothing(web: TestClient) -> None:
 
 
 # -- history and receipts --------------------------------------------------------------------------
-def test_history_lists_changes_with_source_and_a_receipt_of_ones_own_events_only(
-    web: TestClient, sqlite_container: Container
+def test_history_lists_changes_with_source_and_a_signed_receipt_of_ones_own_events_only(
+    sqlite_url: str,
 ) -> None:
-    consents = sqlite_container.consents
+    signed = bootstrap(make_settings(sqlite_url, receipt_signing_key=new_signing_key_pem()))
+    consents = signed.consents
     mine = consents.change("cust-1", [Change("email", ChoiceState.GRANTED)], Context("app", "fr"))
     theirs = consents.change("cust-2", [Change("email", ChoiceState.GRANTED)], Context("web"))
-    sign_in(web)
-    history = web.get("/permissions/history?lang=en").text
-    assert "Offers by e-mail" in history and "Switched on" in history and ">App<" in history
-    event_id = mine.entries[0].event_id
-    receipt = web.get(f"/permissions/history/{event_id}/receipt.json")
+    with TestClient(create_app(signed)) as web:
+        sign_in(web)
+        history = web.get("/permissions/history?lang=en").text
+        assert "Offers by e-mail" in history and "Switched on" in history and ">App<" in history
+        event_id = str(mine.entries[0].event_id)
+        receipt = web.get(f"/permissions/history/{event_id}/receipt.json")
+        other = web.get(f"/permissions/history/{theirs.entries[0].event_id}/receipt.json")
     assert receipt.status_code == 200
     assert receipt.headers["content-disposition"].startswith("attachment;")
-    body = receipt.json()
-    assert body["event"]["event_id"] == event_id and body["subject"] == "cust-1"
-    assert body["notice"]["title"] == "Offres par e-mail"
-    other = web.get(f"/permissions/history/{theirs.entries[0].event_id}/receipt.json")
+    keys = load_receipt_keys(signed.settings).verifying_keys()
+    body = verify_receipt_file(receipt.content, keys).receipt
+    assert body["record_id"] == event_id and body["pii_principal_id"] == "cust-1"
+    assert body["privacy_notice"]["title"] == "Offres par e-mail"
+    assert body["ledger"]["hash"] == mine_hash(consents, event_id)
     assert other.status_code == 404
+    signed.close()
+
+
+def mine_hash(consents: ConsentService, event_id: str) -> str:
+    return next(e.hash for e in consents.history("cust-1").events if e.event_id == event_id)
 
 
 def test_who_used_my_data_explains_that_nothing_is_reported_yet(web: TestClient) -> None:

@@ -23,11 +23,43 @@
       }
       var state = document.getElementById("st-" + p.id);
       if (state) state.textContent = p.state_text;
+      var card = document.getElementById("p-" + p.id);
+      if (card) updateNote(card, p);
     });
+    if (Array.isArray(data.reconsent)) updatePrompt(data.reconsent);
     var summary = document.getElementById("summary");
     if (summary && data.summary) summary.textContent = data.summary;
     var count = document.getElementById("consent-count");
     if (count && data.count) count.textContent = data.count;
+  }
+
+  function remove(node) {
+    if (node && node.parentNode) node.parentNode.removeChild(node);
+  }
+
+  // Why a switch is off (expired, reset, changed notice) no longer holds once it changed.
+  function updateNote(card, p) {
+    var note = card.querySelector(".perm-note");
+    if (p.note) {
+      if (!note) {
+        note = document.createElement("p");
+        note.className = "perm-note";
+        card.insertBefore(note, card.querySelector("[data-slot]"));
+      }
+      note.textContent = p.note;
+    } else {
+      remove(note);
+    }
+    if (!p.status) remove(card.querySelector(".badge-status"));
+  }
+
+  // The re-consent prompt keeps only the permissions still to ask about.
+  function updatePrompt(pending) {
+    var items = document.querySelectorAll(".reconsent-item");
+    for (var i = 0; i < items.length; i++) {
+      if (pending.indexOf(items[i].id.slice(3)) < 0) remove(items[i]);
+    }
+    if (!document.querySelector(".reconsent-item")) remove(document.getElementById("reconsent"));
   }
 
   function hidden(name, value) {
@@ -69,7 +101,7 @@
   function refocus(slotName) {
     // After an undo its button is gone: put focus back where the change was made.
     var target = document.getElementById("sw-" + slotName) ||
-      document.querySelector(".bulk .choice-button");
+      document.querySelector("#choices .choice-button");
     if (target) target.focus();
   }
 

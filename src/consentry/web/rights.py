@@ -1,0 +1,72 @@
+"""The subject's rights on the page: a copy of their data (Art. 15 and 20) and erasure (Art. 17)
+with its confirmation step. Same services as ``GET /v1/subjects/{sid}/export`` and
+``DELETE /v1/subjects/{sid}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Query
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from consentry.services.consents import Context
+from consentry.web import messages
+from consentry.web.auth import SignedIn, session_for_change, signed_in
+from consentry.web.pages import WebDep, private
+from consentry.web.session import FLASH_COOKIE, SESSION_COOKIE, Session
+
+ERASED = "erased"
+
+router = APIRouter(include_in_schema=False)
+FormText = Annotated[str | None, Form(max_length=200)]
+
+
+@router.get("/permissions/export")
+def export(web: WebDep, format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
+    """Everything we hold on the subject (Art. 15 and 20), streamed as JSON or CSV."""
+    auth = signed_in(web)
+    if not isinstance(auth, SignedIn):
+        return auth
+    rights = web.container.rights
+    subject = auth.session.subject
+    if format == "csv":
+        body, media = rights.export_csv(subject), "text/csv; charset=utf-8"
+    else:
+        body, media = rights.export_json(subject), "application/json"
+    response = StreamingResponse(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="my-data.{format}"'},
+    )
+    return auth.finish(response)
+
+
+@router.get("/permissions/delete")
+def delete_page(web: WebDep) -> Response:
+    """The confirmation step: what is deleted, what is kept as proof, confirm or cancel."""
+    auth = signed_in(web)
+    if not isinstance(auth, SignedIn):
+        return auth
+    return auth.finish(web.render("delete.html", session=auth.session, tab=None))
+
+
+@router.post("/permissions/delete")
+def delete_data(web: WebDep, csrf: FormText = None, lang: FormText = None) -> Response:
+    """Erasure (Art. 17), then the session ends: the page shows the confirmation signed out."""
+    session = session_for_change(web, csrf)
+    if not isinstance(session, Session):
+        return session
+    web = web.in_locale(lang)
+    web.container.rights.erase(session.subject, Context("web", web.locale))
+    redirect = RedirectResponse(web.url("/permissions/deleted"), status_code=303)
+    redirect.delete_cookie(SESSION_COOKIE, path="/")
+    messages.set_flash(web, redirect, session, {"kind": ERASED, "slot": "all"})
+    return private(redirect)
+
+
+@router.get("/permissions/deleted")
+def deleted_page(web: WebDep) -> Response:
+    flash = web.signer.read_flash(web.request.cookies.get(FLASH_COOKIE))
+    if flash is None or flash.get("kind") != ERASED:
+        return private(RedirectResponse(web.url("/permissions"), status_code=303))
+    return web.render("deleted.html")
