@@ -18,6 +18,7 @@ from consentry.bootstrap import Container
 from consentry.domain.state import ChoiceState
 from consentry.services.consents import Change, Context
 from consentry.services.ledger import verify
+from consentry.storage import deliveries
 from consentry.storage.tables import metadata
 from support import TEST_SECRET, bearer
 
@@ -181,6 +182,33 @@ def test_export_shows_the_notice_text_of_the_version_that_was_shown(
         ("1", "Nous utilisons vos achats pour suggérer des produits."),
         ("2", "Nous utilisons vos achats pour vous suggérer des produits."),
     ]
+
+
+def test_export_holds_opt_out_deliveries_and_every_access_report(
+    client: TestClient, service: dict[str, str], container: Container
+) -> None:
+    withdrawn = client.put(
+        f"/v1/subjects/{SID}/permissions/ads", json={"state": "denied"}, headers=service
+    ).json()
+    now = datetime.now(UTC)
+    body = json.dumps({"type": "opt_out", "permission": "ads"})
+    with container.db.write() as conn:
+        deliveries.enqueue(
+            conn, [deliveries.NewDelivery(withdrawn["event_id"], SID, "adnet", body)], now
+        )
+    reporter = bearer(container.keys.create(["uses:write"], name="recommendations-service"))
+    uses = [{"subject": SID, "purpose": "order_fulfilment", "categories": ["order.address"]}] * 1203
+    for start in range(0, len(uses), 500):
+        answer = client.post("/v1/uses", json={"uses": uses[start : start + 500]}, headers=reporter)
+        assert answer.status_code == 200, answer.text
+    doc = client.get(f"/v1/subjects/{SID}/export", headers=service).json()
+    (delivery,) = doc["opt_out_deliveries"]
+    assert delivery["recipient"] == "adnet" and delivery["permission"] == "ads"
+    assert delivery["status"] == "pending" and delivery["acknowledged_at"] is None
+    assert len(doc["access_reports"]) == 1203
+    first = doc["access_reports"][0]
+    assert first["purpose"] == "order_fulfilment" and first["allowed_then"] is True
+    assert first["service"].startswith("key:")  # the reporting service key
 
 
 def test_export_streams_a_long_history_in_order(

@@ -31,8 +31,10 @@ from consentry.services.consents import (
     Context,
     view_to_json,
 )
+from consentry.storage import deliveries as delivery_rows
 from consentry.storage import erasure
 from consentry.storage import repository as repo
+from consentry.storage import uses as use_rows
 from consentry.storage.database import Database
 
 JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
@@ -44,6 +46,18 @@ class ErasureOutcome:
     subject_ref: str
     event_id: str
     removed: dict[str, int]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _json_items(items: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """JSON array members, streamed: comma-separated, one per line."""
+    first = True
+    for item in items:
+        yield ("\n" if first else ",\n") + json.dumps(item, ensure_ascii=False)
+        first = False
 
 
 def rules_for(jurisdiction: str | None) -> str:
@@ -221,16 +235,63 @@ class RightsService:
                 }
                 for r in shared_with
             ],
-            "opt_out_deliveries": [],
-            "access_reports": [],
+            "opt_out_deliveries": self._deliveries(subject_id),
         }
         opening = json.dumps(head, ensure_ascii=False, indent=None)
         yield opening[:-1] + ', "history": ['
-        first = True
-        for item in self.history_items(subject_id):
-            yield ("" if first else ",") + "\n" + json.dumps(item, ensure_ascii=False)
-            first = False
+        yield from _json_items(self.history_items(subject_id))
+        yield '\n], "access_reports": ['
+        yield from _json_items(self._uses(subject_id))
         yield "\n]}\n"
+
+    def _deliveries(self, subject_id: str) -> list[dict[str, Any]]:
+        """Opt-outs owed to recipients' webhooks for this subject, newest first."""
+        with self.db.read() as conn:
+            found = delivery_rows.for_subject(conn, subject_id, limit=10_000)
+        cat = self.index.catalogue
+        out = []
+        for row in found:
+            try:
+                body = json.loads(row.payload)
+            except ValueError:
+                body = {}
+            recipient = cat.recipients.get(row.recipient)
+            out.append(
+                {
+                    "recipient": row.recipient,
+                    "recipient_name": recipient.name if recipient else row.recipient,
+                    "type": body.get("type"),
+                    "permission": body.get("permission"),
+                    "event_id": row.event_id,
+                    "status": row.status,
+                    "attempts": row.attempts,
+                    "created_at": row.created_at.isoformat(),
+                    "sent_at": _iso(row.sent_at),
+                    "acknowledged_at": _iso(row.acknowledged_at),
+                }
+            )
+        return out
+
+    def _uses(self, subject_id: str) -> Iterator[dict[str, Any]]:
+        """Every access report kept for the subject, in the order recorded, page by page."""
+        after = 0
+        while True:
+            with self.db.read() as conn:
+                page = use_rows.page_for_subject(conn, subject_id, after, EXPORT_PAGE)
+            for _, use in page:
+                yield {
+                    "used_at": use.used_at.isoformat(),
+                    "service": use.service,
+                    "purpose": use.purpose,
+                    "categories": list(use.categories),
+                    "recipient": use.recipient,
+                    "permission": use.permission_id,
+                    "allowed_then": use.allowed,
+                    "reason": use.reason,
+                }
+            if len(page) < EXPORT_PAGE:
+                return
+            after = page[-1][0]
 
     def export_csv(self, subject_id: str) -> Iterator[str]:
         """The history as CSV, one row per event (current state is the newest row per id)."""

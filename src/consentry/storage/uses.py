@@ -74,6 +74,20 @@ def for_subject(conn: Connection, subject_id: str, limit: int) -> list[UseRow]:
     return [_row(r) for r in conn.execute(query)]
 
 
+def page_for_subject(
+    conn: Connection, subject_id: str, after_use_id: int, limit: int
+) -> list[tuple[int, UseRow]]:
+    """The subject's uses in the order they were recorded, a page after ``after_use_id``:
+    for streaming an export without loading every report."""
+    query = (
+        select(uses)
+        .where(uses.c.subject_id == subject_id, uses.c.use_id > after_use_id)
+        .order_by(uses.c.use_id)
+        .limit(limit)
+    )
+    return [(int(r.use_id), _row(r)) for r in conn.execute(query)]
+
+
 def violations(conn: Connection, since: datetime | None, limit: int) -> list[UseRow]:
     query = select(uses).where(uses.c.allowed.is_(False))
     if since is not None:
