@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 
 from consentry import __version__
-from consentry.api import access, gpc, problems, ratelimit, security
+from consentry.api import access, fastpath, gpc, problems, ratelimit, security
+from consentry.api.measure import Measure
 from consentry.api.routes import (
     catalog,
     changes,
@@ -24,13 +22,6 @@ from consentry.api.routes import (
 )
 from consentry.bootstrap import Container
 from consentry.web import routes as web_routes
-
-MAX_BODY = 1_000_000
-
-
-def _route_name(request: Request) -> str:
-    # The route template, not the raw path, so subject ids never become metric labels.
-    return str(getattr(request.scope.get("route"), "path", "unmatched"))
 
 
 def create_app(container: Container) -> FastAPI:
@@ -51,24 +42,10 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(web_routes.router)
     app.mount(web_routes.STATIC_PREFIX, web_routes.static_files(), name="static")
 
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return problems.problem_response(
-                413, f"request body over {MAX_BODY} bytes", code="body_too_large"
-            )
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_name(request)
-        container.metrics.latency.labels(request.method, route).observe(
-            time.perf_counter() - started
-        )
-        container.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        return response
-
-    ratelimit.install(app, container.settings)  # inside the headers: a 429 gets them too
+    # Innermost first: the decision fast path, then metrics and the body limit, then rate
+    # limits, then the security headers (outermost, so a 413 or a 429 gets them too).
+    fastpath.install(app, container)
+    app.add_middleware(Measure, metrics=container.metrics)
+    ratelimit.install(app, container.settings)
     security.install(app, container.settings)
     return app

@@ -131,14 +131,26 @@ class ServerReplica:
             return None
         if request.device is not None:
             return None
-        plan = self.index.compiled.plan(request.purpose, request.categories, request.recipient)
+        return self.answer(
+            request.subject, request.purpose, request.categories, request.recipient, now.timestamp()
+        )
+
+    def answer(
+        self,
+        subject: str,
+        purpose: str,
+        categories: tuple[str, ...],
+        recipient: str | None,
+        now: float,
+    ) -> Decision | None:
+        """``decide`` for a request without device, the caller having checked ``ready()``
+        (the HTTP fast path asks once for a whole batch)."""
+        plan = self.index.compiled.plan(purpose, categories, recipient)
         if isinstance(plan, Decision):
             return plan
         if plan.any_device:
             return None
-        decision = self.replica.check(
-            request.subject, request.purpose, request.categories, request.recipient, now.timestamp()
-        )
+        decision = self.replica.check(subject, purpose, categories, recipient, now)
         if decision.reason in _DEFAULT_REASONS and self._by_jurisdiction:
             bit = self.index.compiled.bit.get(decision.permission or "")
             if bit is not None and (self._by_jurisdiction >> bit) & 1:

@@ -1,0 +1,245 @@
+"""The decision endpoints' fast path: POST /v1/decisions and /v1/decisions/batch in pure ASGI.
+
+The routes in ``api/routes/decisions.py`` are the reference: they define the request and
+response schemas (and so the OpenAPI document), authentication, limits and every error. This
+middleware answers, without FastAPI's per-request machinery (routing, dependencies, pydantic
+models), only the requests whose answer it can be sure of:
+
+- a JSON body that :func:`valid_check` accepts for every check (a strict subset of what
+  ``DecisionIn`` accepts, with the same values), at most ``max_batch`` checks;
+- a service key already verified by the route within the key cache's TTL
+  (``replica.keycache``) that has the ``decide`` scope;
+- decisions the in-process replica can give (``ServerReplica.answer``).
+
+Anything else (no or unknown credential, a subject token, a missing scope, invalid JSON or
+fields, too many checks, device data, a replica not ready) continues to the route with the
+body it read, so errors, problem bodies and database fallbacks are the route's own. The rate
+limit, security headers, body limit and metrics middlewares sit outside and apply alike. The
+bytes answered are the ones FastAPI would render for ``DecisionOut``/``DecisionBatchOut``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consentry.api import access
+from consentry.api.deps import Principal
+from consentry.bootstrap import Container
+from consentry.domain.rules import Decision
+from consentry.scopes import Scope as KeyScope
+from consentry.services.keys import PREFIX
+
+SINGLE = "/v1/decisions"
+BATCH = "/v1/decisions/batch"
+_FIELDS = frozenset({"subject", "purpose", "categories", "recipient", "device"})
+_JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
+_HEADERS = [(b"content-type", b"application/json")]
+_MAX_RENDERED = 10_000
+
+Check = tuple[str, str, tuple[str, ...], str | None]
+
+
+def _name(value: object, longest: int) -> bool:
+    """A str of 1..longest characters that pydantic accepts as is (no lone surrogates)."""
+    if type(value) is not str or not 0 < len(value) <= longest:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def valid_check(item: object) -> Check | None:
+    """The check as (subject, purpose, categories, recipient) when ``DecisionIn`` surely
+    accepts it and it asks nothing about a device; else None (the route answers)."""
+    if type(item) is not dict or not item.keys() <= _FIELDS or item.get("device") is not None:
+        return None
+    subject = item.get("subject")
+    purpose = item.get("purpose")
+    categories = item.get("categories")
+    recipient = item.get("recipient")
+    if not (_name(subject, 200) and _name(purpose, 100)):
+        return None
+    if type(categories) is not list or not 0 < len(categories) <= 50:
+        return None
+    for category in categories:
+        if not _name(category, 100):
+            return None
+    if recipient is not None and not _name(recipient, 100):
+        return None
+    return subject, purpose, tuple(categories), recipient  # type: ignore[return-value]
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives the messages already read, then the real ones."""
+    pending = list(messages)
+
+    async def again() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return again
+
+
+class DecisionFastPath:
+    def __init__(self, app: ASGIApp, container: Container) -> None:
+        self.app = app
+        self.container = container
+        self.replica = container.replica
+        self.max_batch = container.settings.max_batch
+        self.clock = container.consents.clock
+        self._counters: dict[tuple[bool, str], Any] = {}
+        self._rendered: dict[Decision, bytes] = {}
+        self._routes: dict[str, Any] = {}
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _authorised(self, scope: Scope) -> bool:
+        raw = _header(scope, b"authorization")
+        if raw is None:
+            return False
+        scheme, _, token = raw.decode("latin-1").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token.startswith(PREFIX):
+            return False
+        found = self.replica.keys.get(token)
+        return isinstance(found, Principal) and found.has(KeyScope.DECIDE)
+
+    def _render(self, decision: Decision) -> bytes:
+        found = self._rendered.get(decision)
+        if found is None:
+            body = {
+                "allowed": decision.allowed,
+                "reason": decision.reason.value,
+                "permission": decision.permission,
+            }
+            found = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            if len(self._rendered) >= _MAX_RENDERED:
+                self._rendered.clear()
+            self._rendered[decision] = found
+        return found
+
+    def _count(self, decisions: list[Decision]) -> None:
+        tally: dict[tuple[bool, str], int] = {}
+        for decision in decisions:
+            key = (decision.allowed, decision.reason.value)
+            tally[key] = tally.get(key, 0) + 1
+        for key, n in tally.items():
+            counter = self._counters.get(key)
+            if counter is None:
+                metric = self.container.metrics.decisions
+                counter = self._counters[key] = metric.labels(str(key[0]).lower(), key[1])
+            counter.inc(n)
+
+    def _decide(self, checks: list[Check]) -> list[Decision] | None:
+        replica = self.replica
+        if not replica.ready():
+            return None
+        answer = replica.answer
+        now = self.clock().timestamp()
+        out: list[Decision] = []
+        append = out.append
+        for subject, purpose, categories, recipient in checks:
+            decision = answer(subject, purpose, categories, recipient, now)
+            if decision is None:
+                return None
+            append(decision)
+        return out
+
+    def _body(self, path: str, payload: bytes) -> bytes | None:
+        """The response body, or None when the route must answer."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return None
+        render = self._render
+        if path == SINGLE:
+            check = valid_check(data)
+            if check is None:
+                return None
+            decisions = self._decide([check])
+            if decisions is None:
+                return None
+            self._count(decisions)
+            return render(decisions[0])
+        if type(data) is not dict or data.keys() != {"checks"}:
+            return None
+        items = data["checks"]
+        if type(items) is not list or not 0 < len(items) <= self.max_batch:
+            return None
+        checks: list[Check] = []
+        for item in items:
+            check = valid_check(item)
+            if check is None:
+                return None
+            checks.append(check)
+        decisions = self._decide(checks)
+        if decisions is None:
+            return None
+        self._count(decisions)
+        return b'{"results":[' + b",".join([render(d) for d in decisions]) + b"]}"
+
+    def _route(self, app: Any, path: str) -> Any:
+        """The route the app would have matched (the metrics label requests by its path)."""
+        route = self._routes.get(path)
+        if route is None:
+            found = (
+                r for r, p in access.api_routes(app) if p == path and "POST" in (r.methods or ())
+            )
+            route = self._routes[path] = next(found, None)
+        return route
+
+    # -- ASGI --------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if path not in (SINGLE, BATCH) or not self._authorised(scope):
+            await self.app(scope, receive, send)
+            return
+        content_type = _header(scope, b"content-type")
+        if content_type is not None and content_type.lower() not in _JSON_TYPES:
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        payload = b"".join(chunks)
+        answer = self._body(path, payload) if payload else None
+        if answer is None:
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        scope["route"] = self._route(scope["app"], path)
+        headers = [(b"content-length", str(len(answer)).encode()), *_HEADERS]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+
+def install(app: FastAPI, container: Container) -> None:
+    """Add the fast path; call before adding the other middlewares (it must be innermost)."""
+    app.add_middleware(DecisionFastPath, container=container)
