@@ -40,6 +40,13 @@ from consentry.domain.events import GENESIS, subject_ref
 from consentry.storage.tables import permission_states, subjects
 
 HERE = Path(__file__).resolve().parent
+# name -> (uvicorn factory, environment)
+PEERS = {
+    "consentry": ("consentry.asgi:create", "consentry"),
+    "fastapi+pycasbin": ("casbin_app:create", "casbin"),
+    "consentry (decision router only, diagnostic)": ("consentry_lean:create", "consentry"),
+}
+DEFAULT_PEERS = ["consentry", "fastapi+pycasbin"]
 SECRET = "bench-secret-" + "x" * 40
 
 
@@ -143,7 +150,9 @@ def check_answers(url: str, key: str, work: Workload, count: int) -> None:
                 raise SystemExit(f"{url}: {request} answered {got}, expected {want}")
 
 
-def load(url: str, key: str, bodies: str, args: argparse.Namespace) -> dict[str, Any]:
+def load(
+    url: str, key: str, bodies: str, connections: int, args: argparse.Namespace
+) -> dict[str, Any]:
     command = [
         sys.executable,
         str(HERE / "loadgen.py"),
@@ -154,7 +163,7 @@ def load(url: str, key: str, bodies: str, args: argparse.Namespace) -> dict[str,
         "--key",
         key,
         "--connections",
-        str(args.connections),
+        str(connections),
         "--seconds",
         str(args.seconds),
         "--warmup",
@@ -165,21 +174,89 @@ def load(url: str, key: str, bodies: str, args: argparse.Namespace) -> dict[str,
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (uvicorn's workers)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def measured(
+    server: subprocess.Popen[bytes],
+    url: str,
+    key: str,
+    bodies: str,
+    connections: int,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """The load generator's figures, plus the server's CPU time per request (warm-up
+    included in both the time and the request count it is divided by, roughly)."""
+    before = cpu_seconds(server.pid)
+    result = load(url, key, bodies, connections, args)
+    used = cpu_seconds(server.pid) - before
+    sent = result["throughput_rps"] * (args.seconds + args.warmup)
+    result["server_cpu_share"] = round(used / (args.seconds + args.warmup), 2)
+    result["server_cpu_us_per_request"] = round(used / sent * 1e6, 1) if sent else None
+    return result
+
+
+def check_batch(url: str, key: str, work: Workload, size: int) -> None:
+    checks = [body(r) for r in work.requests[:size]]
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        answer = client.post(url, json={"checks": checks})
+        answer.raise_for_status()
+        got = [r["allowed"] for r in answer.json()["results"]]
+    if got != work.expected[:size]:
+        raise SystemExit(f"{url}: batch answers differ from the expected ones")
+
+
 def run_peer(
     name: str,
     app: list[str],
     env: dict[str, str],
     key: str,
     work: Workload,
-    bodies: str,
+    files: tuple[str, str],
     args: argparse.Namespace,
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1/decisions"
     server = serve(app, port, args.workers, env)
+    rows: list[dict[str, Any]] = []
     try:
         check_answers(url, key, work, args.verify)
-        return {"peer": name, **load(url, key, bodies, args)}
+        single = measured(server, url, key, files[0], args.connections, args)
+        rows.append(
+            {
+                "peer": name,
+                "kind": "single",
+                "decisions_per_second": single["throughput_rps"],
+                **single,
+            }
+        )
+        if args.batch:
+            check_batch(url + "/batch", key, work, args.batch)
+            batch = measured(server, url + "/batch", key, files[1], args.batch_connections, args)
+            per_second = round(batch["throughput_rps"] * args.batch)
+            rows.append(
+                {
+                    "peer": name,
+                    "kind": f"batch of {args.batch}",
+                    "decisions_per_second": per_second,
+                    **batch,
+                }
+            )
+        return rows
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -194,6 +271,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--verify", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=1000, help="checks per batch (0: none)")
+    parser.add_argument("--batch-connections", type=int, default=4)
+    parser.add_argument("--peers", nargs="+", default=DEFAULT_PEERS, choices=list(PEERS))
     args = parser.parse_args()
     work = build(args.subjects, args.bodies)
     with tempfile.TemporaryDirectory(prefix="consentry-bench-") as tmp:
@@ -201,6 +281,16 @@ def main() -> None:
         key = populate(url, work)
         bodies = f"{tmp}/bodies.json"
         Path(bodies).write_text(json.dumps([body(r) for r in work.requests]))
+        batches = f"{tmp}/batches.json"
+        size = max(args.batch, 1)
+        Path(batches).write_text(
+            json.dumps(
+                [
+                    {"checks": [body(r) for r in work.requests[i : i + size]]}
+                    for i in range(0, len(work.requests) - size + 1, size)
+                ]
+            )
+        )
         workload = f"{tmp}/casbin.json"
         Path(workload).write_text(
             json.dumps(
@@ -211,40 +301,23 @@ def main() -> None:
                 }
             )
         )
-        consentry_env = {
-            "CONSENTRY_DATABASE_URL": url,
-            "CONSENTRY_CATALOGUE": str(CATALOGUE),
-            "CONSENTRY_JWT_SECRET": SECRET,
+        envs = {
+            "consentry": {
+                "CONSENTRY_DATABASE_URL": url,
+                "CONSENTRY_CATALOGUE": str(CATALOGUE),
+                "CONSENTRY_JWT_SECRET": SECRET,
+                # The limiter still runs on every request; the bench's one key must not hit it.
+                "CONSENTRY_RATE_LIMIT_PER_KEY": "100000000",
+                "CONSENTRY_RATE_LIMIT_KEY_BURST": "100000000",
+            },
+            "casbin": {"CONSENTRY_BENCH_WORKLOAD": workload},
         }
-        results = [
-            run_peer(
-                "consentry",
-                ["--factory", "consentry.asgi:create"],
-                consentry_env,
-                key,
-                work,
-                bodies,
-                args,
-            ),
-            run_peer(
-                "consentry (decision router only, diagnostic)",
-                ["--factory", "consentry_lean:create"],
-                consentry_env,
-                key,
-                work,
-                bodies,
-                args,
-            ),
-            run_peer(
-                "fastapi+pycasbin",
-                ["--factory", "casbin_app:create"],
-                {"CONSENTRY_BENCH_WORKLOAD": workload},
-                key,
-                work,
-                bodies,
-                args,
-            ),
-        ]
+        results: list[dict[str, Any]] = []
+        for name in args.peers:
+            factory, env = PEERS[name]
+            results += run_peer(
+                name, ["--factory", factory], envs[env], key, work, (bodies, batches), args
+            )
     emit(
         "decisions_http",
         {
@@ -252,6 +325,7 @@ def main() -> None:
             "workers": args.workers,
             "server": "uvicorn (uvloop, httptools, no access log)",
             "allowed_share": round(sum(work.expected) / len(work.expected), 3),
+            "batch_connections": args.batch_connections,
             "peers": results,
         },
     )

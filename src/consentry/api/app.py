@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry import __version__
 from consentry.api import access, fastpath, gpc, problems, ratelimit, security
@@ -24,8 +28,38 @@ from consentry.bootstrap import Container
 from consentry.web import routes as web_routes
 
 
+class ConsentryAPI(FastAPI):
+    """FastAPI with consentry's own middleware around it rather than inside its stack.
+
+    Every request passes, outermost first: the security headers, the rate limits, the body
+    limit and metrics (``measure``), the decision fast path (``fastpath``), then FastAPI as
+    usual (its error handling, exception handlers, routing, dependencies). The decision
+    endpoints' common case so skips FastAPI's per-request layers altogether; an error FastAPI
+    answers (a 500 included) still gets the headers and is counted."""
+
+    def __init__(self, container: Container, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._consentry: ASGIApp | None = None
+        self._container = container
+
+    def _outer(self) -> ASGIApp:
+        settings = self._container.settings
+        inner = partial(FastAPI.__call__, self)
+        chain: ASGIApp = fastpath.DecisionFastPath(inner, self._container, self)
+        chain = Measure(chain, self._container.metrics)
+        chain = ratelimit.wrap(chain, settings)
+        return security.wrap(chain, settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outer = self._consentry
+        if outer is None:
+            outer = self._consentry = self._outer()
+        await outer(scope, receive, send)
+
+
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(
+    app = ConsentryAPI(
+        container,
         title="consentry",
         version=__version__,
         description="Permissions center: catalogue, consent ledger and decision point.",
@@ -42,10 +76,5 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(web_routes.router)
     app.mount(web_routes.STATIC_PREFIX, web_routes.static_files(), name="static")
 
-    # Innermost first: the decision fast path, then metrics and the body limit, then rate
-    # limits, then the security headers (outermost, so a 413 or a 429 gets them too).
-    fastpath.install(app, container)
-    app.add_middleware(Measure, metrics=container.metrics)
-    ratelimit.install(app, container.settings)
-    security.install(app, container.settings)
+    security.install_log_filter()
     return app

@@ -14,13 +14,15 @@ models), only the requests whose answer it can be sure of:
 Anything else (no or unknown credential, a subject token, a missing scope, invalid JSON or
 fields, too many checks, device data, a replica not ready) continues to the route with the
 body it read, so errors, problem bodies and database fallbacks are the route's own. The rate
-limit, security headers, body limit and metrics middlewares sit outside and apply alike. The
+limit, security headers, body limit and metrics middlewares sit outside and apply alike (see
+``app.ConsentryAPI``). The
 bytes answered are the ones FastAPI would render for ``DecisionOut``/``DecisionBatchOut``.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,8 +30,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentry.api import access
 from consentry.api.deps import Principal
+from consentry.api.measure import MAX_BODY
 from consentry.bootstrap import Container
 from consentry.domain.rules import Decision
+from consentry.replica.server import Check
 from consentry.scopes import Scope as KeyScope
 from consentry.services.keys import PREFIX
 
@@ -39,8 +43,6 @@ _FIELDS = frozenset({"subject", "purpose", "categories", "recipient", "device"})
 _JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
 _HEADERS = [(b"content-type", b"application/json")]
 _MAX_RENDERED = 10_000
-
-Check = tuple[str, str, tuple[str, ...], str | None]
 
 
 def _name(value: object, longest: int) -> bool:
@@ -97,8 +99,9 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 
 
 class DecisionFastPath:
-    def __init__(self, app: ASGIApp, container: Container) -> None:
+    def __init__(self, app: ASGIApp, container: Container, api: FastAPI) -> None:
         self.app = app
+        self.api = api
         self.container = container
         self.replica = container.replica
         self.max_batch = container.settings.max_batch
@@ -134,30 +137,62 @@ class DecisionFastPath:
         return found
 
     def _count(self, decisions: list[Decision]) -> None:
-        tally: dict[tuple[bool, str], int] = {}
-        for decision in decisions:
-            key = (decision.allowed, decision.reason.value)
-            tally[key] = tally.get(key, 0) + 1
+        # Decisions are mostly shared objects (the compiled tables'): tally them by identity,
+        # which is safe while the list holds them.
+        tally = Counter(map(id, decisions))
+        by_id = (
+            {id(d): d for d in decisions} if len(tally) > 1 else {id(decisions[0]): decisions[0]}
+        )
         for key, n in tally.items():
-            counter = self._counters.get(key)
+            decision = by_id[key]
+            label = (decision.allowed, decision.reason.value)
+            counter = self._counters.get(label)
             if counter is None:
                 metric = self.container.metrics.decisions
-                counter = self._counters[key] = metric.labels(str(key[0]).lower(), key[1])
+                counter = self._counters[label] = metric.labels(str(label[0]).lower(), label[1])
             counter.inc(n)
 
     def _decide(self, checks: list[Check]) -> list[Decision] | None:
         replica = self.replica
         if not replica.ready():
             return None
-        answer = replica.answer
-        now = self.clock().timestamp()
-        out: list[Decision] = []
+        return replica.answer_many(checks, self.clock().timestamp())
+
+    def _checks(self, items: list[Any]) -> list[Check] | None:
+        """Every item as a Check (see ``valid_check``), or None. The common case (ASCII names,
+        one category, no device) is tested inline; anything else goes through ``valid_check``."""
+        fields = _FIELDS
+        out: list[Check] = []
         append = out.append
-        for subject, purpose, categories, recipient in checks:
-            decision = answer(subject, purpose, categories, recipient, now)
-            if decision is None:
+        for item in items:
+            if type(item) is dict and item.keys() <= fields:
+                subject = item.get("subject")
+                purpose = item.get("purpose")
+                categories = item.get("categories")
+                recipient = item.get("recipient")
+                if (
+                    type(subject) is str
+                    and type(purpose) is str
+                    and type(categories) is list
+                    and len(categories) == 1
+                    and type(category := categories[0]) is str
+                    and type(recipient) is str
+                    and "device" not in item
+                    and 0 < len(subject) <= 200
+                    and 0 < len(purpose) <= 100
+                    and 0 < len(category) <= 100
+                    and 0 < len(recipient) <= 100
+                    and subject.isascii()
+                    and purpose.isascii()
+                    and category.isascii()
+                    and recipient.isascii()
+                ):
+                    append((subject, purpose, (category,), recipient))
+                    continue
+            check = valid_check(item)
+            if check is None:
                 return None
-            append(decision)
+            append(check)
         return out
 
     def _body(self, path: str, payload: bytes) -> bytes | None:
@@ -166,7 +201,6 @@ class DecisionFastPath:
             data = json.loads(payload)
         except ValueError:
             return None
-        render = self._render
         if path == SINGLE:
             check = valid_check(data)
             if check is None:
@@ -175,30 +209,36 @@ class DecisionFastPath:
             if decisions is None:
                 return None
             self._count(decisions)
-            return render(decisions[0])
+            return self._render(decisions[0])
         if type(data) is not dict or data.keys() != {"checks"}:
             return None
         items = data["checks"]
         if type(items) is not list or not 0 < len(items) <= self.max_batch:
             return None
-        checks: list[Check] = []
-        for item in items:
-            check = valid_check(item)
-            if check is None:
-                return None
-            checks.append(check)
+        checks = self._checks(items)
+        if checks is None:
+            return None
         decisions = self._decide(checks)
         if decisions is None:
             return None
         self._count(decisions)
-        return b'{"results":[' + b",".join([render(d) for d in decisions]) + b"]}"
+        rendered: dict[int, bytes] = {}
+        parts: list[bytes] = []
+        for decision in decisions:
+            part = rendered.get(id(decision))
+            if part is None:
+                part = rendered[id(decision)] = self._render(decision)
+            parts.append(part)
+        return b'{"results":[' + b",".join(parts) + b"]}"
 
-    def _route(self, app: Any, path: str) -> Any:
+    def _route(self, path: str) -> Any:
         """The route the app would have matched (the metrics label requests by its path)."""
         route = self._routes.get(path)
         if route is None:
             found = (
-                r for r, p in access.api_routes(app) if p == path and "POST" in (r.methods or ())
+                r
+                for r, p in access.api_routes(self.api)
+                if p == path and "POST" in (r.methods or ())
             )
             route = self._routes[path] = next(found, None)
         return route
@@ -221,25 +261,29 @@ class DecisionFastPath:
             return
         messages: list[Message] = []
         chunks: list[bytes] = []
-        while True:
+        size = 0
+        while size <= MAX_BODY:
             message = await receive()
             messages.append(message)
             if message["type"] != "http.request":
                 break
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
             if not message.get("more_body", False):
                 break
+        else:  # too long for here: the app reads the rest and answers
+            await self.app(scope, _replay(messages, receive), send)
+            return
         payload = b"".join(chunks)
-        answer = self._body(path, payload) if payload else None
+        try:
+            answer = self._body(path, payload) if payload else None
+        except Exception:  # the route runs the same steps and answers the error properly
+            answer = None
         if answer is None:
             await self.app(scope, _replay(messages, receive), send)
             return
-        scope["route"] = self._route(scope["app"], path)
+        scope["route"] = self._route(path)
         headers = [(b"content-length", str(len(answer)).encode()), *_HEADERS]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
-
-
-def install(app: FastAPI, container: Container) -> None:
-    """Add the fast path; call before adding the other middlewares (it must be innermost)."""
-    app.add_middleware(DecisionFastPath, container=container)

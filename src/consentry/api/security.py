@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentry.config import Settings
@@ -103,13 +102,14 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def _install_log_filter() -> None:
+def install_log_filter() -> None:
     for name in ("uvicorn.access", "uvicorn.error"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
             logger.addFilter(RedactSecrets())
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    _install_log_filter()
-    app.add_middleware(SecurityHeaders, settings=settings)
+def wrap(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """``app`` with the security headers (and the access log filter installed)."""
+    install_log_filter()
+    return SecurityHeaders(app, settings)
