@@ -41,12 +41,13 @@ class ConsentryAPI(FastAPI):
         super().__init__(**kwargs)
         self._consentry: ASGIApp | None = None
         self._container = container
+        self.fast_path: fastpath.DecisionFastPath | None = None
 
     def _outer(self) -> ASGIApp:
         settings = self._container.settings
         inner = partial(FastAPI.__call__, self)
-        chain: ASGIApp = fastpath.DecisionFastPath(inner, self._container, self)
-        chain = Measure(chain, self._container.metrics)
+        fast = self.fast_path = fastpath.DecisionFastPath(inner, self._container, self)
+        chain: ASGIApp = Measure(fast, self._container.metrics)
         chain = ratelimit.wrap(chain, settings)
         return security.wrap(chain, settings)
 

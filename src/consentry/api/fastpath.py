@@ -109,6 +109,8 @@ class DecisionFastPath:
         self._counters: dict[tuple[bool, str], Any] = {}
         self._rendered: dict[Decision, bytes] = {}
         self._routes: dict[str, Any] = {}
+        # Decisions answered here (the rest went to the routes): for tests and debugging.
+        self.answered = 0
 
     # -- pieces ------------------------------------------------------------------------------
     def _authorised(self, scope: Scope) -> bool:
@@ -137,6 +139,7 @@ class DecisionFastPath:
         return found
 
     def _count(self, decisions: list[Decision]) -> None:
+        self.answered += len(decisions)
         # Decisions are mostly shared objects (the compiled tables'): tally them by identity,
         # which is safe while the list holds them.
         tally = Counter(map(id, decisions))
