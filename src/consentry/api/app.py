@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from functools import partial
 from typing import Any
 
@@ -26,6 +27,16 @@ from consentry.api.routes import (
 )
 from consentry.bootstrap import Container
 from consentry.web import routes as web_routes
+
+
+def _freeze_startup_objects() -> None:
+    """Once per process, at the first request: move what exists then (modules, the app, its
+    routes, the catalogue) out of the cyclic garbage collector's sight (``gc.freeze``). Its
+    full collections then scan only what requests create; under load they otherwise stall
+    the event loop for tens of milliseconds (the batch endpoint's p99)."""
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
 class ConsentryAPI(FastAPI):
@@ -55,6 +66,7 @@ class ConsentryAPI(FastAPI):
         outer = self._consentry
         if outer is None:
             outer = self._consentry = self._outer()
+            _freeze_startup_objects()
         await outer(scope, receive, send)
 
 

@@ -7,8 +7,8 @@ models), only the requests whose answer it can be sure of:
 
 - a JSON body that :func:`valid_check` accepts for every check (a strict subset of what
   ``DecisionIn`` accepts, with the same values), at most ``max_batch`` checks;
-- a service key already verified by the route within the key cache's TTL
-  (``replica.keycache``) that has the ``decide`` scope;
+- a service key with the ``decide`` scope, verified as the route verifies it and remembered
+  in the same key cache (``replica.keycache``);
 - decisions the in-process replica can give (``ServerReplica.answer``).
 
 Anything else (no or unknown credential, a subject token, a missing scope, invalid JSON or
@@ -29,7 +29,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentry.api import access
-from consentry.api.deps import Principal
+from consentry.api.deps import Principal, verify_key
 from consentry.api.measure import MAX_BODY
 from consentry.bootstrap import Container
 from consentry.domain.rules import Decision
@@ -113,7 +113,9 @@ class DecisionFastPath:
         self.answered = 0
 
     # -- pieces ------------------------------------------------------------------------------
-    def _authorised(self, scope: Scope) -> bool:
+    async def _authorised(self, scope: Scope) -> bool:
+        """A service key with the ``decide`` scope, from the key cache, else verified as the
+        route does (then remembered, as the route would). Anything else: False."""
         raw = _header(scope, b"authorization")
         if raw is None:
             return False
@@ -121,8 +123,17 @@ class DecisionFastPath:
         token = token.strip()
         if scheme.lower() != "bearer" or not token.startswith(PREFIX):
             return False
-        found = self.replica.keys.get(token)
-        return isinstance(found, Principal) and found.has(KeyScope.DECIDE)
+        cache = self.replica.keys
+        found = cache.get(token)
+        if not isinstance(found, Principal):
+            try:
+                found = await verify_key(self.container, token)
+            except Exception:  # the database is away: the route answers (503)
+                return False
+            if found is None:
+                return False
+            cache.put(token, found)
+        return found.has(KeyScope.DECIDE)
 
     def _render(self, decision: Decision) -> bytes:
         found = self._rendered.get(decision)
@@ -255,7 +266,7 @@ class DecisionFastPath:
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :]
-        if path not in (SINGLE, BATCH) or not self._authorised(scope):
+        if path not in (SINGLE, BATCH) or not await self._authorised(scope):
             await self.app(scope, receive, send)
             return
         content_type = _header(scope, b"content-type")
