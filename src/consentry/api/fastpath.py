@@ -153,12 +153,12 @@ class DecisionFastPath:
         self.answered += len(decisions)
         # Decisions are mostly shared objects (the compiled tables'): tally them by identity,
         # which is safe while the list holds them.
-        tally = Counter(map(id, decisions))
-        by_id = (
-            {id(d): d for d in decisions} if len(tally) > 1 else {id(decisions[0]): decisions[0]}
-        )
-        for key, n in tally.items():
-            decision = by_id[key]
+        if len(decisions) == 1:
+            pairs = [(decisions[0], 1)]
+        else:
+            by_id = {id(d): d for d in decisions}
+            pairs = [(by_id[key], n) for key, n in Counter(map(id, decisions)).items()]
+        for decision, n in pairs:
             label = (decision.allowed, decision.reason.value)
             counter = self._counters.get(label)
             if counter is None:
