@@ -149,16 +149,9 @@ class DecisionFastPath:
             self._rendered[decision] = found
         return found
 
-    def _count(self, decisions: list[Decision]) -> None:
-        self.answered += len(decisions)
-        # Decisions are mostly shared objects (the compiled tables'): tally them by identity,
-        # which is safe while the list holds them.
-        if len(decisions) == 1:
-            pairs = [(decisions[0], 1)]
-        else:
-            by_id = {id(d): d for d in decisions}
-            pairs = [(by_id[key], n) for key, n in Counter(map(id, decisions)).items()]
-        for decision, n in pairs:
+    def _count(self, tally: list[tuple[Decision, int]]) -> None:
+        for decision, n in tally:
+            self.answered += n
             label = (decision.allowed, decision.reason.value)
             counter = self._counters.get(label)
             if counter is None:
@@ -222,7 +215,7 @@ class DecisionFastPath:
             decisions = self._decide([check])
             if decisions is None:
                 return None
-            self._count(decisions)
+            self._count([(decisions[0], 1)])
             return self._render(decisions[0])
         if type(data) is not dict or data.keys() != {"checks"}:
             return None
@@ -235,15 +228,14 @@ class DecisionFastPath:
         decisions = self._decide(checks)
         if decisions is None:
             return None
-        self._count(decisions)
-        rendered: dict[int, bytes] = {}
-        parts: list[bytes] = []
-        for decision in decisions:
-            part = rendered.get(id(decision))
-            if part is None:
-                part = rendered[id(decision)] = self._render(decision)
-            parts.append(part)
-        return b'{"results":[' + b",".join(parts) + b"]}"
+        # Decisions are mostly shared objects (the compiled tables'): count and render each
+        # distinct one once, by identity (safe while ``decisions`` holds them).
+        ids = list(map(id, decisions))
+        by_id = dict(zip(ids, decisions, strict=True))
+        tally = Counter(ids)
+        self._count([(by_id[key], n) for key, n in tally.items()])
+        rendered = {key: self._render(by_id[key]) for key in tally}
+        return b'{"results":[' + b",".join(map(rendered.__getitem__, ids)) + b"]}"
 
     def _route(self, path: str) -> Any:
         """The route the app would have matched (the metrics label requests by its path)."""

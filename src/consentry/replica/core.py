@@ -20,7 +20,7 @@ from time import monotonic as _monotonic
 from typing import Any
 
 from consentry.domain.catalogue import Catalogue
-from consentry.domain.compiled import CompiledCatalogue, Plan, decide_state
+from consentry.domain.compiled import JURISDICTION_BITS, CompiledCatalogue, Plan, decide_state
 from consentry.domain.rules import Code, Decision, Reason
 from consentry.replica.table import SubjectTable
 
@@ -115,6 +115,8 @@ class Replica:
         empty = self._empty
         x_shift = self._x_shift
         compiled = self.compiled
+        verdicts = compiled.verdicts
+        j_mask = (1 << JURISDICTION_BITS) - 1
         out: list[Decision] = []
         append = out.append
         for subject, plan in items:
@@ -124,6 +126,9 @@ class Replica:
             state = states[row] if row >= 0 else empty
             if state >> x_shift:
                 state = self._resolve(row, state, now)
+            elif plan.lone:  # decide_state's first branch, inlined (no expired grants here)
+                append(verdicts[state & j_mask][plan.first][(state >> plan.lone) & 3])
+                continue
             append(decide_state(compiled, plan, state))
         if self.fresh_until < _monotonic():
             stale = self._stale
