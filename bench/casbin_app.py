@@ -29,6 +29,14 @@ class DecisionOut(BaseModel):
     permission: str | None = None
 
 
+class DecisionBatchIn(BaseModel):
+    checks: list[DecisionIn] = Field(min_length=1, max_length=1000)
+
+
+class DecisionBatchOut(BaseModel):
+    results: list[DecisionOut]
+
+
 def create() -> FastAPI:
     import casbin
     from casbin.model import FastModel
@@ -44,14 +52,25 @@ def create() -> FastAPI:
     keys = {f"Bearer {data['key']}"}
     app = FastAPI(title="casbin peer")
 
-    @app.post("/v1/decisions", response_model=DecisionOut)
-    async def decide(body: DecisionIn, authorization: Annotated[str, Header()] = "") -> DecisionOut:
-        if authorization not in keys:
-            raise HTTPException(401, "unknown key")
+    def answer(body: DecisionIn) -> DecisionOut:
         recipient = body.recipient or ""
         allowed = all(
             enforcer.enforce(body.subject, body.purpose, c, recipient) for c in body.categories
         )
         return DecisionOut(allowed=allowed, reason="casbin")
+
+    @app.post("/v1/decisions", response_model=DecisionOut)
+    async def decide(body: DecisionIn, authorization: Annotated[str, Header()] = "") -> DecisionOut:
+        if authorization not in keys:
+            raise HTTPException(401, "unknown key")
+        return answer(body)
+
+    @app.post("/v1/decisions/batch", response_model=DecisionBatchOut)
+    async def decide_many(
+        body: DecisionBatchIn, authorization: Annotated[str, Header()] = ""
+    ) -> DecisionBatchOut:
+        if authorization not in keys:
+            raise HTTPException(401, "unknown key")
+        return DecisionBatchOut(results=[answer(check) for check in body.checks])
 
     return app

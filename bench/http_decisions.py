@@ -1,16 +1,28 @@
 """HTTP decision speed: consentry's server vs a FastAPI + pycasbin service, one workload.
 
     .venv/bin/python bench/http_decisions.py [--subjects 10000] [--workers 1] [--connections 32]
-                                   [--seconds 15]
+        [--batch 1000] [--batch-connections 4] [--seconds 8] [--rounds 3] [--peers ...]
+
+(The issue calls this ``bench/http.py``; a script of that name in ``bench/`` would shadow the
+standard library's ``http`` package for every script run from this directory, httpx included.)
 
 Both servers run under the same ASGI server and settings (uvicorn, uvloop, httptools, no
 access log, ``--workers``), on loopback, and are driven by the same load generator
-(``bench/loadgen.py``, one process, keep-alive connections) with the same request bodies
-(50% allowed). consentry runs as deployed (``consentry.asgi:create``: SQLite, API keys
-checked in the database, decisions from its in-process replica); the pycasbin service keeps
-its key in memory. Each server's answers are checked against the expected ones first. A third,
-diagnostic row runs consentry's decision router without the app-wide middleware and
-dependencies (bench/consentry_lean.py), to show what those cost.
+(``bench/loadgen.py``, one process, keep-alive connections, one request in flight each) with
+the same request bodies (50% allowed): single checks (``POST /v1/decisions``) and batches of
+``--batch`` checks (``POST /v1/decisions/batch``; decisions/s = batches/s x batch size).
+consentry runs as deployed (``consentry.asgi:create``: SQLite, API keys checked in the
+database then cached, decisions from its in-process replica); its per-key rate limit is
+raised so that the bench's single key is never refused (the limiter still runs on every
+request); the pycasbin service keeps its key in memory and has no limiter. Each server's
+answers are checked against the expected ones first.
+
+All servers stay up for the whole run and take turns, ``--rounds`` times, so that what else
+the machine does reaches them alike; each row is the peer's median round (all rounds are
+listed). ``server_cpu_us_per_request`` is the server processes' CPU time divided by the
+requests served, which preemption by other processes does not inflate. The diagnostic peer
+``consentry (decision router only, diagnostic)`` (bench/consentry_lean.py: FastAPI with the
+decision routes alone, no fast path) can be added with ``--peers``.
 Prints JSON. Needs the bench extra: pip install -e '.[bench]'.
 """
 
@@ -24,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +53,13 @@ from consentry.domain.events import GENESIS, subject_ref
 from consentry.storage.tables import permission_states, subjects
 
 HERE = Path(__file__).resolve().parent
+# name -> (uvicorn factory, environment)
+PEERS = {
+    "consentry": ("consentry.asgi:create", "consentry"),
+    "fastapi+pycasbin": ("casbin_app:create", "casbin"),
+    "consentry (decision router only, diagnostic)": ("consentry_lean:create", "consentry"),
+}
+DEFAULT_PEERS = ["consentry", "fastapi+pycasbin"]
 SECRET = "bench-secret-" + "x" * 40
 
 
@@ -143,7 +163,9 @@ def check_answers(url: str, key: str, work: Workload, count: int) -> None:
                 raise SystemExit(f"{url}: {request} answered {got}, expected {want}")
 
 
-def load(url: str, key: str, bodies: str, args: argparse.Namespace) -> dict[str, Any]:
+def load(
+    url: str, key: str, bodies: str, connections: int, args: argparse.Namespace
+) -> dict[str, Any]:
     command = [
         sys.executable,
         str(HERE / "loadgen.py"),
@@ -154,7 +176,7 @@ def load(url: str, key: str, bodies: str, args: argparse.Namespace) -> dict[str,
         "--key",
         key,
         "--connections",
-        str(args.connections),
+        str(connections),
         "--seconds",
         str(args.seconds),
         "--warmup",
@@ -165,24 +187,110 @@ def load(url: str, key: str, bodies: str, args: argparse.Namespace) -> dict[str,
     return result
 
 
-def run_peer(
-    name: str,
-    app: list[str],
-    env: dict[str, str],
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (uvicorn's workers)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def measured(
+    server: subprocess.Popen[bytes],
+    url: str,
     key: str,
-    work: Workload,
     bodies: str,
+    connections: int,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
+    """The load generator's figures, plus the server's CPU time per request (warm-up
+    included in both the time and the request count it is divided by, roughly)."""
+    before = cpu_seconds(server.pid)
+    result = load(url, key, bodies, connections, args)
+    used = cpu_seconds(server.pid) - before
+    sent = result["throughput_rps"] * (args.seconds + args.warmup)
+    result["server_cpu_share"] = round(used / (args.seconds + args.warmup), 2)
+    result["server_cpu_us_per_request"] = round(used / sent * 1e6, 1) if sent else None
+    return result
+
+
+def check_batch(url: str, key: str, work: Workload, size: int) -> None:
+    checks = [body(r) for r in work.requests[:size]]
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        answer = client.post(url, json={"checks": checks})
+        answer.raise_for_status()
+        got = [r["allowed"] for r in answer.json()["results"]]
+    if got != work.expected[:size]:
+        raise SystemExit(f"{url}: batch answers differ from the expected ones")
+
+
+@dataclass
+class Peer:
+    name: str
+    server: subprocess.Popen[bytes]
+    url: str
+
+
+def start_peer(
+    name: str, env: dict[str, str], key: str, work: Workload, args: argparse.Namespace
+) -> Peer:
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1/decisions"
-    server = serve(app, port, args.workers, env)
-    try:
-        check_answers(url, key, work, args.verify)
-        return {"peer": name, **load(url, key, bodies, args)}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    server = serve(["--factory", PEERS[name][0]], port, args.workers, env)
+    check_answers(url, key, work, args.verify)
+    if args.batch:
+        check_batch(url + "/batch", key, work, args.batch)
+    return Peer(name, server, url)
+
+
+def one_round(
+    peer: Peer, key: str, files: tuple[str, str], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    single = measured(peer.server, peer.url, key, files[0], args.connections, args)
+    rows = [
+        {"peer": peer.name, "kind": "single", "decisions_per_second": single["throughput_rps"]}
+        | single
+    ]
+    if args.batch:
+        url = peer.url + "/batch"
+        batch = measured(peer.server, url, key, files[1], args.batch_connections, args)
+        per_second = round(batch["throughput_rps"] * args.batch)
+        kind = f"batch of {args.batch}"
+        rows.append({"peer": peer.name, "kind": kind, "decisions_per_second": per_second} | batch)
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per peer and kind: the round with the median throughput (its latencies with it)."""
+    out = []
+    for peer, kind in dict.fromkeys((r["peer"], r["kind"]) for r in rows):
+        mine = sorted(
+            (r for r in rows if (r["peer"], r["kind"]) == (peer, kind)),
+            key=lambda r: r["decisions_per_second"],
+        )
+        median = mine[len(mine) // 2]
+        out.append(median | {"rounds": [r["decisions_per_second"] for r in mine]})
+    return out
+
+
+def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
+    """consentry's median decisions/s over each other peer's, per kind."""
+    best = {(r["peer"], r["kind"]): r["decisions_per_second"] for r in results}
+    out = {}
+    for (peer, kind), value in best.items():
+        ours = best.get(("consentry", kind))
+        if peer != "consentry" and ours and value:
+            out[f"{kind}: consentry / {peer}"] = round(ours / value, 2)
+    return out
 
 
 def main() -> None:
@@ -191,9 +299,13 @@ def main() -> None:
     parser.add_argument("--bodies", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=8, help="per peer, kind and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--verify", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=1000, help="checks per batch (0: none)")
+    parser.add_argument("--batch-connections", type=int, default=4)
+    parser.add_argument("--peers", nargs="+", default=DEFAULT_PEERS, choices=list(PEERS))
     args = parser.parse_args()
     work = build(args.subjects, args.bodies)
     with tempfile.TemporaryDirectory(prefix="consentry-bench-") as tmp:
@@ -201,6 +313,16 @@ def main() -> None:
         key = populate(url, work)
         bodies = f"{tmp}/bodies.json"
         Path(bodies).write_text(json.dumps([body(r) for r in work.requests]))
+        batches = f"{tmp}/batches.json"
+        size = max(args.batch, 1)
+        Path(batches).write_text(
+            json.dumps(
+                [
+                    {"checks": [body(r) for r in work.requests[i : i + size]]}
+                    for i in range(0, len(work.requests) - size + 1, size)
+                ]
+            )
+        )
         workload = f"{tmp}/casbin.json"
         Path(workload).write_text(
             json.dumps(
@@ -211,40 +333,32 @@ def main() -> None:
                 }
             )
         )
-        consentry_env = {
-            "CONSENTRY_DATABASE_URL": url,
-            "CONSENTRY_CATALOGUE": str(CATALOGUE),
-            "CONSENTRY_JWT_SECRET": SECRET,
+        envs = {
+            "consentry": {
+                "CONSENTRY_DATABASE_URL": url,
+                "CONSENTRY_CATALOGUE": str(CATALOGUE),
+                "CONSENTRY_JWT_SECRET": SECRET,
+                # The limiter still runs on every request; the bench's one key must not hit it.
+                "CONSENTRY_RATE_LIMIT_PER_KEY": "100000000",
+                "CONSENTRY_RATE_LIMIT_KEY_BURST": "100000000",
+            },
+            "casbin": {"CONSENTRY_BENCH_WORKLOAD": workload},
         }
-        results = [
-            run_peer(
-                "consentry",
-                ["--factory", "consentry.asgi:create"],
-                consentry_env,
-                key,
-                work,
-                bodies,
-                args,
-            ),
-            run_peer(
-                "consentry (decision router only, diagnostic)",
-                ["--factory", "consentry_lean:create"],
-                consentry_env,
-                key,
-                work,
-                bodies,
-                args,
-            ),
-            run_peer(
-                "fastapi+pycasbin",
-                ["--factory", "casbin_app:create"],
-                {"CONSENTRY_BENCH_WORKLOAD": workload},
-                key,
-                work,
-                bodies,
-                args,
-            ),
-        ]
+        # Every server runs for the whole bench; the peers take turns, round after round, so
+        # a change in what else the machine is doing reaches them alike.
+        peers: list[Peer] = []
+        rows: list[dict[str, Any]] = []
+        try:
+            for name in args.peers:
+                peers.append(start_peer(name, envs[PEERS[name][1]], key, work, args))
+            for _ in range(args.rounds):
+                for peer in peers:
+                    rows += one_round(peer, key, (bodies, batches), args)
+        finally:
+            for peer in peers:
+                peer.server.terminate()
+                peer.server.wait(timeout=30)
+        results = summary(rows)
     emit(
         "decisions_http",
         {
@@ -252,6 +366,9 @@ def main() -> None:
             "workers": args.workers,
             "server": "uvicorn (uvloop, httptools, no access log)",
             "allowed_share": round(sum(work.expected) / len(work.expected), 3),
+            "batch_connections": args.batch_connections,
+            "rounds": args.rounds,
+            "ratios": ratios(results),
             "peers": results,
         },
     )

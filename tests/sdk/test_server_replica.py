@@ -118,18 +118,19 @@ def test_a_batch_mixes_replica_and_database_answers_in_order(
     ]
 
 
-def test_jurisdiction_defaults_are_answered_by_the_database(
+def test_jurisdiction_defaults_come_from_the_replica_and_agree_with_the_database(
     warm: TestClient, container: Container, service: dict[str, str]
 ) -> None:
     sale = DecisionRequest("s1", "sale", ("behaviour.purchases",))
-    assert container.replica.decide(sale, container.consents.clock()) is None
+    before = container.replica.decide(sale, container.consents.clock())
+    assert before == container.consents.decide(sale)
+    assert before is not None and not before.allowed
     container.rights.set_jurisdiction("s1", "US-CA")
-    assert (
-        ask(warm, service, subject="s1", purpose="sale", categories=["behaviour.purchases"])[
-            "reason"
-        ]
-        == "jurisdiction_default"
-    )
+    after = container.replica.decide(sale, container.consents.clock())
+    assert after == container.consents.decide(sale)
+    assert after is not None and after.reason == "jurisdiction_default"
+    answer = ask(warm, service, subject="s1", purpose="sale", categories=["behaviour.purchases"])
+    assert answer["reason"] == "jurisdiction_default"
 
 
 @pytest.fixture

@@ -155,6 +155,21 @@ def test_table_compares_ids_not_hashes() -> None:
     assert table.find("user-10") == -1 and table.find("user-") == -1
 
 
+class _SameHash(str):
+    """An id whose hash collides with every other one's (as a crafted id's might)."""
+
+    def __hash__(self) -> int:
+        return 42
+
+
+def test_table_tells_ids_with_the_same_hash_apart() -> None:
+    table = SubjectTable()
+    first, second = _SameHash("user-1"), _SameHash("user-2")
+    assert (table.add(first), table.add(second)) == (0, 1)
+    assert (table.find(second), table.find(first)) == (1, 0)
+    assert table.find(_SameHash("user-3")) == -1
+
+
 def test_table_finds_rows_by_ledger_reference() -> None:
     table = SubjectTable()
     for s in ("a", "b", "c"):

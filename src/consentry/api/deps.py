@@ -36,6 +36,14 @@ class Principal:
         return scope in self.scopes or Scope.ADMIN in self.scopes
 
 
+async def verify_key(container: Container, token: str) -> Principal | None:
+    """The principal of a service key (``csk_…``), or None when unknown or revoked."""
+    key = await run_in_threadpool(container.keys.verify, token)
+    if key is None:
+        return None
+    return Principal(credential=f"key:{key.key_id}", scopes=key.scopes)
+
+
 async def get_principal(request: Request, container: ContainerDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -43,10 +51,10 @@ async def get_principal(request: Request, container: ContainerDep) -> Principal:
         raise Problem(401, "send Authorization: Bearer <service key or subject token>")
     token = token.strip()
     if token.startswith(PREFIX):
-        key = await run_in_threadpool(container.keys.verify, token)
-        if key is None:
+        principal = await verify_key(container, token)
+        if principal is None:
             raise Problem(401, "unknown or revoked API key", code="invalid_credentials")
-        return Principal(credential=f"key:{key.key_id}", scopes=key.scopes)
+        return principal
     subject = container.tokens.verify(token)
     if subject is None:
         raise Problem(401, "invalid or expired subject token", code="invalid_credentials")

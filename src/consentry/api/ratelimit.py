@@ -21,7 +21,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry.api.problems import problem_response
@@ -128,6 +127,8 @@ class RateLimit:
         await self.app(scope, receive, send)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def wrap(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """``app`` behind the rate limits (itself when both are off)."""
     if settings.rate_limit_per_key > 0 or settings.rate_limit_per_subject > 0:
-        app.add_middleware(RateLimit, settings=settings)
+        return RateLimit(app, settings)
+    return app

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import re
 
-from fastapi import FastAPI
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentry.config import Settings
@@ -33,7 +31,29 @@ def _private(scope: Scope) -> bool:
     return any(key == b"authorization" for key, _ in scope.get("headers", ()))
 
 
+def _encoded(pairs: list[tuple[str, str]]) -> tuple[tuple[bytes, bytes], ...]:
+    return tuple((name.lower().encode(), value.encode()) for name, value in pairs)
+
+
+_ALWAYS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+]
+_AFTER_CSP = [
+    ("Permissions-Policy", PERMISSIONS_POLICY),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+]
+_API = _encoded([*_ALWAYS, ("Content-Security-Policy", API_CSP), *_AFTER_CSP])
+_DOCS = _encoded([*_ALWAYS, ("Content-Security-Policy", DOCS_CSP), *_AFTER_CSP])
+_NO_STORE = _encoded([("Cache-Control", "no-store")])
+_HSTS = _encoded([("Strict-Transport-Security", HSTS)])
+
+
 class SecurityHeaders:
+    """Pure ASGI: adds each header the answer does not already carry (raw header names are
+    compared lower-cased, as ``MutableHeaders.setdefault`` does)."""
+
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.hsts = settings.hsts
@@ -42,23 +62,18 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        https = scope.get("scheme") == "https"
-        private = _private(scope)
-        csp = DOCS_CSP if scope["path"] in DOCS_PATHS else API_CSP
+        wanted = _DOCS if scope["path"] in DOCS_PATHS else _API
+        if _private(scope):
+            wanted += _NO_STORE
+        if self.hsts or scope.get("scheme") == "https":
+            wanted += _HSTS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Content-Security-Policy", csp)
-                headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-                if private:
-                    headers.setdefault("Cache-Control", "no-store")
-                if https or self.hsts:
-                    headers.setdefault("Strict-Transport-Security", HSTS)
+                headers = list(message.get("headers", ()))
+                present = {bytes(name).lower() for name, _ in headers}
+                headers.extend(pair for pair in wanted if pair[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -87,13 +102,14 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def _install_log_filter() -> None:
+def install_log_filter() -> None:
     for name in ("uvicorn.access", "uvicorn.error"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
             logger.addFilter(RedactSecrets())
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    _install_log_filter()
-    app.add_middleware(SecurityHeaders, settings=settings)
+def wrap(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """``app`` with the security headers (and the access log filter installed)."""
+    install_log_filter()
+    return SecurityHeaders(app, settings)

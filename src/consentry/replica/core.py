@@ -20,7 +20,7 @@ from time import monotonic as _monotonic
 from typing import Any
 
 from consentry.domain.catalogue import Catalogue
-from consentry.domain.compiled import CompiledCatalogue, Plan, decide_state
+from consentry.domain.compiled import JURISDICTION_BITS, CompiledCatalogue, Plan, decide_state
 from consentry.domain.rules import Code, Decision, Reason
 from consentry.replica.table import SubjectTable
 
@@ -105,6 +105,35 @@ class Replica:
         if self.fresh_until < _monotonic():
             return self._stale(plan, decision)
         return decision
+
+    def check_planned(self, items: Sequence[tuple[str, Plan]], now: float | None) -> list[Decision]:
+        """``check`` for many requests already planned (``CompiledCatalogue.plan`` gave a Plan,
+        not a refusal): one tight loop, the staleness bound looked at once, at the end."""
+        front = self._front
+        find = self._table.find
+        states = self._states
+        empty = self._empty
+        x_shift = self._x_shift
+        compiled = self.compiled
+        verdicts = compiled.verdicts
+        j_mask = (1 << JURISDICTION_BITS) - 1
+        out: list[Decision] = []
+        append = out.append
+        for subject, plan in items:
+            row = front.get(subject)
+            if row is None:
+                row = find(subject)
+            state = states[row] if row >= 0 else empty
+            if state >> x_shift:
+                state = self._resolve(row, state, now)
+            elif plan.lone:  # decide_state's first branch, inlined (no expired grants here)
+                append(verdicts[state & j_mask][plan.first][(state >> plan.lone) & 3])
+                continue
+            append(decide_state(compiled, plan, state))
+        if self.fresh_until < _monotonic():
+            stale = self._stale
+            return [stale(plan, d) for (_, plan), d in zip(items, out, strict=True)]
+        return out
 
     def _resolve(self, row: int, state: int, now: float | None) -> int:
         moment = self.wall_clock() if now is None else now

@@ -12,10 +12,10 @@ made it (a PUT, a page toggle, a GPC opt-out, an erasure). ``sync`` reads the ou
 write before the write returns to its caller. Writes made by other processes arrive within
 ``poll_interval``.
 
-Two answers stay with the database: requests that involve device data (device reports are not
-in the outbox), and requests on a permission whose default depends on the jurisdiction (a
-consent permission with a "granted" default somewhere) when the subject never chose, because
-jurisdiction changes are not in the outbox either.
+One answer stays with the database: requests that involve device data (device reports are not
+in the outbox). Defaults that depend on the subject's jurisdiction are answered here: the
+snapshot carries each subject's jurisdiction and a change of it is in the outbox
+(``jurisdiction_set``), as for SDK replicas.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import Connection
 
+from consentry.domain.compiled import Plan
 from consentry.domain.decisions import CatalogueIndex, Decision, DecisionRequest
-from consentry.domain.rules import Reason
 from consentry.replica import feed
 from consentry.replica.core import Replica
 from consentry.replica.keycache import KeyCache
@@ -40,7 +40,8 @@ log = logging.getLogger("consentry.replica")
 
 IDLE, LOADING, READY, CLOSED = "idle", "loading", "ready", "closed"
 BATCH = 1000
-_DEFAULT_REASONS = frozenset({Reason.JURISDICTION_DEFAULT, Reason.NO_CONSENT})
+# (subject, purpose, categories, recipient): a decision request without device data.
+Check = tuple[str, str, tuple[str, ...], str | None]
 
 
 class ObservedDatabase(Database):
@@ -84,12 +85,6 @@ class ServerReplica:
         self._synced = 0.0
         # Service keys verified for the decision and feed endpoints (see keycache).
         self.keys: KeyCache[object] = KeyCache()
-        compiled = index.compiled
-        # Consent permissions whose default is "granted" in some jurisdiction.
-        self._by_jurisdiction = 0
-        for bit, perm in enumerate(compiled.permissions):
-            if any(state.value == "granted" for state in perm.defaults.values()):
-                self._by_jurisdiction |= 1 << bit
         if isinstance(db, ObservedDatabase):
             db.committed.append(self.sync)
 
@@ -131,19 +126,50 @@ class ServerReplica:
             return None
         if request.device is not None:
             return None
-        plan = self.index.compiled.plan(request.purpose, request.categories, request.recipient)
+        return self.answer(
+            request.subject, request.purpose, request.categories, request.recipient, now.timestamp()
+        )
+
+    def answer(
+        self,
+        subject: str,
+        purpose: str,
+        categories: tuple[str, ...],
+        recipient: str | None,
+        now: float,
+    ) -> Decision | None:
+        """``decide`` for a request without device, the caller having checked ``ready()``
+        (the HTTP fast path asks once for a whole batch)."""
+        plan = self.index.compiled.plan(purpose, categories, recipient)
         if isinstance(plan, Decision):
             return plan
         if plan.any_device:
             return None
-        decision = self.replica.check(
-            request.subject, request.purpose, request.categories, request.recipient, now.timestamp()
-        )
-        if decision.reason in _DEFAULT_REASONS and self._by_jurisdiction:
-            bit = self.index.compiled.bit.get(decision.permission or "")
-            if bit is not None and (self._by_jurisdiction >> bit) & 1:
-                return None
-        return decision
+        return self.replica.check(subject, purpose, categories, recipient, now)
+
+    def answer_many(self, checks: Sequence[Check], now: float) -> list[Decision] | None:
+        """``answer`` for each check, in order; None when any needs the database (the caller
+        has checked ``ready()``)."""
+        compiled = self.index.compiled
+        plans = compiled.plans
+        plan_of = compiled.plan
+        refusals: dict[int, Decision] = {}
+        planned: list[tuple[str, Plan]] = []
+        for i, (subject, purpose, categories, recipient) in enumerate(checks):
+            plan = plans.get((purpose, categories, recipient))
+            if plan is None:
+                plan = plan_of(purpose, categories, recipient)
+            if type(plan) is Plan:
+                if plan.any_device:
+                    return None
+                planned.append((subject, plan))
+            else:
+                refusals[i] = plan  # type: ignore[assignment]
+        decided = self.replica.check_planned(planned, now)
+        if not refusals:
+            return decided
+        answers = iter(decided)
+        return [refusals[i] if i in refusals else next(answers) for i in range(len(checks))]
 
     # -- following the outbox ----------------------------------------------------------------
     def sync(self) -> None:

@@ -41,11 +41,23 @@ class SubjectTable:
         return self._count
 
     def find(self, subject: str) -> int:
-        """The subject's row, or -1."""
-        row = self.front.get(subject)
-        if row is not None:
-            return row
-        row = self._probe(subject, hash(subject))[0]
+        """The subject's row, or -1. Callers on the hot path look in ``front`` first."""
+        h = hash(subject)
+        slots, mask = self._index
+        i = h & mask
+        entry = slots[i]
+        if entry >= 0 and not (entry ^ h) & _LOW:
+            # The first slot holds an id with the same hash bits (nearly always the one).
+            row = entry >> _ROW_SHIFT
+            offsets = self._offsets
+            start = offsets[row]
+            encoded = subject.encode()
+            if offsets[row + 1] - start != len(encoded) or not self._ids.startswith(encoded, start):
+                row = self._probe(subject, h)[0]
+        elif entry < 0:
+            return -1
+        else:
+            row = self._probe(subject, h)[0]
         if row >= 0:
             front = self.front
             if len(front) >= self.front_size:
