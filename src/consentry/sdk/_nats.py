@@ -113,7 +113,10 @@ class _Connection:
         return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
 
     def open(self) -> None:
-        self._call(self._open(), self.options.connect_timeout * 2)
+        try:
+            self._call(self._open(), self.options.connect_timeout * 2)
+        except Exception as exc:
+            raise TransportError(f"cannot use NATS at {self.options.url}: {exc!r}") from exc
 
     async def _open(self) -> None:
         nats = _import_nats()
@@ -305,7 +308,7 @@ class NatsFollower:
         self._conn.open()
         first, last = self._conn.bounds()
         wanted = self.stream_seq + 1
-        if first > wanted and last >= first:
+        if first > wanted:  # (a purged stream: first is last + 1)
             raise StreamCursorLost(
                 f"stream {self.options.stream} starts at {first}; the replica needs {wanted}"
             )
