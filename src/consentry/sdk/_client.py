@@ -280,11 +280,13 @@ class Consentry:
         return self._uses.flush(timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Send the queued use reports (waiting up to ``timeout`` seconds; what is still queued
+        then counts as dropped), stop the follower, close the connections."""
         if self._closed:
             return
         self._closed = True
-        self._uses.close()
+        self._uses.close(timeout)
         if self._follower.is_alive() or self.follow_mode == "nats":
             self._follower.stop()
         self._http.close()
