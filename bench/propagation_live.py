@@ -618,6 +618,9 @@ def run_phase(
             }
         )
     result["latency_all_replicas"] = dist_ms(latencies)
+    # Under CPU contention a replica can refuse before the load generator has read the 200.
+    result["refused_before_the_200_read"] = sum(1 for x in latencies if x <= 0)
+    result["load_average_after"] = os.getloadavg()
     result["replicas"] = per_replica
     result["cpu_seconds"] = {
         **{k: round(v - cpu_before.get(k, 0.0), 1) for k, v in cpu_after.items()},
