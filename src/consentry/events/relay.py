@@ -84,12 +84,15 @@ class Relay:
         # deliver them (another relay will).
         self.catalogue = catalogue or (webhooks.catalogue if webhooks is not None else None)
         self.webhooks = webhooks
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._notified = False  # a local commit asked for a look at the outbox
+        if webhooks is not None:
+            webhooks.on_free = self._wake.set  # a worker is free: pump the next due one now
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.clock = clock
         self.stats = RelayStats()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._pumped = 0.0
         self._planned_since_pump = False
         self._floor = 0
@@ -134,11 +137,13 @@ class Relay:
                 self._planned_since_pump = True
         outbox.mark_published(conn, [m.position for m in batch], self.clock())
 
-    def step(self) -> int:
-        moved = self.relay_batch()
+    def step(self, outbox: bool = True) -> int:
+        """One round: the outbox (unless only a webhook worker woke the loop), then webhooks."""
+        moved = self.relay_batch() if outbox else 0
         if self.webhooks is not None:
             now = time.monotonic()
-            if self._planned_since_pump or now - self._pumped >= PUMP_EVERY:
+            backlog = self.webhooks.backlog
+            if self._planned_since_pump or backlog or now - self._pumped >= PUMP_EVERY:
                 self._planned_since_pump = False
                 self._pumped = now
                 self.webhooks.pump()
@@ -164,10 +169,18 @@ class Relay:
         backoff; nothing is marked published that was not acknowledged."""
         failures = 0
         reported = time.monotonic()
+        look, looked = True, 0.0
         while not self._stop.is_set():
             self._wake.clear()
+            # The outbox after a local commit, and at least every poll interval (webhook
+            # workers finishing wake the loop far more often than that).
+            if self._notified or time.monotonic() - looked >= self.poll_interval:
+                look = True
+            self._notified = False
+            if look:
+                looked = time.monotonic()
             try:
-                moved = self.step()
+                moved = self.step(outbox=look)
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -175,15 +188,20 @@ class Relay:
                 if failures == 1:
                     log.warning("relay round failed, retrying: %s", exc, exc_info=True)
                 self._stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
+                look = True
                 continue
             if progress is not None and time.monotonic() - reported >= progress_every:
                 reported = time.monotonic()
                 progress(self.stats)
             if moved == 0:
-                self._wake.wait(self.poll_interval)
+                # Woken early by a free webhook worker only: pump, but no outbox query.
+                look = not self._wake.wait(self.poll_interval)
+            else:
+                look = True
 
     def notify(self) -> None:
         """A write just committed in this process: look at the outbox now."""
+        self._notified = True
         self._wake.set()
 
     def stop(self) -> None:
