@@ -48,6 +48,8 @@ BATCH = 500
 POLL = 0.05  # seconds between looks at the outbox when idle (local writes wake it at once)
 PUMP_EVERY = 0.2  # seconds between looks for due webhook retries
 SWEEP_EVERY = 1.0  # seconds between full looks at the outbox (below the floor too)
+HOLE_WAIT = 2.0  # seconds the floor waits below a position not yet seen (a writer in flight)
+MAX_HOLES = 10_000  # more missing positions than that at once: leave them to the sweep
 
 
 def utcnow() -> datetime:
@@ -97,6 +99,13 @@ class Relay:
         self._planned_since_pump = False
         self._floor = 0
         self._swept = 0.0
+        # Positions above the last round's floor that no round has seen yet: on PostgreSQL a
+        # writer takes its position before it commits, so with many writers the rows commit out
+        # of order. The floor stays below such a hole for HOLE_WAIT seconds, so a row that
+        # commits a little late goes out with the next round, not with the next sweep (up to
+        # SWEEP_EVERY later). A hole that stays empty was rolled back (or is another relay's).
+        self._holes: dict[int, float] = {}
+        self._top: int | None = None  # the highest position any round has seen
 
     # -- one round -------------------------------------------------------------------------
     def relay_batch(self) -> int:
@@ -120,14 +129,33 @@ class Relay:
                     live = outbox.still_unpublished(conn, [m.position for m in batch])
                     self._mark(conn, [m for m in batch if m.position in live])
         if claimed:
-            # Past what this round published; not past a row it had to hold back.
+            # Past what this round published; not past a row it had to hold back, nor past a
+            # recent hole.
             sent = {m.position for m in batch}
             held = [m.position for m in claimed if m.position not in sent]
-            self._floor = min(held) if held else claimed[-1].position + 1
+            self._floor = min([*held, *self._track_holes(claimed), claimed[-1].position + 1])
         if batch:
             self.stats.published += len(batch)
             self.stats.batches += 1
         return len(batch)
+
+    def _track_holes(self, claimed: Sequence[OutboxMessage]) -> list[int]:
+        """The positions the floor must wait for: recent ones not seen by any round yet."""
+        now = time.monotonic()
+        seen = {m.position for m in claimed}
+        top = claimed[-1].position
+        below = claimed[0].position - 1 if self._top is None else self._top
+        if top > below:
+            if top - below - len(seen) <= MAX_HOLES:
+                for position in range(below + 1, top):
+                    if position not in seen:
+                        self._holes.setdefault(position, now)
+            self._top = top
+        for position in [
+            p for p, since in self._holes.items() if p in seen or now - since > HOLE_WAIT
+        ]:
+            del self._holes[position]
+        return list(self._holes)
 
     def _mark(self, conn: Connection, batch: Sequence[OutboxMessage]) -> None:
         if self.catalogue is not None:
