@@ -234,7 +234,8 @@ class Consentry:
     # -- state -------------------------------------------------------------------------------
     @property
     def cursor(self) -> str:
-        """Where in the server's change feed the replica is."""
+        """Where in the server's change feed the replica is (``follow="nats"``: the cursor of
+        the snapshot it loaded; the stream's own sequences are the follower's)."""
         return self._follower.cursor
 
     @property
