@@ -274,3 +274,26 @@ def test_a_row_that_commits_below_the_relays_floor_is_still_published_by_the_swe
         thread.join(timeout=10)
     assert unpublished(relay_container) == 0
     assert relay.stats.published == written + 1
+
+
+def test_a_row_that_commits_late_inside_the_relays_range_goes_out_with_the_next_round(
+    relay_container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers take positions before they commit: the relay's floor waits below a position it
+    has not seen yet, so the late row does not wait for the sweep (switched off here)."""
+    from consentry.events import relay as relay_module
+    from consentry.storage.tables import outbox
+
+    monkeypatch.setattr(relay_module, "SWEEP_EVERY", 1e9)
+    written = write_changes(relay_container, subjects=3, rounds=1)
+    with relay_container.db.write() as conn:
+        rows = conn.execute(select(outbox).order_by(outbox.c.position)).mappings().all()
+        late = dict(rows[1])  # as if its transaction were still in flight
+        conn.execute(outbox.delete().where(outbox.c.position == late["position"]))
+    relay = Relay(relay_container.db, FeedPublisher())
+    assert relay.relay_batch() == written - 1
+    assert relay.relay_batch() == 0
+    with relay_container.db.write() as conn:
+        conn.execute(outbox.insert().values(**late))  # it commits now
+    assert relay.relay_batch() == 1
+    assert unpublished(relay_container) == 0

@@ -23,6 +23,8 @@ def test_public_names_are_pinned() -> None:
         "ProtocolError",
         "Reason",
         "ServerError",
+        "Stats",
+        "StreamCursorLost",
         "TransportError",
     ]
     assert all(hasattr(sdk, name) for name in sdk.__all__)
@@ -46,10 +48,10 @@ def test_sdk_decisions_are_the_servers_decisions() -> None:
     assert decide.__module__ == "consentry.domain.decisions"
 
 
-def test_importing_the_sdk_pulls_no_server_dependency() -> None:
+def test_importing_the_sdk_and_its_nats_follower_pulls_no_server_dependency_nor_nats() -> None:
     code = (
-        "import sys, consentry.sdk\n"
-        "heavy = {'fastapi', 'sqlalchemy', 'starlette', 'uvicorn', 'psycopg', 'alembic'}\n"
+        "import sys, consentry.sdk, consentry.sdk._nats\n"
+        "heavy = {'fastapi', 'sqlalchemy', 'starlette', 'uvicorn', 'psycopg', 'alembic', 'nats'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
     out = subprocess.run(

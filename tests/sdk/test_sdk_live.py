@@ -155,3 +155,17 @@ def test_snapshot_is_gzipped_json_lines_with_header_and_trailer(live_server: Liv
     assert header["catalogue"]["catalogue_version"] and header["subjects"] == 2
     assert [s[0] for s in subjects] == ["s1", "s2"] and trailer == {"end": True, "subjects": 2}
     assert subjects[0][3] == 1  # s1: recs (bit 0) granted
+
+
+def test_http_follower_counts_each_applied_change_once(live_server: LiveServer) -> None:
+    container = live_server.container
+    container.consents.change("c1", [Change("recs", ChoiceState.GRANTED)], Context())
+    with Consentry(live_server.url, api_key=live_server.key, follow=False) as sdk:
+        for state in (ChoiceState.DENIED, ChoiceState.GRANTED, ChoiceState.DENIED):
+            container.consents.change("c1", [Change("recs", state)], Context())
+        container.consents.change("c2", [Change("ads", ChoiceState.GRANTED)], Context())
+        assert sdk.sync() == 4
+        assert sdk.sync() == 0
+        stats = sdk.stats.follow
+        assert (stats.applied, stats.skipped, stats.gaps, stats.reloads) == (4, 0, 0, 0)
+        assert sdk.check("c1", "recommendations", "behaviour.browsing").reason is Reason.DENIED

@@ -18,10 +18,12 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from consentry.events._loop import LoopThread
-from consentry.events.outbox import OutboxMessage, shard_of
+
+if TYPE_CHECKING:  # the outbox needs SQLAlchemy; followers (the SDK) import this module too
+    from consentry.events.outbox import OutboxMessage
 
 T = TypeVar("T")
 log = logging.getLogger("consentry.nats")
@@ -175,6 +177,8 @@ class NatsPublisher:
         # are awaited together (one round trip for the batch, not one per row). No wait_stall:
         # a batch stays far below nats-py's 4000 pending publishes, and a stall timeout costs
         # a task per message.
+        from consentry.events.outbox import shard_of
+
         pending = []
         for m in messages:
             pending.append(

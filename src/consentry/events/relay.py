@@ -48,6 +48,8 @@ BATCH = 500
 POLL = 0.05  # seconds between looks at the outbox when idle (local writes wake it at once)
 PUMP_EVERY = 0.2  # seconds between looks for due webhook retries
 SWEEP_EVERY = 1.0  # seconds between full looks at the outbox (below the floor too)
+HOLE_WAIT = 2.0  # seconds the floor waits below a position not yet seen (a writer in flight)
+MAX_HOLES = 10_000  # more missing positions than that at once: leave them to the sweep
 
 
 def utcnow() -> datetime:
@@ -84,16 +86,26 @@ class Relay:
         # deliver them (another relay will).
         self.catalogue = catalogue or (webhooks.catalogue if webhooks is not None else None)
         self.webhooks = webhooks
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._notified = False  # a local commit asked for a look at the outbox
+        if webhooks is not None:
+            webhooks.on_free = self._wake.set  # a worker is free: pump the next due one now
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.clock = clock
         self.stats = RelayStats()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._pumped = 0.0
         self._planned_since_pump = False
         self._floor = 0
         self._swept = 0.0
+        # Positions above the last round's floor that no round has seen yet: on PostgreSQL a
+        # writer takes its position before it commits, so with many writers the rows commit out
+        # of order. The floor stays below such a hole for HOLE_WAIT seconds, so a row that
+        # commits a little late goes out with the next round, not with the next sweep (up to
+        # SWEEP_EVERY later). A hole that stays empty was rolled back (or is another relay's).
+        self._holes: dict[int, float] = {}
+        self._top: int | None = None  # the highest position any round has seen
 
     # -- one round -------------------------------------------------------------------------
     def relay_batch(self) -> int:
@@ -117,14 +129,33 @@ class Relay:
                     live = outbox.still_unpublished(conn, [m.position for m in batch])
                     self._mark(conn, [m for m in batch if m.position in live])
         if claimed:
-            # Past what this round published; not past a row it had to hold back.
+            # Past what this round published; not past a row it had to hold back, nor past a
+            # recent hole.
             sent = {m.position for m in batch}
             held = [m.position for m in claimed if m.position not in sent]
-            self._floor = min(held) if held else claimed[-1].position + 1
+            self._floor = min([*held, *self._track_holes(claimed), claimed[-1].position + 1])
         if batch:
             self.stats.published += len(batch)
             self.stats.batches += 1
         return len(batch)
+
+    def _track_holes(self, claimed: Sequence[OutboxMessage]) -> list[int]:
+        """The positions the floor must wait for: recent ones not seen by any round yet."""
+        now = time.monotonic()
+        seen = {m.position for m in claimed}
+        top = claimed[-1].position
+        below = claimed[0].position - 1 if self._top is None else self._top
+        if top > below:
+            if top - below - len(seen) <= MAX_HOLES:
+                for position in range(below + 1, top):
+                    if position not in seen:
+                        self._holes.setdefault(position, now)
+            self._top = top
+        for position in [
+            p for p, since in self._holes.items() if p in seen or now - since > HOLE_WAIT
+        ]:
+            del self._holes[position]
+        return list(self._holes)
 
     def _mark(self, conn: Connection, batch: Sequence[OutboxMessage]) -> None:
         if self.catalogue is not None:
@@ -134,11 +165,13 @@ class Relay:
                 self._planned_since_pump = True
         outbox.mark_published(conn, [m.position for m in batch], self.clock())
 
-    def step(self) -> int:
-        moved = self.relay_batch()
+    def step(self, outbox: bool = True) -> int:
+        """One round: the outbox (unless only a webhook worker woke the loop), then webhooks."""
+        moved = self.relay_batch() if outbox else 0
         if self.webhooks is not None:
             now = time.monotonic()
-            if self._planned_since_pump or now - self._pumped >= PUMP_EVERY:
+            backlog = self.webhooks.backlog
+            if self._planned_since_pump or backlog or now - self._pumped >= PUMP_EVERY:
                 self._planned_since_pump = False
                 self._pumped = now
                 self.webhooks.pump()
@@ -164,10 +197,18 @@ class Relay:
         backoff; nothing is marked published that was not acknowledged."""
         failures = 0
         reported = time.monotonic()
+        look, looked = True, 0.0
         while not self._stop.is_set():
             self._wake.clear()
+            # The outbox after a local commit, and at least every poll interval (webhook
+            # workers finishing wake the loop far more often than that).
+            if self._notified or time.monotonic() - looked >= self.poll_interval:
+                look = True
+            self._notified = False
+            if look:
+                looked = time.monotonic()
             try:
-                moved = self.step()
+                moved = self.step(outbox=look)
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -175,15 +216,20 @@ class Relay:
                 if failures == 1:
                     log.warning("relay round failed, retrying: %s", exc, exc_info=True)
                 self._stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
+                look = True
                 continue
             if progress is not None and time.monotonic() - reported >= progress_every:
                 reported = time.monotonic()
                 progress(self.stats)
             if moved == 0:
-                self._wake.wait(self.poll_interval)
+                # Woken early by a free webhook worker only: pump, but no outbox query.
+                look = not self._wake.wait(self.poll_interval)
+            else:
+                look = True
 
     def notify(self) -> None:
         """A write just committed in this process: look at the outbox now."""
+        self._notified = True
         self._wake.set()
 
     def stop(self) -> None:

@@ -213,6 +213,11 @@ class WebhookDispatcher:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="consentry-webhook")
         self._lock = threading.Lock()
         self._in_flight: set[Future[None]] = set()
+        # The last pump filled every free worker: more may be due right now. The relay pumps
+        # again as soon as a worker is free (``on_free``) instead of on its next 0.2 s tick,
+        # which would cap delivery at workers / 0.2 s attempts per second.
+        self.backlog = False
+        self.on_free: Callable[[], None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -233,6 +238,7 @@ class WebhookDispatcher:
         if free <= 0:
             return 0
         claimed = self._claim(free)
+        self.backlog = len(claimed) == free
         with self._lock:
             for row, lease in claimed:
                 self._in_flight.add(self._pool.submit(self._attempt, row, lease))
@@ -282,6 +288,13 @@ class WebhookDispatcher:
         return response.status_code, f"HTTP {response.status_code}"
 
     def _attempt(self, row: DeliveryRow, lease: datetime) -> None:
+        try:
+            self._attempt_once(row, lease)
+        finally:
+            if self.on_free is not None:
+                self.on_free()
+
+    def _attempt_once(self, row: DeliveryRow, lease: datetime) -> None:
         try:
             status, error = self._send(row)
         except Exception as exc:  # a bug must not kill the worker thread; retry later

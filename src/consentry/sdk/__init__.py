@@ -14,7 +14,7 @@ Installed by ``pip install consentry`` (no server dependencies). Everything publ
 from __future__ import annotations
 
 from consentry.domain.rules import Decision, Reason
-from consentry.sdk._client import Check, Consentry
+from consentry.sdk._client import Check, Consentry, Stats
 from consentry.sdk._errors import (
     AuthenticationError,
     ConsentryError,
@@ -23,6 +23,7 @@ from consentry.sdk._errors import (
     PermissionDenied,
     ProtocolError,
     ServerError,
+    StreamCursorLost,
     TransportError,
 )
 
@@ -38,6 +39,8 @@ __all__ = [
     "ProtocolError",
     "Reason",
     "ServerError",
+    "Stats",
+    "StreamCursorLost",
     "TransportError",
 ]
 
@@ -53,6 +56,7 @@ for _public in (
     PermissionDenied,
     ProtocolError,
     ServerError,
+    StreamCursorLost,
     TransportError,
 ):
     _public.__module__ = "consentry.sdk"

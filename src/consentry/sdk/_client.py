@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
-from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, ParamSpec, TypeVar, cast
 
 import httpx
 
@@ -14,7 +16,17 @@ from consentry import __version__
 from consentry.domain.rules import Decision
 from consentry.replica.core import Replica
 from consentry.sdk._errors import Denied
-from consentry.sdk._follower import Follower, load_snapshot
+
+if TYPE_CHECKING:
+    from consentry.sdk._nats import NatsFollower
+from consentry.sdk._follower import Follower, FollowStats, load_snapshot
+from consentry.sdk._uses import (
+    DEFAULT_BATCH,
+    DEFAULT_FLUSH_EVERY,
+    DEFAULT_MAX_QUEUE,
+    UseReporter,
+    UseStats,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,6 +44,14 @@ class Check(NamedTuple):
     recipient: str | None = None
 
 
+@dataclass(frozen=True)
+class Stats:
+    """Counters since the client started (:attr:`Consentry.stats`)."""
+
+    follow: FollowStats  # the replica's follower: changes applied, skipped, duplicates, ...
+    uses: UseStats  # report_use: reported, sent, dropped, rejected, retries, queued
+
+
 class Consentry:
     """A decision point in your process: a replica of the server's state, kept current.
 
@@ -46,6 +66,11 @@ class Consentry:
     replica has had no contact with the server for ``stale_after`` seconds, checks that depend
     on a subject's choices (consent, legitimate interest) answer ``allowed=False`` with reason
     ``stale_replica`` until contact is back; the thread reconnects by itself.
+
+    ``follow`` picks what the replica follows: ``"http"`` (or True, the default) long-polls
+    ``GET /v1/changes``; ``"nats"`` reads the relay's NATS JetStream stream (``nats_url``,
+    ``nats_stream``, ``nats_subject_prefix``; needs ``pip install consentry[nats]``); False
+    starts no thread (call :meth:`sync`).
     """
 
     def __init__(
@@ -58,11 +83,20 @@ class Consentry:
         resync_every: float | None = DEFAULT_RESYNC_EVERY,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
-        follow: bool = True,
+        follow: bool | Literal["http", "nats"] = True,
+        nats_url: str = "nats://127.0.0.1:4222",
+        nats_stream: str = "CONSENTRY_CHANGES",
+        nats_subject_prefix: str = "consentry.changes",
+        uses_batch: int = DEFAULT_BATCH,
+        uses_flush_every: float = DEFAULT_FLUSH_EVERY,
+        uses_max_queue: int = DEFAULT_MAX_QUEUE,
     ) -> None:
         if stale_after <= 0:
             raise ValueError("stale_after must be positive")
+        if follow not in (True, False, "http", "nats"):
+            raise ValueError(f'follow must be "http", "nats", True or False, not {follow!r}')
         self.stale_after = stale_after
+        self.follow_mode: Literal["http", "nats"] = "nats" if follow == "nats" else "http"
         self._http = httpx.Client(
             base_url=base_url,
             headers={
@@ -72,22 +106,42 @@ class Consentry:
             timeout=timeout,
             transport=transport,
         )
+        # Contact at least twice per staleness bound while the feed is quiet.
+        every = poll_wait if poll_wait is not None else min(stale_after / 2.5, 25.0)
+        self._follower: Follower | NatsFollower
         try:
-            replica, cursor = load_snapshot(self._http, stale_after)
+            if self.follow_mode == "nats":
+                from consentry.sdk._nats import NatsFollower, NatsOptions
+
+                self._follower = NatsFollower(
+                    self._http,
+                    NatsOptions(nats_url, nats_stream, nats_subject_prefix),
+                    stale_after=stale_after,
+                    probe_every=every,
+                    resync_every=resync_every,
+                    on_replica=self._swap,
+                )
+            else:
+                replica, cursor = load_snapshot(self._http, stale_after)
+                self._follower = Follower(
+                    self._http,
+                    replica,
+                    cursor,
+                    stale_after=stale_after,
+                    poll_wait=every,
+                    resync_every=resync_every,
+                    on_replica=self._swap,
+                )
+            self._uses = UseReporter(
+                self._http,
+                batch_size=uses_batch,
+                flush_every=uses_flush_every,
+                max_queue=uses_max_queue,
+            )
         except BaseException:
             self._http.close()
             raise
-        self._replica = replica
-        self._follower = Follower(
-            self._http,
-            replica,
-            cursor,
-            stale_after=stale_after,
-            # Contact at least twice per staleness bound while the feed is quiet.
-            poll_wait=poll_wait if poll_wait is not None else min(stale_after / 2.5, 25.0),
-            resync_every=resync_every,
-            on_replica=self._swap,
-        )
+        self._replica = self._follower.replica
         self._closed = False
         if follow:
             self._follower.start()
@@ -180,7 +234,8 @@ class Consentry:
     # -- state -------------------------------------------------------------------------------
     @property
     def cursor(self) -> str:
-        """Where in the server's change feed the replica is."""
+        """Where in the server's change feed the replica is (``follow="nats"``: the cursor of
+        the snapshot it loaded; the stream's own sequences are the follower's)."""
         return self._follower.cursor
 
     @property
@@ -193,16 +248,47 @@ class Consentry:
         """How many subjects the replica holds."""
         return len(self._replica)
 
+    @property
+    def stats(self) -> Stats:
+        """Counters: the follower's (``applied`` counts each change once) and report_use's."""
+        follow = FollowStats(**vars(self._follower.stats))
+        return Stats(follow=follow, uses=self._uses.snapshot())
+
     def sync(self) -> int:
-        """Poll the change feed once now (the background thread does it by itself)."""
+        """Poll the change feed (or handle what JetStream delivered) once now; the background
+        thread does it by itself."""
         return self._follower.poll()
 
+    # -- access reports ----------------------------------------------------------------------
+    def report_use(
+        self,
+        subject: str,
+        purpose: str,
+        categories: Sequence[str] | str,
+        recipient: str | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Report that ``subject``'s data in ``categories`` was used for ``purpose`` (and shared
+        with ``recipient``) at ``at`` (default: now; time-zone aware). Never blocks: the report
+        is queued and sent in a batch by a background thread (``POST /v1/uses``; the key needs
+        the ``uses:write`` scope). False when the queue was full and the report was dropped
+        (counted in ``stats.uses.dropped``)."""
+        return self._uses.report(subject, purpose, categories, recipient, at)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send the queued use reports now; True once all are sent (or refused by the server),
+        False when ``timeout`` passed first."""
+        return self._uses.flush(timeout)
+
     # -- lifecycle ---------------------------------------------------------------------------
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Send the queued use reports (waiting up to ``timeout`` seconds; what is still queued
+        then counts as dropped), stop the follower, close the connections."""
         if self._closed:
             return
         self._closed = True
-        if self._follower._thread.is_alive():
+        self._uses.close(timeout)
+        if self._follower.is_alive() or self.follow_mode == "nats":
             self._follower.stop()
         self._http.close()
 

@@ -6,6 +6,7 @@
     │   ├── AuthenticationError 401: the API key is unknown or revoked
     │   ├── PermissionDenied    403: the key lacks the "decide" scope
     │   └── CursorExpired       410: too far behind the change feed (the client reloads itself)
+    │       └── StreamCursorLost    the NATS stream no longer holds the replica's place (reload)
     ├── ProtocolError           a snapshot or change line the client cannot read
     └── Denied                  raised by @requires when a check refuses (.decision)
 
@@ -48,6 +49,14 @@ class PermissionDenied(ServerError):
 
 class CursorExpired(ServerError):
     """410: the replica is too far behind the change feed; it reloads the snapshot."""
+
+
+class StreamCursorLost(CursorExpired):
+    """``follow="nats"``: the stream no longer holds the sequence the replica must read from
+    (purged, expired, or recreated); the client reloads the snapshot and reads on from there."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(410, {"detail": detail, "code": "stream_cursor_lost"})
 
 
 class ProtocolError(ConsentryError):

@@ -13,7 +13,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -54,6 +55,33 @@ def _lines(response: httpx.Response) -> Iterator[Any]:
                 yield json.loads(line)
             except ValueError as exc:
                 raise ProtocolError(f"not a JSON line: {line[:80]!r}") from exc
+
+
+@dataclass
+class FollowStats:
+    """What a follower did since the client started (``Consentry.stats``)."""
+
+    applied: int = 0  # changes that moved the replica (each one exactly once)
+    skipped: int = 0  # changes the replica already held (from the snapshot, or sent again)
+    duplicates: int = 0  # messages dropped by event id (JetStream redeliveries)
+    gaps: int = 0  # a subject's event arrived before one it follows: snapshot reloaded
+    reloads: int = 0  # snapshot reloads after the first load
+    reconnects: int = 0  # NATS connections opened again after a drop
+    undecodable: int = 0  # messages that were not a JSON object (skipped)
+
+
+def apply_change(replica: Replica, change: Mapping[str, Any], stats: FollowStats) -> bool:
+    """Apply one outbox payload (the caller holds ``replica.lock``), counting whether it moved
+    the replica; False on a gap in the subject's events."""
+    subject = change.get("subject")
+    before = replica.seq(subject) if isinstance(subject, str) and "seq" in change else None
+    if not replica.apply(change):
+        return False
+    if before is not None and replica.seq(str(subject)) == before:
+        stats.skipped += 1
+    else:
+        stats.applied += 1
+    return True
 
 
 def load_snapshot(http: httpx.Client, stale_after: float) -> tuple[Replica, str]:
@@ -112,6 +140,7 @@ class Follower:
         self.resync_every = resync_every
         self.on_replica = on_replica
         self.last_error: ConsentryError | None = None
+        self.stats = FollowStats()
         self._loaded_at = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="consentry-sdk", daemon=True)
@@ -122,6 +151,9 @@ class Follower:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=self.poll_wait + 10)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         backoff = 0.1
@@ -156,6 +188,7 @@ class Follower:
         replica, cursor = load_snapshot(self.http, self.stale_after)
         self.replica, self.cursor = replica, cursor
         self._loaded_at = time.monotonic()
+        self.stats.reloads += 1
         self.on_replica(replica)
 
     def poll(self) -> int:
@@ -176,7 +209,8 @@ class Follower:
                     change, cursor = line["change"], str(line["cursor"])
                 except (KeyError, TypeError, ValueError) as exc:
                     raise ProtocolError(f"bad change line: {str(line)[:80]}") from exc
-                if not replica.apply(change):
+                if not apply_change(replica, change, self.stats):
+                    self.stats.gaps += 1
                     # Events of one subject arrive in order, so this means a lost event:
                     # start again from a snapshot rather than answer from a wrong state.
                     raise CursorExpired(409, {"detail": f"gap in events at cursor {cursor}"})
