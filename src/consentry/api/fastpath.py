@@ -105,7 +105,7 @@ class DecisionFastPath:
         self.container = container
         self.replica = container.replica
         self.max_batch = container.settings.max_batch
-        self.clock = container.consents.clock
+        self.consents = container.consents  # its clock is read per request, as the routes do
         self._counters: dict[tuple[bool, str], Any] = {}
         self._rendered: dict[Decision, bytes] = {}
         self._routes: dict[str, Any] = {}
@@ -163,7 +163,7 @@ class DecisionFastPath:
         replica = self.replica
         if not replica.ready():
             return None
-        return replica.answer_many(checks, self.clock().timestamp())
+        return replica.answer_many(checks, self.consents.clock().timestamp())
 
     def _checks(self, items: list[Any]) -> list[Check] | None:
         """Every item as a Check (see ``valid_check``), or None. The common case (ASCII names,
