@@ -316,8 +316,44 @@ uses_app = typer.Typer(help="Access reports (who used the data).", no_args_is_he
 lifecycle_app = typer.Typer(
     help="The life of a grant: auto-reset of unused ones.", no_args_is_help=True
 )
+outbox_app = typer.Typer(help="The change feed's outbox.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(uses_app, name="uses")
 app.add_typer(lifecycle_app, name="lifecycle")
+
+
+@outbox_app.command("prune")
+def outbox_prune(
+    older_than_days: Annotated[
+        int, typer.Option(min=1, help="Prune published changes older than this many days.")
+    ] = 7,
+    batch: Annotated[int, typer.Option(min=100, help="Rows per transaction.")] = 10_000,
+) -> None:
+    """Delete published changes from the outbox (oldest first). Feed followers whose cursor is
+    older get 410 and reload the snapshot; unpublished changes and the newest are kept."""
+    from datetime import timedelta
+
+    from consentry.storage.outbox_prune import prune
+
+    container = _container(_settings())
+    now = datetime.now(UTC)
+
+    def progress(removed: int, floor: int) -> None:
+        typer.echo(f"  {removed} pruned so far (up to position {floor})", err=True)
+
+    try:
+        removed, floor = prune(
+            container.db, now - timedelta(days=older_than_days), now, batch, progress
+        )
+    finally:
+        container.close()
+    if removed:
+        typer.echo(
+            f"{removed} published change(s) older than {older_than_days} day(s) pruned; feed "
+            f"cursors below position {floor} now answer 410 (followers reload the snapshot)"
+        )
+    else:
+        typer.echo(f"nothing to prune (the feed keeps everything after position {floor})")
 
 
 @uses_app.command("purge")

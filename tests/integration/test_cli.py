@@ -140,6 +140,7 @@ def test_serve_refuses_a_default_or_weak_secret(sqlite_url: str, secret: str | N
         ["keys", "create"],
         ["keys", "list"],
         ["keys", "revoke"],
+        ["outbox", "prune"],
         ["token"],
         ["catalog", "validate"],
         ["db", "upgrade"],

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, func, select, text
 from consentry.replica.core import ChoiceRow, timestamp
 from consentry.replica.wire import format_cursor, parse_cursor
 from consentry.storage.database import Database
+from consentry.storage.outbox_prune import pruned_upto
 from consentry.storage.tables import outbox, permission_states, subjects
 
 SETTLE_TIMEOUT = 2.0
@@ -115,6 +116,9 @@ def read_changes(
         last = head(conn)
         if after > last or (max_lag is not None and last - after > max_lag):
             raise CursorGone(f"cursor {after} is not within the feed (head {last})")
+        floor = pruned_upto(conn)
+        if after < floor:
+            raise CursorGone(f"the changes up to position {floor} were pruned (cursor {after})")
         if seen is not None:
             now_there = _event_at(conn, after)
             if now_there is not None and now_there != seen:

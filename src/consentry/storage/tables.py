@@ -157,6 +157,16 @@ uses = Table(
     Index("ix_uses_violations", "allowed", "recorded_at"),
 )
 
+# The change feed's bookkeeping: ``outbox_pruned_upto`` is the highest outbox position deleted by
+# pruning (every position at or below it is gone), so a cursor below it answers 410.
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("position", BigId, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # Opt-outs and erasures owed to third parties' webhooks, written by the relay (one row per
 # event and recipient). pending: not yet reached the recipient; sent: reached it, no 2xx yet;
 # acknowledged: it answered 2xx; dead: gave up after the maximum attempts (an admin can retry).
