@@ -50,7 +50,7 @@ def test_reported_uses_are_grouped_by_purpose_and_recipient(
     groups = {(g["purpose"], g["recipient"]): g for g in view["groups"]}
     assert groups[("recommendations", None)]["count"] == 2
     assert groups[("advertising", "adnet")]["count"] == 1
-    assert len(view["recent"]) == 3 and view["recent"][0]["service"].startswith("key:")
+    assert len(view["recent"]) == 3 and view["recent"][0]["service"] == "recommendations-service"
 
 
 def test_a_use_after_withdrawal_is_a_violation(

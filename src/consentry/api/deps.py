@@ -31,6 +31,7 @@ class Principal:
     credential: str
     scopes: frozenset[Scope] = frozenset()
     subject: str | None = None
+    name: str = ""  # a service key's label (``consentry keys create --name``)
 
     def has(self, scope: Scope) -> bool:
         return scope in self.scopes or Scope.ADMIN in self.scopes
@@ -41,7 +42,7 @@ async def verify_key(container: Container, token: str) -> Principal | None:
     key = await run_in_threadpool(container.keys.verify, token)
     if key is None:
         return None
-    return Principal(credential=f"key:{key.key_id}", scopes=key.scopes)
+    return Principal(credential=f"key:{key.key_id}", scopes=key.scopes, name=key.name)
 
 
 async def get_principal(request: Request, container: ContainerDep) -> Principal:

@@ -99,7 +99,8 @@ def post_uses(body: UsesIn, principal: UsesWriter, container: ContainerDep) -> U
         UseReport(u.subject, u.purpose, tuple(u.categories), u.recipient, u.used_at)
         for u in body.uses
     ]
-    outcome = container.uses.record(reports, service=principal.credential)
+    # Named as the key was labelled, so the customer reads "recommendations-service".
+    outcome = container.uses.record(reports, service=principal.name or principal.credential)
     return UsesRecorded(accepted=outcome.accepted, violations=outcome.violations)
 
 
