@@ -68,6 +68,7 @@ def serve(
         bool, typer.Option(help="Allow the demo signing secret and demo login.")
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn).")] = True,
 ) -> None:
     """Run the HTTP API (and page) with uvicorn."""
     import uvicorn
@@ -88,6 +89,7 @@ def serve(
         workers=workers,
         factory=True,
         log_level="info",
+        access_log=access_log,
         proxy_headers=False,
     )
 
@@ -116,8 +118,23 @@ def demo(
     typer.echo(
         f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/subjects/{customers[0]}/permissions"
     )
+    from consentry.demo_services import DEMO_SERVICES, SimulatedServices
+
+    service_keys = {
+        s.name: container.keys.create(["decide", "uses:write"], name=s.name) for s in DEMO_SERVICES
+    }
+    simulated = SimulatedServices(base, container.catalogue, service_keys, customers)
+    typer.echo(
+        f"Simulated services ({', '.join(simulated.uses)}) check consent through the SDK and "
+        f"report their uses every {simulated.every:g} s: see 'Who used my data' on the page."
+    )
     container.close()
-    serve(host="127.0.0.1", port=port, demo=True, workers=1)
+    simulated.start()
+    try:
+        # No access log: the simulated services' feed polls would drown everything else.
+        serve(host="127.0.0.1", port=port, demo=True, workers=1, access_log=False)
+    finally:
+        simulated.stop()
 
 
 @keys_app.command("create")
