@@ -29,7 +29,6 @@ import concurrent.futures
 import json
 import logging
 import queue
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +37,7 @@ from typing import Any, Literal, Self
 
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from consentry.events._dedupe import RecentIds
 from consentry.events._loop import LoopThread
 from consentry.events.publisher import (
     DEFAULT_PREFIX,
@@ -65,23 +65,6 @@ class StreamChange:
     position: int | None  # the outbox position on the server (not an order across relays)
     payload: dict[str, Any]
     raw: bytes
-
-
-class _Seen:
-    """The last ``size`` event ids, oldest forgotten first."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def add(self, event_id: str) -> bool:
-        """True when the id is new."""
-        if event_id in self._ids:
-            return False
-        self._ids[event_id] = None
-        if len(self._ids) > self.size:
-            self._ids.popitem(last=False)
-        return True
 
 
 def _shard(subject: str) -> int | None:
@@ -115,7 +98,7 @@ class NatsFollower:
         self.max_backoff = max_backoff
         self.duplicates = 0  # changes dropped as already seen
         self.undecodable = 0  # messages that were not a JSON object
-        self._seen = _Seen(dedupe_window)
+        self._seen = RecentIds(dedupe_window)
         self._next_seq: dict[str, int | None] = {}  # per filter: where to resume
         self._queue: asyncio.Queue[StreamChange | None] = asyncio.Queue()
         self._nc: Any = None

@@ -27,20 +27,20 @@ not load it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import queue
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from consentry.events._dedupe import RecentIds
+from consentry.events._loop import LoopThread
 from consentry.events.publisher import MSG_ID, POSITION_HEADER, ensure_stream
 from consentry.replica import wire
 from consentry.replica.core import Replica
@@ -69,22 +69,6 @@ class _Message:
     payload: dict[str, Any] | None  # None: not a JSON object
 
 
-class _Seen:
-    """The last ``size`` event ids, oldest forgotten first."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def add(self, event_id: str) -> bool:
-        if event_id in self._ids:
-            return False
-        self._ids[event_id] = None
-        if len(self._ids) > self.size:
-            self._ids.popitem(last=False)
-        return True
-
-
 def _import_nats() -> Any:
     try:
         import nats
@@ -103,14 +87,10 @@ class _Connection:
         self.lost = threading.Event()
         self._nc: Any = None
         self._js: Any = None
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="consentry-sdk-nats", daemon=True
-        )
-        self._thread.start()
+        self._loop = LoopThread("consentry-sdk-nats")
 
     def _call(self, work: Any, timeout: float) -> Any:
-        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
+        return self._loop.call(work, timeout)
 
     def open(self) -> None:
         try:
@@ -208,22 +188,7 @@ class _Connection:
 
     def stop(self) -> None:
         self.drop()
-
-        async def cancel_others() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        if self._thread.is_alive():
-            try:
-                self._call(cancel_others(), 5)
-            except Exception:  # stopping anyway
-                pass
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=5)
-        if not self._thread.is_alive() and not self.loop.is_closed():
-            self.loop.close()
+        self._loop.stop()
 
 
 class NatsFollower:
@@ -250,7 +215,7 @@ class NatsFollower:
         self.cursor = "0"  # the snapshot's cursor (the outbox position it is consistent with)
         self.stream_seq = 0  # the last stream sequence handled
         self._inbox: queue.Queue[_Message] = queue.Queue()
-        self._seen = _Seen(options.dedupe_window)
+        self._seen = RecentIds(options.dedupe_window)
         self._snapshot_position = 0
         self._snapshot_upto = 0  # stream sequence up to which positions may be in the snapshot
         self._probes: list[tuple[float, int]] = []  # (monotonic time asked, last seq then)
@@ -284,7 +249,7 @@ class NatsFollower:
         self._snapshot_position, self._snapshot_upto = position, upto
         self.stream_seq = last
         self._probes.clear()
-        self._seen = _Seen(self.options.dedupe_window)
+        self._seen = RecentIds(self.options.dedupe_window)
         self._conn.subscribe(last + 1)
         self._loaded_at = time.monotonic()
         return replica
