@@ -7,19 +7,17 @@ lets anyone pick one of the invented demo customers instead.
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
 from consentry.api.problems import problem_response
 from consentry.services.demo import DEMO_CUSTOMERS
 from consentry.web.auth import SignedIn, authenticate, start_session
-from consentry.web.pages import Web, WebDep, private
+from consentry.web.pages import FormText, Web, WebDep, private
 from consentry.web.session import LOGIN_COOKIE
 
 router = APIRouter(include_in_schema=False)
-FormText = Annotated[str | None, Form(max_length=200)]
 
 
 def _not_demo(web: Web) -> Response | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.staticfiles import StaticFiles
@@ -18,6 +18,9 @@ from consentry.api.deps import ContainerDep
 from consentry.bootstrap import Container
 from consentry.web import i18n
 from consentry.web.session import Session, Signer
+
+# A short text field of the page's forms (CSRF token, language, choice).
+FormText = Annotated[str | None, Form(max_length=200)]
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"

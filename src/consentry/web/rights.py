@@ -6,19 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from consentry.services.consents import Context
 from consentry.web import messages
 from consentry.web.auth import SignedIn, session_for_change, signed_in
-from consentry.web.pages import WebDep, private
+from consentry.web.pages import FormText, WebDep, private
 from consentry.web.session import FLASH_COOKIE, SESSION_COOKIE, Session
 
 ERASED = "erased"
 
 router = APIRouter(include_in_schema=False)
-FormText = Annotated[str | None, Form(max_length=200)]
 
 
 @router.get("/permissions/export")

@@ -24,7 +24,7 @@ from consentry.web import demo, messages, rights
 from consentry.web.activity import access_rows, history_rows
 from consentry.web.auth import SignedIn, session_for_change, signed_in
 from consentry.web.loading import page_model
-from consentry.web.pages import STATIC_PREFIX, Web, WebDep, private, static_files
+from consentry.web.pages import STATIC_PREFIX, FormText, Web, WebDep, private, static_files
 from consentry.web.session import SESSION_COOKIE, Session
 
 __all__ = ["STATIC_PREFIX", "router", "static_files"]
@@ -41,7 +41,6 @@ router.include_router(rights.router)
 
 PermissionId = Annotated[str, Path(min_length=1, max_length=100)]
 EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9\-]{1,64}$")]
-FormText = Annotated[str | None, Form(max_length=200)]
 
 
 def _message_page(web: Web, auth: SignedIn, status: int, heading: str, text: str) -> Response:
