@@ -6,17 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from consentry.domain.catalogue import Catalogue
+from consentry.services._ledger_io import utcnow
 from consentry.storage import deliveries as store
 from consentry.storage.database import Database
 from consentry.storage.deliveries import DeliveryRow
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AlreadyAcknowledged(Exception):
@@ -47,7 +44,8 @@ class RecipientDeliveries:
         return self.deliveries[0]
 
 
-def _delivery(row: DeliveryRow) -> Delivery:
+def delivery_of(row: DeliveryRow) -> Delivery:
+    """A stored delivery with the JSON body it carries (empty when that is not an object)."""
     try:
         body = json.loads(row.payload)
     except ValueError:
@@ -67,7 +65,7 @@ class DeliveryService:
         self, statuses: Sequence[str], limit: int = 100, after: int | None = None
     ) -> list[Delivery]:
         with self.db.read() as conn:
-            return [_delivery(r) for r in store.by_status(conn, statuses, limit, after)]
+            return [delivery_of(r) for r in store.by_status(conn, statuses, limit, after)]
 
     def retry(self, delivery_id: int) -> Delivery | None:
         """Reopen a delivery for a fresh round of attempts, due now (None: no such delivery)."""
@@ -75,14 +73,14 @@ class DeliveryService:
             row = store.reopen(conn, delivery_id, self.clock())
         if row is not None and row.status == store.ACKNOWLEDGED:
             raise AlreadyAcknowledged(f"delivery {delivery_id} was acknowledged")
-        return _delivery(row) if row is not None else None
+        return delivery_of(row) if row is not None else None
 
     def for_subject(self, subject_id: str) -> list[RecipientDeliveries]:
         with self.db.read() as conn:
             rows = store.for_subject(conn, subject_id)
         grouped: dict[str, list[Delivery]] = {}
         for row in rows:
-            grouped.setdefault(row.recipient, []).append(_delivery(row))
+            grouped.setdefault(row.recipient, []).append(delivery_of(row))
         out = []
         for name, items in grouped.items():
             recipient = self.catalogue.recipients.get(name)

@@ -31,6 +31,7 @@ from consentry.services.consents import (
     Context,
     view_to_json,
 )
+from consentry.services.deliveries import delivery_of
 from consentry.storage import deliveries as delivery_rows
 from consentry.storage import erasure
 from consentry.storage import repository as repo
@@ -251,10 +252,7 @@ class RightsService:
         cat = self.index.catalogue
         out = []
         for row in found:
-            try:
-                body = json.loads(row.payload)
-            except ValueError:
-                body = {}
+            body = delivery_of(row).body
             recipient = cat.recipients.get(row.recipient)
             out.append(
                 {
