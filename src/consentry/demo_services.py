@@ -63,8 +63,7 @@ class SimulatedServices:
             perm = catalogue.permission(service.permission)
             if perm is None or service.name not in keys:
                 continue
-            device = [c for c in perm.categories if catalogue.categories[c].device is not None]
-            categories = tuple(c for c in perm.categories if c not in device)
+            categories = tuple(c for c in perm.categories if catalogue.categories[c].device is None)
             if not categories:
                 continue  # services never read device data in the demo
             recipient = service.recipient if service.recipient in perm.recipients else None
