@@ -17,7 +17,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Dependencies come from requirements.lock (pinned, hashed: scripts/lock.sh makes it), then
 # consentry itself without resolving anything; check_lock.py fails when the lock is stale.
-stamp=.venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml requirements.lock setup.py src/consentry/replica/_rows.c | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "==> installing consentry and its locked dependencies into .venv" >&2
   .venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock

@@ -10,18 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consentry.catalogue_io import load_catalogue
 from consentry.domain.catalogue import Catalogue
-from consentry.domain.decisions import CatalogueIndex, Decision, DecisionRequest, Reason, decide
+from consentry.domain.decisions import Decision, DecisionRequest, Reason, decide
 from consentry.domain.events import subject_ref
 from consentry.domain.state import Choice, ChoiceState, SubjectState
 from consentry.replica.core import Replica
-from consentry.replica.table import SubjectTable
-from support import MINI
+from replica_support import CATALOGUE, INDEX, ROWS, new_replica
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-CATALOGUE = load_catalogue(MINI)
-INDEX = CatalogueIndex(CATALOGUE)
 
 
 def event(
@@ -39,9 +35,9 @@ def event(
     }
 
 
-@pytest.fixture
-def replica() -> Replica:
-    return Replica(CATALOGUE, compiled=INDEX.compiled)
+@pytest.fixture(params=ROWS)
+def replica(request: pytest.FixtureRequest) -> Replica:
+    return new_replica(request.param)
 
 
 def test_unknown_subject_gets_the_defaults(replica: Replica) -> None:
@@ -139,44 +135,6 @@ def test_many_subjects_share_one_int_per_distinct_state(replica: Replica) -> Non
     assert len(replica) == 100 and len(replica._pool) == 1
 
 
-# -- the table ---------------------------------------------------------------------------------
-def test_table_finds_every_subject_after_growing() -> None:
-    table = SubjectTable(capacity=4, front_cache=8)
-    ids = [f"user-{i}" for i in range(5000)] + ["émile@example.org", "用户-1", ""]
-    rows = [table.add(s) for s in ids]
-    assert rows == list(range(len(ids)))
-    assert all(table.find(s) == i for i, s in enumerate(ids))
-    assert table.find("user-5000") == -1 and table.subject(5001) == "用户-1"
-
-
-def test_table_compares_ids_not_hashes() -> None:
-    table = SubjectTable()
-    table.add("user-1")
-    assert table.find("user-10") == -1 and table.find("user-") == -1
-
-
-class _SameHash(str):
-    """An id whose hash collides with every other one's (as a crafted id's might)."""
-
-    def __hash__(self) -> int:
-        return 42
-
-
-def test_table_tells_ids_with_the_same_hash_apart() -> None:
-    table = SubjectTable()
-    first, second = _SameHash("user-1"), _SameHash("user-2")
-    assert (table.add(first), table.add(second)) == (0, 1)
-    assert (table.find(second), table.find(first)) == (1, 0)
-    assert table.find(_SameHash("user-3")) == -1
-
-
-def test_table_finds_rows_by_ledger_reference() -> None:
-    table = SubjectTable()
-    for s in ("a", "b", "c"):
-        table.add(s)
-    assert list(table.rows_with_ref(subject_ref("b"))) == [1]
-
-
 # -- the replica equals the server, on random event histories -----------------------------------
 _histories = st.lists(
     st.tuples(
@@ -189,6 +147,7 @@ _histories = st.lists(
 )
 
 
+@pytest.mark.parametrize("compiled_rows", ROWS)
 @settings(max_examples=300, deadline=None)
 @given(
     history=_histories,
@@ -198,13 +157,14 @@ _histories = st.lists(
     recipient=st.sampled_from([None, *CATALOGUE.recipients]),
 )
 def test_replica_built_from_events_decides_like_the_server(
+    compiled_rows: bool,
     history: list[tuple[str, str, str, datetime | None]],
     jurisdiction: str | None,
     purpose: str,
     category: str,
     recipient: str | None,
 ) -> None:
-    replica = Replica(CATALOGUE, compiled=INDEX.compiled)
+    replica = new_replica(compiled_rows)
     replica.set_jurisdiction("s1", jurisdiction)
     choices: dict[str, Choice] = {}
     for seq, (pid, state, version, expires) in enumerate(history, start=1):
@@ -223,6 +183,9 @@ def test_replica_built_from_events_decides_like_the_server(
     subject = SubjectState("s1", jurisdiction, choices, {})
     expected = decide(INDEX, subject, DecisionRequest("s1", purpose, (category,), recipient), NOW)
     assert replica.check("s1", purpose, [category], recipient, now=NOW.timestamp()) == expected
+    # The same request asked with one name, or with a tuple, is planned alike.
+    assert replica.check("s1", purpose, category, recipient, now=NOW.timestamp()) == expected
+    assert replica.check("s1", purpose, (category,), recipient, now=NOW.timestamp()) == expected
 
 
 def test_mini_catalogue_is_what_these_tests_assume(mini_catalogue: Catalogue) -> None:

@@ -20,7 +20,7 @@ reference swap, no torn reads between threads).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from consentry.domain.catalogue import Catalogue, LegalBasis, Permission
@@ -112,7 +112,8 @@ class CompiledCatalogue:
         self.device_denied = tuple(
             Decision(False, Reason.DEVICE_NOT_GRANTED, pid) for pid in self.permission_ids
         )
-        self.plans: dict[tuple[str, tuple[str, ...], str | None], Plan | Decision] = {}
+        # Keyed by (purpose, categories, recipient), categories as a tuple or as one name.
+        self.plans: dict[tuple[str, tuple[str, ...] | str, str | None], Plan | Decision] = {}
 
     # -- jurisdictions -----------------------------------------------------------------------
     def jurisdiction_id(self, jurisdiction: str | None) -> int:
@@ -255,6 +256,20 @@ class CompiledCatalogue:
             if len(self.plans) >= MAX_PLANS:
                 self.plans.clear()
             self.plans[key] = found
+        return found
+
+    def plan_for(
+        self, purpose: str, categories: Sequence[str] | str, recipient: str | None
+    ) -> Plan | Decision:
+        """``plan`` for categories given as one name or any sequence of names. The answer is
+        also kept under the key as given (a str or a tuple), so that a replica asked the same
+        way again finds it with one dict lookup."""
+        names = (categories,) if isinstance(categories, str) else tuple(categories)
+        found = self.plan(purpose, names, recipient)
+        if isinstance(categories, str | tuple) and categories is not names:
+            if len(self.plans) >= MAX_PLANS:
+                self.plans.clear()
+            self.plans[(purpose, categories, recipient)] = found
         return found
 
     def _compile(

@@ -1,7 +1,7 @@
 """An in-memory replica of every subject's choices, answering with the server's decision rule.
 
-Each subject is one row: its packed state (one int, see :mod:`consentry.domain.compiled`) in a
-list, the last ledger ``seq`` applied in an ``array``, and its id in a :class:`SubjectTable`.
+Each subject is one row of :mod:`consentry.replica.rows`: its packed state (one int, see
+:mod:`consentry.domain.compiled`) and the last ledger ``seq`` applied, found by its id.
 Time-limited grants are kept aside (row -> expiries) and resolved at each check, so a grant
 lapses exactly when its time is up even if no event arrives.
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from time import monotonic as _monotonic
@@ -21,8 +20,9 @@ from typing import Any
 
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.compiled import JURISDICTION_BITS, CompiledCatalogue, Plan, decide_state
+from consentry.domain.events import subject_ref
 from consentry.domain.rules import Code, Decision, Reason
-from consentry.replica.table import SubjectTable
+from consentry.replica.rows import AllowsFunc, Rows, fast_checker, new_rows, rows_iter
 
 GRANTED = "permission_granted"
 DENIED = "permission_denied"
@@ -30,6 +30,7 @@ ERASED = "subject_erased"
 # Not written by the server yet: a jurisdiction change, {"kind", "subject", "jurisdiction"}.
 JURISDICTION_SET = "jurisdiction_set"
 POOL_SIZE = 65_536
+_J_MASK = (1 << JURISDICTION_BITS) - 1
 
 # (permission id, "granted" | "denied", notice version, expires_at as POSIX seconds or None)
 ChoiceRow = tuple[str, str, str, float | None]
@@ -51,25 +52,53 @@ class Replica:
         compiled: CompiledCatalogue | None = None,
         capacity: int = 1024,
         wall_clock: Callable[[], float] = time.time,
+        rows: Callable[[int], Rows] = new_rows,
     ) -> None:
         self.catalogue = catalogue
         self.compiled = compiled or CompiledCatalogue(catalogue)
         self.lock = threading.Lock()
         self.wall_clock = wall_clock
-        # Checks for choice-based permissions fail closed once time.monotonic() passes this.
-        self.fresh_until = float("inf")
-        self._table = SubjectTable(capacity)
-        self._states: list[int] = []
-        self._seqs = array("I")
+        self._fresh_until = float("inf")
+        self._new_rows = rows
         self._expiries: dict[int, dict[int, float]] = {}
         self._pool: dict[int, int] = {}
         self._empty = self.compiled.pack(())
         self._x_shift = self.compiled.x_shift
-        self._plans = self.compiled.plans
-        self._front = self._table.front
+        # The compiled catalogue's plans, looked up with the request's own key (any shape).
+        self._plans: Mapping[Any, Plan | Decision] = self.compiled.plans
+        self._verdicts = self.compiled.verdicts
+        self._use_rows(rows(capacity))
+
+    def _use_rows(self, rows: Rows) -> None:
+        self._rows = rows
+        self._lookup = rows.lookup
+        self._checker = fast_checker(
+            rows,
+            plans=self.compiled.plans,
+            plan_type=Plan,
+            empty=self._empty,
+            x_limit=1 << self._x_shift,
+            verdicts=self._verdicts,
+            fallback=self._allowed_by_check,
+        )
+        if self._checker is not None:
+            self._checker.fresh_until = self._fresh_until
+        # ``allows`` is the compiled fast path when the rows are compiled, else Python's.
+        self.allows: AllowsFunc = self._checker.allows if self._checker else self._allows
+
+    @property
+    def fresh_until(self) -> float:
+        """Checks for choice-based permissions fail closed once time.monotonic() passes this."""
+        return self._fresh_until
+
+    @fresh_until.setter
+    def fresh_until(self, value: float) -> None:
+        self._fresh_until = value
+        if self._checker is not None:
+            self._checker.fresh_until = value
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self._rows)
 
     # -- reads -------------------------------------------------------------------------------
     def check(
@@ -82,55 +111,71 @@ class Replica:
     ) -> Decision:
         """The decision for one use of a subject's data. Device categories are refused (a
         replica holds no device reports); ``now`` is POSIX seconds (default: the wall clock)."""
-        # Written for speed (this is the SDK's hot path): locals, no helper calls but one.
-        key: tuple[str, tuple[str, ...], str | None]
-        if isinstance(categories, str):
-            key = (purpose, (categories,), recipient)
-        elif isinstance(categories, tuple):
-            key = (purpose, categories, recipient)
-        else:
-            key = (purpose, tuple(categories), recipient)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self.compiled.plan(*key)
+        # Written for speed (this is the SDK's hot path): one dict lookup finds the plan (it is
+        # cached under the key as given, a str or a tuple of categories), one call the state.
+        try:
+            plan = self._plans[(purpose, categories, recipient)]
+        except (KeyError, TypeError):  # not asked before, or categories given as a list
+            plan = self.compiled.plan_for(purpose, categories, recipient)
         if isinstance(plan, Decision):
             return plan  # a refusal: unknown names
-        row = self._front.get(subject)
-        if row is None:
-            row = self._table.find(subject)
-        state = self._states[row] if row >= 0 else self._empty
+        state = self._lookup(subject, self._empty)
         if state >> self._x_shift:
-            state = self._resolve(row, state, now)
-        decision = decide_state(self.compiled, plan, state)
-        if self.fresh_until < _monotonic():
+            state = self._resolve(self._rows.find(subject), state, now)
+            decision = decide_state(self.compiled, plan, state)
+        elif plan.lone:  # decide_state's first branch, inlined (no expired grants here)
+            decision = self._verdicts[state & _J_MASK][plan.first][(state >> plan.lone) & 3]
+        else:
+            decision = decide_state(self.compiled, plan, state)
+        if self._fresh_until < _monotonic():
             return self._stale(plan, decision)
         return decision
+
+    def _allowed_by_check(
+        self, subject: str, purpose: str, categories: Sequence[str] | str, recipient: str | None
+    ) -> bool:
+        return self.check(subject, purpose, categories, recipient).allowed
+
+    def _allows(
+        self,
+        subject: str,
+        purpose: str,
+        categories: Sequence[str] | str,
+        recipient: str | None = None,
+    ) -> bool:
+        """``check(...).allowed``, one call shorter on the common path: a request that one
+        permission answers, a subject without time-limited grants, a fresh replica."""
+        try:
+            plan = self._plans[(purpose, categories, recipient)]
+        except (KeyError, TypeError):
+            plan = self.compiled.plan_for(purpose, categories, recipient)
+        if type(plan) is Plan and plan.lone:
+            state = self._lookup(subject, self._empty)
+            if not state >> self._x_shift and self._fresh_until >= _monotonic():
+                return self._verdicts[state & _J_MASK][plan.first][(state >> plan.lone) & 3].allowed
+        return self.check(subject, purpose, categories, recipient).allowed
 
     def check_planned(self, items: Sequence[tuple[str, Plan]], now: float | None) -> list[Decision]:
         """``check`` for many requests already planned (``CompiledCatalogue.plan`` gave a Plan,
         not a refusal): one tight loop, the staleness bound looked at once, at the end."""
-        front = self._front
-        find = self._table.find
-        states = self._states
+        lookup = self._lookup
+        find = self._rows.find
         empty = self._empty
         x_shift = self._x_shift
         compiled = self.compiled
         verdicts = compiled.verdicts
-        j_mask = (1 << JURISDICTION_BITS) - 1
+        j_mask = _J_MASK
         out: list[Decision] = []
         append = out.append
         for subject, plan in items:
-            row = front.get(subject)
-            if row is None:
-                row = find(subject)
-            state = states[row] if row >= 0 else empty
+            state = lookup(subject, empty)
             if state >> x_shift:
-                state = self._resolve(row, state, now)
+                state = self._resolve(find(subject), state, now)
             elif plan.lone:  # decide_state's first branch, inlined (no expired grants here)
                 append(verdicts[state & j_mask][plan.first][(state >> plan.lone) & 3])
                 continue
             append(decide_state(compiled, plan, state))
-        if self.fresh_until < _monotonic():
+        if self._fresh_until < _monotonic():
             stale = self._stale
             return [stale(plan, d) for (_, plan), d in zip(items, out, strict=True)]
         return out
@@ -149,21 +194,21 @@ class Replica:
         return Decision(False, Reason.STALE_REPLICA, decision.permission)
 
     def stale(self) -> bool:
-        return self.fresh_until < time.monotonic()
+        return self._fresh_until < time.monotonic()
 
     def seq(self, subject: str) -> int:
-        row = self._table.find(subject)
-        return self._seqs[row] if row >= 0 else 0
+        row = self._rows.find(subject)
+        return self._rows.seq(row) if row >= 0 else 0
 
     def state_of(self, subject: str) -> tuple[int, str | None, dict[str, Code]]:
         """(seq, jurisdiction, permission id -> stored code): for tests and debugging."""
-        row = self._table.find(subject)
+        row = self._rows.find(subject)
         if row < 0:
             return 0, None, {}
-        state = self._states[row]
+        state = self._rows.state(row)
         ids = self.compiled.permission_ids
         codes = {ids[bit]: code for bit, code in self.compiled.codes(state).items()}
-        return self._seqs[row], self.compiled.jurisdiction(state), codes
+        return self._rows.seq(row), self.compiled.jurisdiction(state), codes
 
     # -- writes (hold ``lock``) --------------------------------------------------------------
     def put(
@@ -176,8 +221,8 @@ class Replica:
         force: bool = False,
     ) -> bool:
         """Replace a subject's whole state, unless the replica already holds a later seq."""
-        row = self._table.find(subject)
-        if row >= 0 and not force and self._seqs[row] > seq:
+        row = self._rows.find(subject)
+        if row >= 0 and not force and self._rows.seq(row) > seq:
             return False
         compiled = self.compiled
         codes: dict[int, Code] = {}
@@ -208,14 +253,14 @@ class Replica:
         compiled = self.compiled
         jid = compiled.jurisdiction_id(jurisdiction)
         state = compiled.assemble(c0 & compiled.full, c1 & compiled.full, 0, jid, bool(expiries))
-        self._store(subject, self._table.find(subject), seq, state, expiries)
+        self._store(subject, self._rows.find(subject), seq, state, expiries)
 
     def masks_of(self, subject: str) -> tuple[int, int, dict[int, float]]:
         """(c0, c1, expiries) of a subject, as a snapshot line carries them."""
-        row = self._table.find(subject)
+        row = self._rows.find(subject)
         if row < 0:
             return 0, 0, {}
-        c0, c1 = self.compiled.masks(self._states[row])
+        c0, c1 = self.compiled.masks(self._rows.state(row))
         return c0, c1, dict(self._expiries.get(row, {}))
 
     def apply(self, change: Mapping[str, Any]) -> bool:
@@ -232,14 +277,14 @@ class Replica:
             return True  # redacted by an erasure; the erasure event itself follows
         subject = change["subject"]
         seq = int(change["seq"])
-        row = self._table.find(subject)
-        last = self._seqs[row] if row >= 0 else 0
+        row = self._rows.find(subject)
+        last = self._rows.seq(row) if row >= 0 else 0
         if seq <= last:
             return True  # already applied (a snapshot or a local write got here first)
         if seq != last + 1:
             return False
         compiled = self.compiled
-        state = self._states[row] if row >= 0 else self._empty
+        state = self._rows.state(row) if row >= 0 else self._empty
         jid = compiled.jurisdiction_index(state)
         codes = compiled.codes(state)
         expiries = dict(self._expiries.get(row, {})) if row >= 0 else {}
@@ -262,18 +307,20 @@ class Replica:
     def erase_ref(self, ref: str, seq: int) -> None:
         """An erasure names the subject by ledger reference only (the id is gone from the
         server): find the row whose id has that reference. O(subjects); erasures are rare."""
-        for row in list(self._table.rows_with_ref(ref)):
-            if self._seqs[row] < seq:
-                self._store(self._table.subject(row), row, seq, self._empty, {})
+        rows = self._rows
+        matches = [row for row in rows_iter(rows) if subject_ref(rows.subject(row)) == ref]
+        for row in matches:
+            if rows.seq(row) < seq:
+                self._store(rows.subject(row), row, seq, self._empty, {})
 
     def set_jurisdiction(self, subject: str, jurisdiction: str | None) -> None:
         compiled = self.compiled
-        row = self._table.find(subject)
-        state = self._states[row] if row >= 0 else self._empty
+        row = self._rows.find(subject)
+        state = self._rows.state(row) if row >= 0 else self._empty
         expiries = dict(self._expiries.get(row, {})) if row >= 0 else {}
         jid = compiled.jurisdiction_id(jurisdiction)
         packed = compiled.pack(compiled.codes(state).items(), jid, bool(expiries))
-        self._store(subject, row, self._seqs[row] if row >= 0 else 0, packed, expiries)
+        self._store(subject, row, self._rows.seq(row) if row >= 0 else 0, packed, expiries)
 
     def _store(
         self, subject: str, row: int, seq: int, state: int, expiries: dict[int, float]
@@ -285,27 +332,19 @@ class Replica:
                 self._pool[state] = state
             pooled = state
         if row < 0:
-            # The row's data first, then the id: a reader that finds the id finds its data.
-            row = len(self._states)
-            if expiries:
-                self._expiries[row] = expiries
-            self._states.append(pooled)
-            self._seqs.append(seq)
-            added = self._table.add(subject)
-            assert added == row
-            return
+            if not expiries:
+                self._rows.add(subject, pooled, seq)
+                return
+            # A state with expiries is readable only once its expiries are: add the row empty.
+            row = self._rows.add(subject, self._empty, 0)
         if expiries:
             self._expiries[row] = expiries
         else:
             self._expiries.pop(row, None)
-        self._seqs[row] = seq
-        self._states[row] = pooled
+        self._rows.set(row, pooled, seq)
 
     def clear(self) -> None:
         """Forget every subject (before loading a new snapshot into this object)."""
-        self._table = SubjectTable(1024)
-        self._front = self._table.front
-        self._states = []
-        self._seqs = array("I")
+        self._use_rows(self._new_rows(1024))
         self._expiries = {}
         self._pool = {}

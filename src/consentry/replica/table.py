@@ -8,13 +8,9 @@ subjects can never share a row. A small dict in front keeps recently asked ids o
 
 from __future__ import annotations
 
-import hashlib
 from array import array
-from collections.abc import Iterator
 
 FRONT_CACHE = 32_768
-# The prefix of domain.events.subject_ref, so references are computed on the stored bytes.
-_REF_DOMAIN = b"consentry.subject.v1:"
 
 _ROW_SHIFT = 32
 _LOW = (1 << _ROW_SHIFT) - 1
@@ -87,15 +83,6 @@ class SubjectTable:
 
     def subject(self, row: int) -> str:
         return self._ids[self._offsets[row] : self._offsets[row + 1]].decode()
-
-    def rows_with_ref(self, ref: str) -> Iterator[int]:
-        """Rows whose id has this ledger reference (see ``domain.events.subject_ref``)."""
-        domain = _REF_DOMAIN
-        ids = self._ids
-        offsets = self._offsets
-        for row in range(self._count):
-            if hashlib.sha256(domain + ids[offsets[row] : offsets[row + 1]]).hexdigest() == ref:
-                yield row
 
     def _probe(self, subject: str, h: int) -> tuple[int, int]:
         """(row, slot) when found, else (-1, the empty slot where it would go)."""

@@ -169,7 +169,7 @@ class Consentry:
         categories: Sequence[str] | str,
         recipient: str | None = None,
     ) -> bool:
-        return self._replica.check(subject, purpose, categories, recipient).allowed
+        return self._replica.allows(subject, purpose, categories, recipient)
 
     def check_many(
         self, checks: Iterable[Check | tuple[Any, ...] | Mapping[str, Any]]
