@@ -34,7 +34,9 @@ from consentry.events.webhooks import (
     verify_signature,
 )
 
-SECRET_ENV = "CONSENTRY_DEMO_PARTNER_SECRET"  # the demo's signing secret for every partner
+# The environment variable holding the demo's signing secret for every partner (a name, not
+# a secret: bandit B105 accepted).
+SECRET_ENV = "CONSENTRY_DEMO_PARTNER_SECRET"  # nosec B105
 WEBHOOK_PATH = "/webhooks/"
 KEEP = 200  # deliveries (and refusals) kept in memory
 REMEMBERED = 10_000  # event ids remembered to answer a repeated delivery without listing it twice
