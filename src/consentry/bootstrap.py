@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from consentry.catalogue_io import load_catalogue
 from consentry.config import Settings
+from consentry.demo_partners import partner_webhooks
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.decisions import CatalogueIndex
 from consentry.metrics import Metrics
@@ -41,6 +42,8 @@ class Container:
 def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Container:
     settings = settings or Settings()
     catalogue = load_catalogue(settings.catalogue)
+    if settings.demo and settings.demo_partners_url:
+        catalogue = catalogue.with_webhooks(partner_webhooks(catalogue, settings.demo_partners_url))
     index = CatalogueIndex(catalogue)
     # Tells the decision replica after each commit, so decisions read this process's writes.
     db = ObservedDatabase(settings.database_url)

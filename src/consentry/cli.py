@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from consentry.bootstrap import Container, bootstrap
 from consentry.catalogue_io import CatalogueError, load_catalogue
 from consentry.cli_standards import gpp_app, receipt_app, tcf_app
 from consentry.config import InsecureSettings, Settings
+from consentry.demo_partners import SECRET_ENV, Outcome, PartnerInbox, PartnerReceiver, partners
 from consentry.events.command import relay_command
 from consentry.storage.database import display_url
 
@@ -100,14 +102,38 @@ def demo(
     database: Annotated[Path, typer.Option(help="SQLite file for the demo.")] = Path(
         "consentry-demo.db"
     ),
+    partners_port: Annotated[
+        int | None,
+        typer.Option(help="Port of the demo partners' webhook receiver (default: port + 1)."),
+    ] = None,
 ) -> None:
-    """Start a demo: SQLite file, demo catalogue, demo customers; prints URLs and a service key."""
+    """Start a demo: SQLite file, demo catalogue, demo customers; prints URLs and a service key.
+    Beside the server: simulated services that ask before using data, and a receiver where the
+    catalogue's partners get their signed opt-outs."""
     from consentry.services.demo import seed
 
     url = f"sqlite:///{database}"
     os.environ["CONSENTRY_DATABASE_URL"] = url
     os.environ["CONSENTRY_DEMO"] = "true"
+    secret = os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
+    os.environ[SECRET_ENV] = secret  # the server signs with it, the partners check with it
     container = _container(_settings(database_url=url, demo=True))
+    names = partners(container.catalogue)
+
+    def announce(outcome: Outcome) -> None:
+        typer.echo(f"[partner {outcome.recipient}] {outcome.describe()}")
+
+    try:
+        receiver = PartnerReceiver(
+            PartnerInbox(secret, names),
+            port + 1 if partners_port is None else partners_port,
+            on_outcome=announce,
+        )
+    except (OSError, OverflowError) as exc:
+        container.close()
+        message = f"cannot start the demo partners' receiver: {exc} (see --partners-port)"
+        raise fail(message) from exc
+    os.environ["CONSENTRY_DEMO_PARTNERS_URL"] = receiver.url  # the server's catalogue points here
     customers = seed(container)
     key = container.keys.create(["decide", "subjects:read", "subjects:write"], name="demo")
     base = f"http://127.0.0.1:{port}"
@@ -117,6 +143,10 @@ def demo(
     typer.echo(f"Service key:      {key}")
     typer.echo(
         f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/subjects/{customers[0]}/permissions"
+    )
+    typer.echo(
+        f"Partners' inbox:  {receiver.url}/   (the signed opt-outs the {len(names)} partners "
+        "received: withdraw a sharing permission on the page to send one)"
     )
     from consentry.demo_services import DEMO_SERVICES, SimulatedServices
 
@@ -129,12 +159,14 @@ def demo(
         f"report their uses every {simulated.every:g} s: see 'Who used my data' on the page."
     )
     container.close()
+    receiver.start()
     simulated.start()
     try:
         # No access log: the simulated services' feed polls would drown everything else.
         serve(host="127.0.0.1", port=port, demo=True, workers=1, access_log=False)
     finally:
         simulated.stop()
+        receiver.stop()
 
 
 @keys_app.command("create")

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     jwt_public_key: str | None = None
     jwt_issuer: str | None = None
     demo: bool = False
+    # With ``demo``: the demo partners' receiver (``consentry demo`` starts it and sets this);
+    # the catalogue's third parties then send their webhooks there (``demo_partners.py``).
+    demo_partners_url: str | None = None
     max_batch: int = 1000
     # Consent receipts (Ed25519, compact JWS). The signing key: PEM text of an Ed25519 private
     # key, or the path of a PEM file. Unset outside --demo: receipts answer 503, nothing else

@@ -445,6 +445,19 @@ class Catalogue(_Model):
         if missing:
             raise ValueError(f"{where}: missing text for locale(s) {', '.join(missing)}")
 
+    def with_webhooks(self, hooks: Mapping[str, Webhook]) -> Catalogue:
+        """A copy in which the named recipients' webhooks are ``hooks`` (the demo points its
+        partners at its own receiver this way). Webhooks are operator configuration: nothing
+        shown to subjects or replicas changes."""
+        unknown = sorted(set(hooks) - set(self.recipients))
+        if unknown:
+            raise ValueError(f"no such recipient(s): {', '.join(unknown)}")
+        recipients = {
+            name: r.model_copy(update={"webhook": hooks[name]}) if name in hooks else r
+            for name, r in self.recipients.items()
+        }
+        return self.model_copy(update={"recipients": recipients})
+
     def permission(self, permission_id: str) -> Permission | None:
         for perm in self.permissions:
             if perm.id == permission_id:
