@@ -29,5 +29,5 @@ def new_replica(compiled_rows: bool) -> Replica:
     return Replica(
         CATALOGUE,
         compiled=INDEX.compiled,
-        rows=lambda capacity: new_rows(capacity, compiled=compiled_rows),
+        rows=lambda capacity, bits: new_rows(capacity, bits, compiled=compiled_rows),
     )

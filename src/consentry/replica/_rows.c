@@ -1,29 +1,37 @@
-/* Subject rows for the SDK replica: subject id -> (packed state, last applied seq), compiled.
+/* Subject rows for the SDK replica, compiled: subject id -> (packed state, last applied seq),
+ * and the common decision answered without leaving C.
  *
  * The pure-Python equivalent is consentry.replica.rows.PyRows; both answer the same methods and
- * tests run against both. This one exists for the hot path: Replica.check asks
- * ``rows.lookup(subject, empty)`` once per decision, and at a million subjects that lookup
- * must cost about two memory reads, not five Python-level ones.
+ * the replica tests run against both. This one exists for the hot path: at a million subjects
+ * a check must cost about two memory reads (index slot, then record), not five Python-level ones.
  *
  * Layout. Every subject is one record appended to an arena:
- *     [state: PyObject* (8)][seq: uint32 (4)][length: uint16 (2)][the id's UTF-8 bytes]
- * Records are never moved within the arena (the arena may be reallocated as a whole, so no
- * pointer into it is kept across calls); a record's byte offset is its handle. The index is an
- * open-addressing table of uint64 slots: the top 24 bits of the id's Python hash (a tag that
- * rules out nearly every non-matching slot without reading the record) and the record's
- * offset + 1 in the low 40 bits (0 means empty). Ids are compared byte for byte, never
- * trusted to the hash alone. The hash is Python's own keyed string hash, so ids chosen to
- * collide cannot be computed without the process's hash key.
+ *     [state: `words` x uint64, little end first][seq: uint32][length: uint16][id, UTF-8]
+ * The packed state (see consentry.domain.compiled) is kept as machine words inside the record,
+ * so neither a lookup nor a decision touches a Python int. Records are never moved within the
+ * arena (the arena may be reallocated as a whole, so no pointer into it outlives a call); a
+ * record's byte offset is its row handle. The index is an open-addressing table of uint64
+ * slots: the top 24 bits of the id's Python hash (a tag that rules out nearly every other slot
+ * without reading its record) and the record's offset + 1 in the low 40 bits (0: empty). Ids
+ * are compared byte for byte, never trusted to the hash alone; the hash is Python's keyed string
+ * hash, so ids chosen to collide cannot be computed without the process's hash key.
  *
- * Concurrency: every method runs holding the GIL and never releases it, so readers and the
- * one writer (the replica holds its lock around writes) never see a half-made change.
+ * Memory: the index and the arena are mapped with transparent huge pages advised (Linux), so
+ * that a random lookup at a million subjects costs its cache misses but no page-table walks.
+ *
+ * Concurrency: every method runs holding the GIL and never releases it, so readers and the one
+ * writer (the replica holds its lock around writes) never see a half-made change.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
-#define HEADER 14
+#define MAX_WORDS 64 /* states up to 4096 bits: catalogues of about a thousand permissions */
 #define OFFSET_BITS 40
 #define OFFSET_MASK ((UINT64_C(1) << OFFSET_BITS) - 1)
 #define TAG_MASK (~OFFSET_MASK)
@@ -37,28 +45,166 @@ typedef struct {
     size_t used;
     size_t capacity;
     Py_ssize_t count;
+    Py_ssize_t words;  /* 64-bit words of state in each record */
+    size_t header;     /* bytes before the id: 8 * words + 4 (seq) + 2 (length) */
+    PyObject *too_big; /* 1 << (64 * words): states must stay below it */
 } Rows;
 
-static inline PyObject *record_state(const char *record) {
-    PyObject *state;
-    memcpy(&state, record, sizeof state);
-    return state;
-}
-
-static inline uint32_t record_seq(const char *record) {
+static inline uint32_t record_seq(const Rows *self, const char *record) {
     uint32_t seq;
-    memcpy(&seq, record + 8, sizeof seq);
+    memcpy(&seq, record + 8 * self->words, sizeof seq);
     return seq;
 }
 
-static inline uint16_t record_length(const char *record) {
+static inline uint16_t record_length(const Rows *self, const char *record) {
     uint16_t length;
-    memcpy(&length, record + 12, sizeof length);
+    memcpy(&length, record + 8 * self->words + 4, sizeof length);
     return length;
 }
 
+static inline uint64_t record_word(const char *record, Py_ssize_t i) {
+    uint64_t word;
+    memcpy(&word, record + 8 * i, sizeof word);
+    return word;
+}
+
+/* ---- large regions: mmap with huge pages advised, or the Python allocator elsewhere ---------- */
+
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+#define REGION_MMAP 1
+#include <unistd.h>
+#endif
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* Zeroed memory of ``size`` bytes, or NULL; from 2 MiB up, aligned to a huge page. */
+static void *region_alloc(size_t size) {
+#ifdef REGION_MMAP
+    size_t extra = size >= HUGE_PAGE ? HUGE_PAGE : 0;
+    char *p = mmap(NULL, size + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    if (extra) {
+        char *start = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+        if (start > p) {
+            munmap(p, (size_t)(start - p));
+        }
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size_t end = ((size_t)(start + size) + page - 1) & ~(page - 1);
+        if ((char *)end < p + size + extra) {
+            munmap((char *)end, (size_t)(p + size + extra - (char *)end));
+        }
+        p = start;
+        (void)madvise(p, size, MADV_HUGEPAGE); /* advice only: without it, plain pages */
+    }
+    return p;
+#else
+    return PyMem_Calloc(size, 1);
+#endif
+}
+
+static void region_free(void *p, size_t size);
+
+static void *region_resize(void *p, size_t old, size_t size) {
+#ifdef REGION_MMAP
+    void *q = region_alloc(size);
+    if (q != NULL && p != NULL) {
+        memcpy(q, p, old < size ? old : size);
+        region_free(p, old);
+    }
+    return q;
+#else
+    (void)old;
+    return PyMem_Realloc(p, size);
+#endif
+}
+
+static void region_free(void *p, size_t size) {
+    if (p == NULL) {
+        return;
+    }
+#ifdef REGION_MMAP
+    munmap(p, size);
+#else
+    (void)size;
+    PyMem_Free(p);
+#endif
+}
+
+/* ---- states: Python int <-> words ------------------------------------------------------------ */
+
+static PyObject *zero;
+
+static int state_to_words(Rows *self, PyObject *state, uint64_t *words) {
+    if (!PyLong_Check(state)) {
+        PyErr_Format(PyExc_TypeError, "state must be int, not %.100s", Py_TYPE(state)->tp_name);
+        return -1;
+    }
+    int negative = PyObject_RichCompareBool(state, zero, Py_LT);
+    int wide = negative ? 0 : PyObject_RichCompareBool(state, self->too_big, Py_GE);
+    if (negative < 0 || wide < 0) {
+        return -1;
+    }
+    if (negative || wide) {
+        PyErr_Format(PyExc_OverflowError, "state must be in [0, 2**%zd)", 64 * self->words);
+        return -1;
+    }
+    PyObject *rest = Py_NewRef(state);
+    PyObject *by = PyLong_FromLong(64);
+    if (by == NULL) {
+        Py_DECREF(rest);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < self->words; i++) {
+        words[i] = PyLong_AsUnsignedLongLongMask(rest);
+        if (words[i] == (uint64_t)-1 && PyErr_Occurred()) {
+            Py_DECREF(rest);
+            Py_DECREF(by);
+            return -1;
+        }
+        if (i + 1 < self->words) {
+            PyObject *next = PyNumber_Rshift(rest, by);
+            Py_SETREF(rest, next);
+            if (rest == NULL) {
+                Py_DECREF(by);
+                return -1;
+            }
+        }
+    }
+    Py_DECREF(rest);
+    Py_DECREF(by);
+    return 0;
+}
+
+static PyObject *words_to_state(const Rows *self, const char *record) {
+    Py_ssize_t top = self->words - 1;
+    while (top > 0 && record_word(record, top) == 0) {
+        top--;
+    }
+    PyObject *state = PyLong_FromUnsignedLongLong(record_word(record, top));
+    if (state == NULL || top == 0) {
+        return state;
+    }
+    PyObject *by = PyLong_FromLong(64);
+    for (Py_ssize_t i = top - 1; i >= 0 && state != NULL && by != NULL; i--) {
+        PyObject *word = PyLong_FromUnsignedLongLong(record_word(record, i));
+        PyObject *shifted = word ? PyNumber_Lshift(state, by) : NULL;
+        Py_SETREF(state, shifted ? PyNumber_Or(shifted, word) : NULL);
+        Py_XDECREF(shifted);
+        Py_XDECREF(word);
+    }
+    if (by == NULL) {
+        Py_CLEAR(state);
+    }
+    Py_XDECREF(by);
+    return state;
+}
+
+/* ---- the index --------------------------------------------------------------------------------- */
+
 /* The record's offset, or -1 with *slot set to the empty slot where the id would go. */
-static Py_ssize_t locate(Rows *self, const char *id, Py_ssize_t length, Py_hash_t hash,
+static Py_ssize_t locate(const Rows *self, const char *id, Py_ssize_t length, Py_hash_t hash,
                          uint64_t *slot) {
     uint64_t h = (uint64_t)hash;
     uint64_t tag = h & TAG_MASK;
@@ -74,7 +220,8 @@ static Py_ssize_t locate(Rows *self, const char *id, Py_ssize_t length, Py_hash_
         if ((entry & TAG_MASK) == tag) {
             size_t offset = (size_t)((entry & OFFSET_MASK) - 1);
             const char *record = self->arena + offset;
-            if (record_length(record) == length && memcmp(record + HEADER, id, (size_t)length) == 0) {
+            if (record_length(self, record) == length &&
+                memcmp(record + self->header, id, (size_t)length) == 0) {
                 *slot = i;
                 return (Py_ssize_t)offset;
             }
@@ -100,24 +247,28 @@ static int subject_key(PyObject *subject, const char **id, Py_ssize_t *length, P
     return 0;
 }
 
-static Py_ssize_t find_subject(Rows *self, PyObject *subject, uint64_t *slot, Py_hash_t *hash) {
+/* The subject's record, or NULL (absent, or an exception set: tell them apart with
+ * PyErr_Occurred). */
+static const char *find_record(const Rows *self, PyObject *subject) {
     const char *id;
     Py_ssize_t length;
-    if (subject_key(subject, &id, &length, hash) < 0) {
-        return -2;
+    Py_hash_t hash;
+    uint64_t slot;
+    if (subject_key(subject, &id, &length, &hash) < 0) {
+        return NULL;
     }
-    return locate(self, id, length, *hash, slot);
+    Py_ssize_t offset = locate(self, id, length, hash, &slot);
+    return offset < 0 ? NULL : self->arena + offset;
 }
 
-/* A handle given back by Python: in range and at a record start it must be (the replica only
- * passes handles this object returned; the range check keeps a wrong one from reading past
- * the arena). */
-static const char *record_at(Rows *self, PyObject *handle) {
+/* A row handle given back by Python: checked to lie within the records (the replica only passes
+ * handles this object returned; the check keeps a wrong one from reading past the arena). */
+static char *record_at(Rows *self, PyObject *handle) {
     Py_ssize_t offset = PyLong_AsSsize_t(handle);
     if (offset == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    if (offset < 0 || (size_t)offset + HEADER > self->used) {
+    if (offset < 0 || (size_t)offset + self->header > self->used) {
         PyErr_SetString(PyExc_IndexError, "no such row");
         return NULL;
     }
@@ -130,26 +281,22 @@ static int grow_index(Rows *self) {
         PyErr_SetString(PyExc_OverflowError, "too many subjects for one replica");
         return -1;
     }
-    uint64_t *slots = PyMem_Calloc((size_t)size, sizeof(uint64_t));
+    uint64_t *slots = region_alloc((size_t)size * sizeof(uint64_t));
     if (slots == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     uint64_t mask = size - 1;
-    /* Walk the arena in order (sequential reads); the hash is recomputed from the id. */
+    /* Walk the arena in order (sequential reads); each hash is recomputed from the id. */
     size_t offset = 0;
     while (offset < self->used) {
         const char *record = self->arena + offset;
-        uint16_t length = record_length(record);
-        PyObject *id = PyUnicode_DecodeUTF8(record + HEADER, length, "strict");
-        if (id == NULL) {
-            PyMem_Free(slots);
-            return -1;
-        }
-        Py_hash_t hash = PyObject_Hash(id);
-        Py_DECREF(id);
+        uint16_t length = record_length(self, record);
+        PyObject *id = PyUnicode_DecodeUTF8(record + self->header, length, "strict");
+        Py_hash_t hash = id ? PyObject_Hash(id) : -1;
+        Py_XDECREF(id);
         if (hash == -1 && PyErr_Occurred()) {
-            PyMem_Free(slots);
+            region_free(slots, (size_t)size * sizeof(uint64_t));
             return -1;
         }
         uint64_t h = (uint64_t)hash;
@@ -158,9 +305,9 @@ static int grow_index(Rows *self) {
             i = (i + 1) & mask;
         }
         slots[i] = (h & TAG_MASK) | (uint64_t)(offset + 1);
-        offset += HEADER + length;
+        offset += self->header + length;
     }
-    PyMem_Free(self->slots);
+    region_free(self->slots, (size_t)(self->mask + 1) * sizeof(uint64_t));
     self->slots = slots;
     self->mask = mask;
     return 0;
@@ -178,21 +325,13 @@ static int reserve(Rows *self, size_t more) {
         PyErr_SetString(PyExc_OverflowError, "too many subjects for one replica");
         return -1;
     }
-    char *arena = PyMem_Realloc(self->arena, capacity);
+    char *arena = region_resize(self->arena, self->capacity, capacity);
     if (arena == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     self->arena = arena;
     self->capacity = capacity;
-    return 0;
-}
-
-static int check_state(PyObject *state) {
-    if (!PyLong_CheckExact(state)) {
-        PyErr_Format(PyExc_TypeError, "state must be int, not %.100s", Py_TYPE(state)->tp_name);
-        return -1;
-    }
     return 0;
 }
 
@@ -209,40 +348,31 @@ static int check_seq(PyObject *value, uint32_t *seq) {
     return 0;
 }
 
-static void write_state(char *record, PyObject *state, uint32_t seq) {
-    PyObject *old = record_state(record);
-    Py_INCREF(state);
-    memcpy(record, &state, sizeof state);
-    memcpy(record + 8, &seq, sizeof seq);
-    Py_XDECREF(old);
+static void write_record(const Rows *self, char *record, const uint64_t *words, uint32_t seq) {
+    memcpy(record, words, 8 * (size_t)self->words);
+    memcpy(record + 8 * self->words, &seq, sizeof seq);
 }
 
-/* ---- methods ------------------------------------------------------------------------------ */
+/* ---- Rows methods ------------------------------------------------------------------------------ */
 
 static PyObject *Rows_lookup(Rows *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "lookup(subject, default)");
         return NULL;
     }
-    uint64_t slot;
-    Py_hash_t hash;
-    Py_ssize_t offset = find_subject(self, args[0], &slot, &hash);
-    if (offset == -2) {
-        return NULL;
+    const char *record = find_record(self, args[0]);
+    if (record == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(args[1]);
     }
-    PyObject *state = offset < 0 ? args[1] : record_state(self->arena + offset);
-    Py_INCREF(state);
-    return state;
+    return words_to_state(self, record);
 }
 
 static PyObject *Rows_find(Rows *self, PyObject *subject) {
-    uint64_t slot;
-    Py_hash_t hash;
-    Py_ssize_t offset = find_subject(self, subject, &slot, &hash);
-    if (offset == -2) {
-        return NULL;
+    const char *record = find_record(self, subject);
+    if (record == NULL) {
+        return PyErr_Occurred() ? NULL : PyLong_FromLong(-1);
     }
-    return PyLong_FromSsize_t(offset);
+    return PyLong_FromSsize_t(record - self->arena);
 }
 
 static PyObject *Rows_add(Rows *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -250,16 +380,13 @@ static PyObject *Rows_add(Rows *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_TypeError, "add(subject, state, seq)");
         return NULL;
     }
-    PyObject *subject = args[0];
-    PyObject *state = args[1];
+    uint64_t words[MAX_WORDS];
     uint32_t seq;
-    if (check_state(state) < 0 || check_seq(args[2], &seq) < 0) {
-        return NULL;
-    }
     const char *id;
     Py_ssize_t length;
     Py_hash_t hash;
-    if (subject_key(subject, &id, &length, &hash) < 0) {
+    if (state_to_words(self, args[1], words) < 0 || check_seq(args[2], &seq) < 0 ||
+        subject_key(args[0], &id, &length, &hash) < 0) {
         return NULL;
     }
     if (length > MAX_ID_BYTES) {
@@ -269,29 +396,26 @@ static PyObject *Rows_add(Rows *self, PyObject *const *args, Py_ssize_t nargs) {
     uint64_t slot;
     Py_ssize_t offset = locate(self, id, length, hash, &slot);
     if (offset >= 0) {
-        write_state(self->arena + offset, state, seq);
+        write_record(self, self->arena + offset, words, seq);
         return PyLong_FromSsize_t(offset);
     }
-    /* Room first (index and arena), so a failure leaves the table as it was. */
+    /* Room first (index and arena), so a failure leaves the rows as they were. */
     if ((uint64_t)(self->count + 1) * 4 > (self->mask + 1) * 3) {
         if (grow_index(self) < 0) {
             return NULL;
         }
         locate(self, id, length, hash, &slot);
     }
-    if (reserve(self, HEADER + (size_t)length) < 0) {
+    if (reserve(self, self->header + (size_t)length) < 0) {
         return NULL;
     }
-    /* The record first, then the slot: a reader that finds the id finds its state. */
-    char *record = self->arena + self->used;
-    uint16_t stored = (uint16_t)length;
-    PyObject *none = NULL;
-    memcpy(record, &none, sizeof none);
-    memcpy(record + 12, &stored, sizeof stored);
-    memcpy(record + HEADER, id, (size_t)length);
-    write_state(record, state, seq);
     size_t at = self->used;
-    self->used += HEADER + (size_t)length;
+    char *record = self->arena + at;
+    uint16_t stored = (uint16_t)length;
+    write_record(self, record, words, seq);
+    memcpy(record + 8 * self->words + 4, &stored, sizeof stored);
+    memcpy(record + self->header, id, (size_t)length);
+    self->used += self->header + (size_t)length;
     self->slots[slot] = ((uint64_t)hash & TAG_MASK) | (uint64_t)(at + 1);
     self->count += 1;
     return PyLong_FromSize_t(at);
@@ -299,20 +423,12 @@ static PyObject *Rows_add(Rows *self, PyObject *const *args, Py_ssize_t nargs) {
 
 static PyObject *Rows_state(Rows *self, PyObject *handle) {
     const char *record = record_at(self, handle);
-    if (record == NULL) {
-        return NULL;
-    }
-    PyObject *state = record_state(record);
-    Py_INCREF(state);
-    return state;
+    return record ? words_to_state(self, record) : NULL;
 }
 
 static PyObject *Rows_seq(Rows *self, PyObject *handle) {
     const char *record = record_at(self, handle);
-    if (record == NULL) {
-        return NULL;
-    }
-    return PyLong_FromUnsignedLong(record_seq(record));
+    return record ? PyLong_FromUnsignedLong(record_seq(self, record)) : NULL;
 }
 
 static PyObject *Rows_set(Rows *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -320,12 +436,14 @@ static PyObject *Rows_set(Rows *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_TypeError, "set(row, state, seq)");
         return NULL;
     }
-    const char *record = record_at(self, args[0]);
+    char *record = record_at(self, args[0]);
+    uint64_t words[MAX_WORDS];
     uint32_t seq;
-    if (record == NULL || check_state(args[1]) < 0 || check_seq(args[2], &seq) < 0) {
+    if (record == NULL || state_to_words(self, args[1], words) < 0 ||
+        check_seq(args[2], &seq) < 0) {
         return NULL;
     }
-    write_state((char *)record, args[1], seq);
+    write_record(self, record, words, seq);
     Py_RETURN_NONE;
 }
 
@@ -334,24 +452,22 @@ static PyObject *Rows_subject(Rows *self, PyObject *handle) {
     if (record == NULL) {
         return NULL;
     }
-    return PyUnicode_DecodeUTF8(record + HEADER, record_length(record), "strict");
+    return PyUnicode_DecodeUTF8(record + self->header, record_length(self, record), "strict");
 }
 
-/* The handle after this one in insertion order, or -1; next_row(-1) is the first. */
+/* The row after this one in insertion order, or -1; next_row(-1) is the first. */
 static PyObject *Rows_next_row(Rows *self, PyObject *handle) {
     Py_ssize_t offset = PyLong_AsSsize_t(handle);
     if (offset == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    size_t next;
-    if (offset < 0) {
-        next = 0;
-    } else {
+    size_t next = 0;
+    if (offset >= 0) {
         const char *record = record_at(self, handle);
         if (record == NULL) {
             return NULL;
         }
-        next = (size_t)offset + HEADER + record_length(record);
+        next = (size_t)offset + self->header + record_length(self, record);
     }
     return PyLong_FromSsize_t(next < self->used ? (Py_ssize_t)next : -1);
 }
@@ -363,20 +479,34 @@ static PyObject *Rows_nbytes(Rows *self, PyObject *Py_UNUSED(ignored)) {
 static Py_ssize_t Rows_len(Rows *self) { return self->count; }
 
 static int Rows_init(Rows *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"capacity", NULL};
-    Py_ssize_t capacity = 1024;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|n", keywords, &capacity)) {
+    static char *keywords[] = {"capacity", "bits", NULL};
+    Py_ssize_t capacity = 1024, bits = 64;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|nn", keywords, &capacity, &bits)) {
         return -1;
     }
     if (self->slots != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Rows is initialised once");
         return -1;
     }
+    if (bits < 1 || bits > 64 * MAX_WORDS) {
+        PyErr_Format(PyExc_ValueError, "bits must be in [1, %d]", 64 * MAX_WORDS);
+        return -1;
+    }
+    self->words = (bits + 63) / 64;
+    self->header = 8 * (size_t)self->words + 6;
+    PyObject *one = PyLong_FromLong(1);
+    PyObject *width = PyLong_FromSsize_t(64 * self->words);
+    self->too_big = one && width ? PyNumber_Lshift(one, width) : NULL;
+    Py_XDECREF(one);
+    Py_XDECREF(width);
+    if (self->too_big == NULL) {
+        return -1;
+    }
     uint64_t size = 8;
     while (size < (uint64_t)(capacity > 0 ? capacity : 1) * 2) {
         size *= 2;
     }
-    self->slots = PyMem_Calloc((size_t)size, sizeof(uint64_t));
+    self->slots = region_alloc((size_t)size * sizeof(uint64_t));
     if (self->slots == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -386,14 +516,9 @@ static int Rows_init(Rows *self, PyObject *args, PyObject *kwds) {
 }
 
 static void Rows_dealloc(Rows *self) {
-    size_t offset = 0;
-    while (offset < self->used) {
-        const char *record = self->arena + offset;
-        Py_XDECREF(record_state(record));
-        offset += HEADER + record_length(record);
-    }
-    PyMem_Free(self->arena);
-    PyMem_Free(self->slots);
+    region_free(self->arena, self->capacity);
+    region_free(self->slots, (size_t)(self->mask + 1) * sizeof(uint64_t));
+    Py_XDECREF(self->too_big);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -419,7 +544,7 @@ static PySequenceMethods Rows_as_sequence = {
 
 static PyTypeObject RowsType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "consentry.replica._rows.Rows",
-    .tp_doc = PyDoc_STR("Subject rows: id -> (state, seq), compiled (see rows.PyRows)."),
+    .tp_doc = PyDoc_STR("Rows(capacity=1024, bits=64): subject id -> (state, seq), compiled."),
     .tp_basicsize = sizeof(Rows),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
@@ -429,27 +554,29 @@ static PyTypeObject RowsType = {
     .tp_as_sequence = &Rows_as_sequence,
 };
 
-/* ---- the decision fast path ------------------------------------------------------------------
+/* ---- the decision fast path --------------------------------------------------------------------
  *
  * Checker.allows(subject, purpose, categories, recipient=None) answers Replica.allows for the
  * common request in C: one permission answers it (the plan is "lone"), the subject has no
- * time-limited grant, the replica is fresh. It does no deciding of its own: it reads the plan
- * the pure-Python compiled catalogue made and indexes the verdict table the decision rule
- * filled, exactly as the first branch of domain.compiled.decide_state does. Every other request
- * goes to ``fallback`` (the Python Replica.check path), unchanged.
+ * time-limited grant, the replica is fresh. It decides nothing of its own: it reads the plan the
+ * pure-Python compiled catalogue made and the verdict the decision rule put in the table, as the
+ * first branch of domain.compiled.decide_state does. Any other request goes to ``fallback`` (the
+ * Python Replica.check path).
  */
-#include <time.h>
 
 typedef struct {
     PyObject_HEAD
     Rows *rows;
     PyObject *plans;     /* dict: (purpose, categories, recipient) -> Plan | Decision */
     PyObject *plan_type; /* the Plan class */
-    PyObject *empty;     /* the state of a subject the replica does not hold */
-    PyObject *x_limit;   /* 1 << x_shift: a state at or above it has time-limited grants */
-    PyObject *verdicts;  /* [jurisdiction][permission][code] -> Decision */
+    PyObject *verdicts;  /* list, per jurisdiction: [permission][code] -> Decision */
     PyObject *fallback;  /* callable(subject, purpose, categories, recipient) -> bool */
-    double fresh_until;  /* time.monotonic() bound; past it the fallback answers */
+    uint64_t empty[MAX_WORDS]; /* the state of a subject the replica does not hold */
+    Py_ssize_t x_shift;  /* a state with any bit at or above it has time-limited grants */
+    Py_ssize_t permissions;
+    unsigned char *allowed; /* [jurisdiction][permission][code]: the verdicts' .allowed */
+    Py_ssize_t jurisdictions;
+    double fresh_until; /* time.monotonic() bound; past it the fallback answers */
 } Checker;
 
 static PyObject *str_lone, *str_first, *str_allowed;
@@ -458,8 +585,6 @@ static int Checker_traverse(Checker *self, visitproc visit, void *arg) {
     Py_VISIT(self->rows);
     Py_VISIT(self->plans);
     Py_VISIT(self->plan_type);
-    Py_VISIT(self->empty);
-    Py_VISIT(self->x_limit);
     Py_VISIT(self->verdicts);
     Py_VISIT(self->fallback);
     return 0;
@@ -469,8 +594,6 @@ static int Checker_clear(Checker *self) {
     Py_CLEAR(self->rows);
     Py_CLEAR(self->plans);
     Py_CLEAR(self->plan_type);
-    Py_CLEAR(self->empty);
-    Py_CLEAR(self->x_limit);
     Py_CLEAR(self->verdicts);
     Py_CLEAR(self->fallback);
     return 0;
@@ -479,17 +602,57 @@ static int Checker_clear(Checker *self) {
 static void Checker_dealloc(Checker *self) {
     PyObject_GC_UnTrack(self);
     Checker_clear(self);
+    PyMem_Free(self->allowed);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* Read the verdicts' allowed flags into the C table (again when jurisdictions were added). */
+static int load_verdicts(Checker *self) {
+    Py_ssize_t jurisdictions = PySequence_Size(self->verdicts);
+    if (jurisdictions < 0) {
+        return -1;
+    }
+    size_t cells = (size_t)jurisdictions * (size_t)self->permissions * 4;
+    unsigned char *allowed = PyMem_Malloc(cells ? cells : 1);
+    if (allowed == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < jurisdictions; j++) {
+        for (Py_ssize_t p = 0; p < self->permissions; p++) {
+            for (Py_ssize_t code = 0; code < 4; code++) {
+                PyObject *by_perm = PySequence_GetItem(self->verdicts, j);
+                PyObject *by_code = by_perm ? PySequence_GetItem(by_perm, p) : NULL;
+                PyObject *verdict = by_code ? PySequence_GetItem(by_code, code) : NULL;
+                PyObject *flag = verdict ? PyObject_GetAttr(verdict, str_allowed) : NULL;
+                int truth = flag ? PyObject_IsTrue(flag) : -1;
+                Py_XDECREF(by_perm);
+                Py_XDECREF(by_code);
+                Py_XDECREF(verdict);
+                Py_XDECREF(flag);
+                if (truth < 0) {
+                    PyMem_Free(allowed);
+                    return -1;
+                }
+                allowed[((size_t)j * (size_t)self->permissions + (size_t)p) * 4 + (size_t)code] =
+                    (unsigned char)truth;
+            }
+        }
+    }
+    PyMem_Free(self->allowed);
+    self->allowed = allowed;
+    self->jurisdictions = jurisdictions;
+    return 0;
+}
 
 static int Checker_init(Checker *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"rows", "plans", "plan_type", "empty", "x_limit", "verdicts",
-                               "fallback", NULL};
-    PyObject *rows, *plans, *plan_type, *empty, *x_limit, *verdicts, *fallback;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!O!OO", keywords, &RowsType, &rows,
+    static char *keywords[] = {"rows",     "plans",       "plan_type", "empty", "x_shift",
+                               "verdicts", "permissions", "fallback",  NULL};
+    PyObject *rows, *plans, *plan_type, *empty, *verdicts, *fallback;
+    Py_ssize_t x_shift, permissions;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!nOnO", keywords, &RowsType, &rows,
                                      &PyDict_Type, &plans, &PyType_Type, &plan_type,
-                                     &PyLong_Type, &empty, &PyLong_Type, &x_limit, &verdicts,
+                                     &PyLong_Type, &empty, &x_shift, &verdicts, &permissions,
                                      &fallback)) {
         return -1;
     }
@@ -497,50 +660,58 @@ static int Checker_init(Checker *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_TypeError, "fallback must be callable");
         return -1;
     }
+    Rows *r = (Rows *)rows;
+    if (x_shift < 0 || x_shift >= 64 * r->words || permissions < 0) {
+        PyErr_SetString(PyExc_ValueError, "x_shift must lie within the rows' state bits");
+        return -1;
+    }
+    if (state_to_words(r, empty, self->empty) < 0) {
+        return -1;
+    }
     Checker_clear(self);
-    Py_INCREF(rows);
-    self->rows = (Rows *)rows;
+    self->rows = (Rows *)Py_NewRef(rows);
     self->plans = Py_NewRef(plans);
     self->plan_type = Py_NewRef(plan_type);
-    self->empty = Py_NewRef(empty);
-    self->x_limit = Py_NewRef(x_limit);
     self->verdicts = Py_NewRef(verdicts);
     self->fallback = Py_NewRef(fallback);
+    self->x_shift = x_shift;
+    self->permissions = permissions;
     self->fresh_until = Py_HUGE_VAL;
+    return load_verdicts(self);
+}
+
+/* Bits [shift, shift + 2) of a state held as words (a code may straddle two words). */
+static inline unsigned code_at(const uint64_t *words, Py_ssize_t shift) {
+    Py_ssize_t w = shift / 64, b = shift % 64;
+    uint64_t bits = words[w] >> b;
+    if (b == 63) {
+        bits |= words[w + 1] << 1;
+    }
+    return (unsigned)(bits & 3);
+}
+
+/* Whether any bit at or above ``shift`` is set. */
+static inline int any_from(const uint64_t *words, Py_ssize_t count, Py_ssize_t shift) {
+    Py_ssize_t w = shift / 64;
+    if (words[w] >> (shift % 64)) {
+        return 1;
+    }
+    for (Py_ssize_t i = w + 1; i < count; i++) {
+        if (words[i]) {
+            return 1;
+        }
+    }
     return 0;
 }
 
-static PyObject *call_fallback(Checker *self, PyObject *const *args) {
-    return PyObject_Vectorcall(self->fallback, args, 4, NULL);
-}
-
-/* The 2-bit code at ``shift`` and the jurisdiction (the low 16 bits) of a state. */
-static int state_bits(PyObject *state, long shift, unsigned *code, unsigned *jurisdiction) {
-    unsigned long long low = PyLong_AsUnsignedLongLongMask(state);
-    if (low == (unsigned long long)-1 && PyErr_Occurred()) {
+static long plan_number(PyObject *plan, PyObject *name) {
+    PyObject *value = PyObject_GetAttr(plan, name);
+    if (value == NULL) {
         return -1;
     }
-    *jurisdiction = (unsigned)(low & 0xFFFF);
-    if (shift <= 62) {
-        *code = (unsigned)((low >> shift) & 3);
-        return 0;
-    }
-    PyObject *by = PyLong_FromLong(shift);
-    if (by == NULL) {
-        return -1;
-    }
-    PyObject *high = PyNumber_Rshift(state, by);
-    Py_DECREF(by);
-    if (high == NULL) {
-        return -1;
-    }
-    unsigned long long bits = PyLong_AsUnsignedLongLongMask(high);
-    Py_DECREF(high);
-    if (bits == (unsigned long long)-1 && PyErr_Occurred()) {
-        return -1;
-    }
-    *code = (unsigned)(bits & 3);
-    return 0;
+    long number = PyLong_AsLong(value);
+    Py_DECREF(value);
+    return number;
 }
 
 static PyObject *Checker_allows(Checker *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -555,59 +726,50 @@ static PyObject *Checker_allows(Checker *self, PyObject *const *args, Py_ssize_t
     }
     PyObject *plan = PyDict_GetItemWithError(self->plans, key); /* borrowed */
     Py_DECREF(key);
-    if (plan == NULL) {
-        PyErr_Clear(); /* not planned yet, or an unhashable list of categories */
-        return call_fallback(self, full);
-    }
-    if (Py_TYPE(plan) != (PyTypeObject *)self->plan_type) {
-        return call_fallback(self, full); /* a refusal */
+    if (plan == NULL || Py_TYPE(plan) != (PyTypeObject *)self->plan_type) {
+        /* Not planned yet, a list of categories (unhashable), or a refusal. */
+        PyErr_Clear();
+        return PyObject_Vectorcall(self->fallback, full, 4, NULL);
     }
     Py_INCREF(plan);
-    PyObject *lone_obj = PyObject_GetAttr(plan, str_lone);
-    PyObject *first_obj = lone_obj ? PyObject_GetAttr(plan, str_first) : NULL;
+    long lone = plan_number(plan, str_lone);
+    long first = lone > 0 ? plan_number(plan, str_first) : 0;
     Py_DECREF(plan);
-    if (first_obj == NULL) {
-        Py_XDECREF(lone_obj);
-        return NULL;
-    }
-    long lone = PyLong_AsLong(lone_obj);
-    Py_ssize_t first = PyLong_AsSsize_t(first_obj);
-    Py_DECREF(lone_obj);
-    Py_DECREF(first_obj);
     if ((lone == -1 || first == -1) && PyErr_Occurred()) {
         return NULL;
     }
-    if (lone <= 0) {
-        return call_fallback(self, full); /* several permissions may answer */
-    }
-    uint64_t slot;
-    Py_hash_t hash;
-    Py_ssize_t offset = find_subject(self->rows, full[0], &slot, &hash);
-    if (offset == -2) {
+    Rows *rows = self->rows;
+    const char *record = find_record(rows, full[0]);
+    if (record == NULL && PyErr_Occurred()) {
         return NULL;
     }
-    PyObject *state = offset < 0 ? self->empty : record_state(self->rows->arena + offset);
-    Py_INCREF(state);
-    int limited = PyObject_RichCompareBool(state, self->x_limit, Py_GE);
-    unsigned code = 0, jurisdiction = 0;
-    int failed = limited < 0 || (!limited && state_bits(state, lone, &code, &jurisdiction) < 0);
-    Py_DECREF(state);
-    if (failed) {
-        return NULL;
+    uint64_t local[MAX_WORDS];
+    const uint64_t *words = self->empty;
+    if (record != NULL) {
+        memcpy(local, record, 8 * (size_t)rows->words);
+        words = local;
+    }
+    unsigned jurisdiction = (unsigned)(words[0] & 0xFFFF);
+    if (lone <= 0 || lone + 2 > 64 * rows->words || first >= self->permissions ||
+        any_from(words, rows->words, self->x_shift)) {
+        /* Several permissions may answer, or time-limited grants are to be resolved. */
+        return PyObject_Vectorcall(self->fallback, full, 4, NULL);
+    }
+    if ((Py_ssize_t)jurisdiction >= self->jurisdictions) {
+        if (load_verdicts(self) < 0) {
+            return NULL;
+        }
+        if ((Py_ssize_t)jurisdiction >= self->jurisdictions) {
+            return PyObject_Vectorcall(self->fallback, full, 4, NULL);
+        }
     }
     struct timespec now;
-    if (limited || clock_gettime(CLOCK_MONOTONIC, &now) != 0 ||
+    if (clock_gettime(CLOCK_MONOTONIC, &now) != 0 ||
         (double)now.tv_sec + (double)now.tv_nsec * 1e-9 > self->fresh_until) {
-        return call_fallback(self, full); /* time-limited grants, or possibly stale */
+        return PyObject_Vectorcall(self->fallback, full, 4, NULL); /* possibly stale */
     }
-    PyObject *by_bit = PySequence_GetItem(self->verdicts, (Py_ssize_t)jurisdiction);
-    PyObject *by_code = by_bit ? PySequence_GetItem(by_bit, first) : NULL;
-    PyObject *verdict = by_code ? PySequence_GetItem(by_code, (Py_ssize_t)code) : NULL;
-    PyObject *allowed = verdict ? PyObject_GetAttr(verdict, str_allowed) : NULL;
-    Py_XDECREF(by_bit);
-    Py_XDECREF(by_code);
-    Py_XDECREF(verdict);
-    return allowed;
+    size_t cell = ((size_t)jurisdiction * (size_t)self->permissions + (size_t)first) * 4;
+    return PyBool_FromLong(self->allowed[cell + code_at(words, lone)]);
 }
 
 static PyObject *Checker_get_fresh_until(Checker *self, void *Py_UNUSED(closure)) {
@@ -656,7 +818,7 @@ static PyTypeObject CheckerType = {
 static struct PyModuleDef rows_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "consentry.replica._rows",
-    .m_doc = "Compiled subject rows for the SDK replica (see consentry.replica.rows).",
+    .m_doc = "Compiled subject rows and decision fast path (see consentry.replica.rows).",
     .m_size = -1,
 };
 
@@ -664,7 +826,8 @@ PyMODINIT_FUNC PyInit__rows(void) {
     str_lone = PyUnicode_InternFromString("lone");
     str_first = PyUnicode_InternFromString("first");
     str_allowed = PyUnicode_InternFromString("allowed");
-    if (str_lone == NULL || str_first == NULL || str_allowed == NULL) {
+    zero = PyLong_FromLong(0);
+    if (str_lone == NULL || str_first == NULL || str_allowed == NULL || zero == NULL) {
         return NULL;
     }
     if (PyType_Ready(&RowsType) < 0 || PyType_Ready(&CheckerType) < 0) {

@@ -22,7 +22,14 @@ from consentry.domain.catalogue import Catalogue
 from consentry.domain.compiled import JURISDICTION_BITS, CompiledCatalogue, Plan, decide_state
 from consentry.domain.events import subject_ref
 from consentry.domain.rules import Code, Decision, Reason
-from consentry.replica.rows import AllowsFunc, Rows, fast_checker, new_rows, rows_iter
+from consentry.replica.rows import (
+    AllowsFunc,
+    Rows,
+    RowsFactory,
+    fast_checker,
+    new_rows,
+    rows_iter,
+)
 
 GRANTED = "permission_granted"
 DENIED = "permission_denied"
@@ -52,7 +59,7 @@ class Replica:
         compiled: CompiledCatalogue | None = None,
         capacity: int = 1024,
         wall_clock: Callable[[], float] = time.time,
-        rows: Callable[[int], Rows] = new_rows,
+        rows: RowsFactory = new_rows,
     ) -> None:
         self.catalogue = catalogue
         self.compiled = compiled or CompiledCatalogue(catalogue)
@@ -67,7 +74,9 @@ class Replica:
         # The compiled catalogue's plans, looked up with the request's own key (any shape).
         self._plans: Mapping[Any, Plan | Decision] = self.compiled.plans
         self._verdicts = self.compiled.verdicts
-        self._use_rows(rows(capacity))
+        # A packed state's width: codes and flags, then one expired bit per permission.
+        self._state_bits = self.compiled.e_shift + self.compiled.size
+        self._use_rows(rows(capacity, self._state_bits))
 
     def _use_rows(self, rows: Rows) -> None:
         self._rows = rows
@@ -77,8 +86,9 @@ class Replica:
             plans=self.compiled.plans,
             plan_type=Plan,
             empty=self._empty,
-            x_limit=1 << self._x_shift,
+            x_shift=self._x_shift,
             verdicts=self._verdicts,
+            permissions=self.compiled.size,
             fallback=self._allowed_by_check,
         )
         if self._checker is not None:
@@ -345,6 +355,6 @@ class Replica:
 
     def clear(self) -> None:
         """Forget every subject (before loading a new snapshot into this object)."""
-        self._use_rows(self._new_rows(1024))
+        self._use_rows(self._new_rows(1024, self._state_bits))
         self._expiries = {}
         self._pool = {}

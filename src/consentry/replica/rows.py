@@ -36,7 +36,8 @@ class Rows(Protocol):
 class PyRows:
     """The pure-Python rows (see the module docstring)."""
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, bits: int = 64) -> None:
+        # ``bits``, the width of the states, matters only to the compiled rows.
         self._table = SubjectTable(capacity)
         self._front = self._table.front
         self._states: list[int] = []
@@ -103,7 +104,10 @@ class Checker(Protocol):
     allows: AllowsFunc
 
 
-def _compiled() -> tuple[Callable[[int], Rows], Callable[..., Checker]] | None:
+RowsFactory = Callable[[int, int], Rows]  # (capacity, bits of a state) -> rows
+
+
+def _compiled() -> tuple[RowsFactory, Callable[..., Checker]] | None:
     if os.environ.get("CONSENTRY_PURE_PYTHON"):
         return None
     try:
@@ -114,7 +118,7 @@ def _compiled() -> tuple[Callable[[int], Rows], Callable[..., Checker]] | None:
 
 
 _BUILT = _compiled()
-COMPILED: Callable[[int], Rows] | None = _BUILT[0] if _BUILT else None
+COMPILED: RowsFactory | None = _BUILT[0] if _BUILT else None
 
 
 def fast_checker(rows: Rows, **tables: Any) -> Checker | None:
@@ -124,16 +128,17 @@ def fast_checker(rows: Rows, **tables: Any) -> Checker | None:
     return _BUILT[1](rows, **tables)
 
 
-def new_rows(capacity: int = 1024, *, compiled: bool | None = None) -> Rows:
-    """Rows for ``capacity`` subjects: the compiled ones when built (``compiled=None``), else
-    the pure-Python ones. ``compiled=True`` insists (ImportError when not built)."""
+def new_rows(capacity: int = 1024, bits: int = 64, *, compiled: bool | None = None) -> Rows:
+    """Rows for ``capacity`` subjects whose states are below ``2**bits``: the compiled ones
+    when built (``compiled=None``), else the pure-Python ones. ``compiled=True`` insists
+    (ImportError when not built)."""
     if compiled is None:
         compiled = COMPILED is not None
     if not compiled:
         return PyRows(capacity)
     if COMPILED is None:
         raise ImportError("consentry.replica._rows is not built (no C compiler at install?)")
-    return COMPILED(capacity)
+    return COMPILED(capacity, bits)
 
 
 def rows_iter(rows: Rows) -> Iterator[int]:
