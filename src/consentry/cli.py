@@ -71,6 +71,13 @@ def serve(
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn).")] = True,
+    shutdown_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds to let requests in flight finish on shutdown; open change-feed long "
+            "polls are then cut (followers reconnect and resume from their cursor)."
+        ),
+    ] = 5.0,
 ) -> None:
     """Run the HTTP API (and page) with uvicorn."""
     import uvicorn
@@ -93,6 +100,7 @@ def serve(
         log_level="info",
         access_log=access_log,
         proxy_headers=False,
+        timeout_graceful_shutdown=shutdown_timeout,
     )
 
 
@@ -163,7 +171,14 @@ def demo(
     simulated.start()
     try:
         # No access log: the simulated services' feed polls would drown everything else.
-        serve(host="127.0.0.1", port=port, demo=True, workers=1, access_log=False)
+        serve(
+            host="127.0.0.1",
+            port=port,
+            demo=True,
+            workers=1,
+            access_log=False,
+            shutdown_timeout=2.0,
+        )
     finally:
         simulated.stop()
         receiver.stop()

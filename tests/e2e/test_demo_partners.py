@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -190,3 +191,18 @@ def test_the_demo_partners_refuse_a_delivery_that_is_not_validly_signed(demo: De
     # The same body, signed now with the partner secret, is what a partner acknowledges.
     assert _post(demo, "adlytics", event, body, sign(SECRET, body)).status_code == 200
     assert received() == ["adlytics"]
+
+
+def test_the_demo_stops_promptly_on_ctrl_c_while_services_hold_long_polls(demo: Demo) -> None:
+    # Runs last in this module: it stops the demo. The simulated services follow the change
+    # feed with long polls; shutdown cuts those after its grace period instead of waiting.
+    headers = {"Authorization": f"Bearer {demo.service_key()}"}
+
+    def services_at_work() -> bool:
+        answer = httpx.get(f"{demo.url}/v1/subjects/{CUSTOMER}/uses", headers=headers, timeout=5)
+        return answer.status_code == 200 and bool(answer.json()["groups"])
+
+    assert eventually(services_at_work, timeout=30), demo.console()
+    demo.proc.send_signal(signal.SIGINT)
+    # The grace period is 2 s; waiting for the long polls used to take up to ~25 s.
+    assert demo.proc.wait(timeout=15) is not None, demo.console()
