@@ -5,7 +5,10 @@ live on the server, and the other engines have no notion of them). Each subject 
 or never touches each switchable permission at random; what is *effective* (consentry's own
 rule: contract and legal obligation always, legitimate interest unless objected, consent when
 granted) is what the other engines are given as role memberships. Requests are (subject,
-purpose, one category, recipient), drawn until exactly half are allowed.
+purpose, one category, recipient), drawn until exactly half are allowed. Each request carries
+its own copy of the subject id, allocated in request order, as a service holds the id that came
+with the request it serves: reading the id is not a trip to a random place in memory, while the
+engine's own lookup of that subject among all the others still is.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ def build(subjects: int, requests: int, seed: int = 7) -> Workload:
         choices,
         effective,
         rules,
-        [r for r, _ in mixed],
+        # sid.encode().decode(): a new str with the same text, not a reference into ``ids``.
+        [(sid.encode().decode(), p, c, r) for (sid, p, c, r), _ in mixed],
         [a for _, a in mixed],
     )

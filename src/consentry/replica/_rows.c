@@ -714,12 +714,33 @@ static long plan_number(PyObject *plan, PyObject *name) {
     return number;
 }
 
+/* Start the two memory reads a lookup needs before the work that does not depend on them: the
+ * index slot now, and the record its tag points to once the slot is there. */
+static inline void prefetch_slot(const Rows *rows, Py_hash_t hash) {
+    __builtin_prefetch(&rows->slots[(uint64_t)hash & rows->mask]);
+}
+
+static inline void prefetch_record(const Rows *rows, Py_hash_t hash) {
+    uint64_t entry = rows->slots[(uint64_t)hash & rows->mask];
+    if (entry != 0 && (entry & TAG_MASK) == ((uint64_t)hash & TAG_MASK)) {
+        __builtin_prefetch(rows->arena + (size_t)((entry & OFFSET_MASK) - 1));
+    }
+}
+
 static PyObject *Checker_allows(Checker *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs < 3 || nargs > 4) {
         PyErr_SetString(PyExc_TypeError, "allows(subject, purpose, categories, recipient=None)");
         return NULL;
     }
     PyObject *full[4] = {args[0], args[1], args[2], nargs == 4 ? args[3] : Py_None};
+    Rows *rows = self->rows;
+    const char *id;
+    Py_ssize_t length;
+    Py_hash_t hash;
+    if (subject_key(full[0], &id, &length, &hash) < 0) {
+        return NULL;
+    }
+    prefetch_slot(rows, hash);
     PyObject *key = PyTuple_Pack(3, full[1], full[2], full[3]);
     if (key == NULL) {
         return NULL;
@@ -731,6 +752,7 @@ static PyObject *Checker_allows(Checker *self, PyObject *const *args, Py_ssize_t
         PyErr_Clear();
         return PyObject_Vectorcall(self->fallback, full, 4, NULL);
     }
+    prefetch_record(rows, hash);
     Py_INCREF(plan);
     long lone = plan_number(plan, str_lone);
     long first = lone > 0 ? plan_number(plan, str_first) : 0;
@@ -738,23 +760,26 @@ static PyObject *Checker_allows(Checker *self, PyObject *const *args, Py_ssize_t
     if ((lone == -1 || first == -1) && PyErr_Occurred()) {
         return NULL;
     }
-    Rows *rows = self->rows;
-    const char *record = find_record(rows, full[0]);
-    if (record == NULL && PyErr_Occurred()) {
-        return NULL;
-    }
-    uint64_t local[MAX_WORDS];
-    const uint64_t *words = self->empty;
-    if (record != NULL) {
-        memcpy(local, record, 8 * (size_t)rows->words);
-        words = local;
-    }
-    unsigned jurisdiction = (unsigned)(words[0] & 0xFFFF);
+    struct timespec now;
     if (lone <= 0 || lone + 2 > 64 * rows->words || first >= self->permissions ||
-        any_from(words, rows->words, self->x_shift)) {
-        /* Several permissions may answer, or time-limited grants are to be resolved. */
+        clock_gettime(CLOCK_MONOTONIC, &now) != 0 ||
+        (double)now.tv_sec + (double)now.tv_nsec * 1e-9 > self->fresh_until) {
+        /* Several permissions may answer, or the replica may be stale. */
         return PyObject_Vectorcall(self->fallback, full, 4, NULL);
     }
+    uint64_t slot;
+    Py_ssize_t offset = locate(rows, id, length, hash, &slot);
+    uint64_t local[MAX_WORDS];
+    const uint64_t *words = self->empty;
+    if (offset >= 0) {
+        memcpy(local, rows->arena + offset, 8 * (size_t)rows->words);
+        words = local;
+    }
+    if (any_from(words, rows->words, self->x_shift)) {
+        /* Time-limited grants are resolved against the clock in Python. */
+        return PyObject_Vectorcall(self->fallback, full, 4, NULL);
+    }
+    unsigned jurisdiction = (unsigned)(words[0] & 0xFFFF);
     if ((Py_ssize_t)jurisdiction >= self->jurisdictions) {
         if (load_verdicts(self) < 0) {
             return NULL;
@@ -762,11 +787,6 @@ static PyObject *Checker_allows(Checker *self, PyObject *const *args, Py_ssize_t
         if ((Py_ssize_t)jurisdiction >= self->jurisdictions) {
             return PyObject_Vectorcall(self->fallback, full, 4, NULL);
         }
-    }
-    struct timespec now;
-    if (clock_gettime(CLOCK_MONOTONIC, &now) != 0 ||
-        (double)now.tv_sec + (double)now.tv_nsec * 1e-9 > self->fresh_until) {
-        return PyObject_Vectorcall(self->fallback, full, 4, NULL); /* possibly stale */
     }
     size_t cell = ((size_t)jurisdiction * (size_t)self->permissions + (size_t)first) * 4;
     return PyBool_FromLong(self->allowed[cell + code_at(words, lone)]);
