@@ -72,12 +72,12 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn).")] = True,
     shutdown_timeout: Annotated[
-        float,
+        int,
         typer.Option(
             help="Seconds to let requests in flight finish on shutdown; open change-feed long "
             "polls are then cut (followers reconnect and resume from their cursor)."
         ),
-    ] = 5.0,
+    ] = 5,
 ) -> None:
     """Run the HTTP API (and page) with uvicorn."""
     import uvicorn
@@ -177,7 +177,7 @@ def demo(
             demo=True,
             workers=1,
             access_log=False,
-            shutdown_timeout=2.0,
+            shutdown_timeout=2,
         )
     finally:
         simulated.stop()
