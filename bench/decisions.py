@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import time
 
@@ -30,10 +31,22 @@ from _peers import PEERS
 from _workload import Workload, build
 
 
+def resident_mb() -> float:
+    """This process's resident memory now (Linux), in MB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
 def measure(name: str, work: Workload, sample: int) -> dict[str, float | int | str]:
+    gc.collect()
+    before = resident_mb()
     started = time.perf_counter()
     check, close = PEERS[name](work)
     setup = time.perf_counter() - started
+    gc.collect()
+    # What the peer's loaded state holds on to (peers run one after another in this process;
+    # memory an earlier peer freed may be reused, so this is a lower bound).
+    rss = resident_mb() - before
     try:
         wrong = sum(
             check(*req) is not want for req, want in zip(work.requests, work.expected, strict=True)
@@ -60,6 +73,7 @@ def measure(name: str, work: Workload, sample: int) -> dict[str, float | int | s
     return {
         "peer": name,
         "setup_seconds": round(setup, 3),
+        "rss_mb": round(rss, 1),
         "checks": len(requests),
         "us_per_check": round(elapsed / len(requests) * 1e6, 3),
         "cpu_us_per_check": round(cpu / len(requests) * 1e6, 3),
@@ -67,6 +81,20 @@ def measure(name: str, work: Workload, sample: int) -> dict[str, float | int | s
         "p50_us": round(statistics.median(laps) / 1000, 3),
         "p99_us": round(laps[int(len(laps) * 0.99)] / 1000, 3),
     }
+
+
+def ratios(results: list[dict[str, float | int | str]]) -> dict[str, float]:
+    ours = next((r for r in results if r["peer"] == "consentry"), None)
+    if ours is None:
+        return {}
+    out: dict[str, float] = {}
+    for peer in results:
+        if peer is ours:
+            continue
+        for field, label in (("us_per_check", "wall"), ("cpu_us_per_check", "cpu")):
+            mine, theirs = float(ours[field]), float(peer[field])
+            out[f"{peer['peer']} / consentry ({label})"] = round(theirs / mine, 1) if mine else 0.0
+    return out
 
 
 def main() -> None:
@@ -86,6 +114,8 @@ def main() -> None:
             "policy_lines": len(work.rules),
             "allowed_share": round(sum(work.expected) / len(work.expected), 3),
             "peers": results,
+            # How many times consentry's time per check each peer takes (wall, then CPU).
+            "ratios": ratios(results),
         },
     )
 
