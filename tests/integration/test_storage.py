@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -16,8 +17,8 @@ from consentry.domain.events import subject_ref
 from consentry.domain.state import ChoiceState
 from consentry.services.consents import Change, Context, Idempotency
 from consentry.services.ledger import verify
-from consentry.storage import repository
-from consentry.storage.tables import events, metadata, outbox, permission_states
+from consentry.storage import changes
+from consentry.storage.tables import events, metadata, outbox, permission_states, subjects
 from support import make_settings
 
 GRANT = ChoiceState.GRANTED
@@ -53,13 +54,21 @@ def test_a_change_writes_event_projection_and_outbox_together(container: Contain
 def test_a_failed_write_leaves_no_trace(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom(*_: object) -> None:
+    written = changes.write
+
+    def write_then_fail(*args: Any, **kwargs: Any) -> None:
+        written(*args, **kwargs)  # events, projection and outbox rows, in the transaction
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(repository, "_project", boom)
+    monkeypatch.setattr(changes, "write", write_then_fail)
     with pytest.raises(RuntimeError):
         container.consents.change("s1", [Change("recs", GRANT)], Context())
-    assert (count(container, events), count(container, outbox)) == (0, 0)
+    assert (
+        count(container, events),
+        count(container, permission_states),
+        count(container, outbox),
+        count(container, subjects),
+    ) == (0, 0, 0, 0)
 
 
 def test_unchanged_choice_records_no_new_event(container: Container) -> None:

@@ -1,0 +1,395 @@
+"""The write path of a consent change in as few statements as the database allows.
+
+A change reads what it needs in one statement (``current``: the chain's head, the
+jurisdiction, the choices on the permissions it touches) and writes in one more
+(``write``): on PostgreSQL a single statement moves the head, appends the events, updates the
+projection and writes the outbox rows; on SQLite (no round trips to save: the database is in
+the process) one statement per table. Either way it runs in the caller's transaction.
+
+The guarantees are those of ``repository.append``:
+
+- optimistic concurrency: the head moves only if it is still where ``current`` found it
+  (``UPDATE … WHERE head_seq = expected``); on PostgreSQL everything else in the statement
+  reads the updated row, so when the head had moved nothing at all is written, and the caller
+  gets ``ConcurrencyConflict`` (a subject seen for the first time is inserted instead: a
+  concurrent first write fails on the primary key);
+- outbox positions follow each subject's commit order: the outbox rows are produced from the
+  updated ``subjects`` row, so a position is taken only once this transaction holds that row's
+  lock (``events/outbox.py`` relies on it), and in event order;
+- the statements are built once, at import (SQLAlchemy Core, compiled once per engine).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import sqlite
+
+from consentry.domain.errors import ConcurrencyConflict
+from consentry.domain.events import GENESIS, Event
+from consentry.domain.state import Choice, ChoiceState
+from consentry.storage.tables import UTCDateTime, events, outbox, permission_states, subjects
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Where a subject's chain ends; ``seq`` 0 means no event yet."""
+
+    seq: int
+    hash: str
+    exists: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """What a change reads before it writes."""
+
+    head: Head
+    jurisdiction: str | None
+    choices: dict[str, Choice]
+
+
+def choice_of(row: Any) -> Choice:
+    return Choice(
+        permission_id=row.permission_id,
+        state=ChoiceState(row.state),
+        notice_version=row.notice_version,
+        updated_at=row.updated_at,
+        source=row.source,
+        options=json.loads(row.options),
+        expires_at=row.expires_at,
+        event_id=row.event_id,
+    )
+
+
+# One row even for a subject never seen: the subject's row (if any) and each of the asked
+# permissions' projected choices (if any), joined to a constant.
+_anchor = select(literal(1, Integer).label("one")).subquery("anchor")
+_CURRENT = select(
+    subjects.c.head_seq,
+    subjects.c.head_hash,
+    subjects.c.jurisdiction,
+    permission_states.c.permission_id,
+    permission_states.c.state,
+    permission_states.c.options,
+    permission_states.c.notice_version,
+    permission_states.c.source,
+    permission_states.c.updated_at,
+    permission_states.c.expires_at,
+    permission_states.c.event_id,
+).select_from(
+    _anchor.outerjoin(subjects, subjects.c.subject_ref == bindparam("ref")).outerjoin(
+        permission_states,
+        and_(
+            permission_states.c.subject_id == bindparam("sid"),
+            permission_states.c.permission_id.in_(bindparam("pids", expanding=True)),
+        ),
+    )
+)
+
+
+def current(conn: Connection, subject_id: str, ref: str, permission_ids: Sequence[str]) -> Current:
+    """The head, the jurisdiction and the choices on ``permission_ids``, in one statement."""
+    rows = conn.execute(
+        _CURRENT, {"ref": ref, "sid": subject_id, "pids": list(permission_ids)}
+    ).all()
+    first = rows[0]
+    head = (
+        Head(first.head_seq, first.head_hash, True)
+        if first.head_seq is not None
+        else Head(0, GENESIS, False)
+    )
+    choices = {row.permission_id: choice_of(row) for row in rows if row.permission_id is not None}
+    return Current(head, first.jurisdiction, choices)
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "subject_ref": event.subject_ref,
+        "seq": event.seq,
+        "kind": event.kind.value,
+        "permission_id": event.permission_id,
+        "state": event.state,
+        "options": dumps(event.options),
+        "notice_version": event.notice_version,
+        "locale": event.locale,
+        "source": event.source,
+        "channel": event.channel,
+        "occurred_at": event.occurred_at,
+        "expires_at": event.expires_at,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def outbox_payload(subject_id: str, event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "subject": subject_id,
+        "seq": event.seq,
+        "kind": event.kind.value,
+        "permission": event.permission_id,
+        "state": event.state,
+        "notice_version": event.notice_version,
+        "source": event.source,
+        "occurred_at": event.occurred_at.isoformat(),
+        "expires_at": event.expires_at.isoformat() if event.expires_at else None,
+    }
+
+
+def choice_row(choice: Choice) -> dict[str, Any]:
+    return {
+        "permission_id": choice.permission_id,
+        "state": choice.state.value,
+        "options": dumps(choice.options),
+        "notice_version": choice.notice_version,
+        "source": choice.source,
+        "updated_at": choice.updated_at,
+        "expires_at": choice.expires_at,
+        "event_id": choice.event_id,
+    }
+
+
+def write(
+    conn: Connection,
+    subject_id: str,
+    expected: Head,
+    new: Sequence[Event],
+    now: datetime,
+    choices: Sequence[Choice] = (),
+) -> None:
+    """Append ``new`` after ``expected``, project ``choices`` (the plain-text current state the
+    events lead to) and write one outbox row per event; ConcurrencyConflict if another writer
+    moved the head."""
+    if not new:
+        return
+    if conn.dialect.name == "postgresql":
+        _write_postgresql(conn, subject_id, expected, new, now, choices)
+    else:
+        _write_each(conn, subject_id, expected, new, now, choices)
+
+
+# -- PostgreSQL: one statement -------------------------------------------------------------------
+
+_EVENT_COLUMNS = (
+    ("event_id", "varchar"),
+    ("subject_ref", "varchar"),
+    ("seq", "integer"),
+    ("kind", "varchar"),
+    ("permission_id", "varchar"),
+    ("state", "varchar"),
+    ("options", "text"),
+    ("notice_version", "varchar"),
+    ("locale", "varchar"),
+    ("source", "varchar"),
+    ("channel", "varchar"),
+    ("occurred_at", "timestamptz"),
+    ("expires_at", "timestamptz"),
+    ("prev_hash", "varchar"),
+    ("hash", "varchar"),
+)
+_CHOICE_COLUMNS = (
+    ("permission_id", "varchar"),
+    ("state", "varchar"),
+    ("options", "text"),
+    ("notice_version", "varchar"),
+    ("source", "varchar"),
+    ("updated_at", "timestamptz"),
+    ("expires_at", "timestamptz"),
+    ("event_id", "varchar"),
+)
+
+
+def _rows(alias: str, columns: Sequence[tuple[str, str]]) -> str:
+    """Rows from one JSON array parameter (one parameter whatever the number of rows),
+    numbered ``n`` in array order."""
+    typed = ", ".join(f"{name} {kind}" for name, kind in columns)
+    names = ", ".join(name for name, _ in columns)
+    return (
+        f"ROWS FROM (json_to_recordset(CAST(:{alias} AS json)) AS ({typed})) "
+        f"WITH ORDINALITY AS {alias}({names}, n)"
+    )
+
+
+_OUTBOX_COLUMNS = (("event_id", "varchar"), ("payload", "text"))
+
+
+def _ledger_sql(head: str) -> str:
+    event_names = ", ".join(name for name, _ in _EVENT_COLUMNS)
+    choice_names = ", ".join(name for name, _ in _CHOICE_COLUMNS)
+    updates = ", ".join(f"{name} = excluded.{name}" for name, _ in _CHOICE_COLUMNS[1:])
+    return f"""
+WITH head AS ({head} RETURNING subject_ref),
+appended AS (
+    INSERT INTO events ({event_names})
+    SELECT {", ".join(f"e.{name}" for name, _ in _EVENT_COLUMNS)}
+    FROM head, {_rows("e", _EVENT_COLUMNS)}
+    ORDER BY e.n
+),
+projected AS (
+    INSERT INTO permission_states (subject_id, {choice_names})
+    SELECT :sid, {", ".join(f"c.{name}" for name, _ in _CHOICE_COLUMNS)}
+    FROM head, {_rows("c", _CHOICE_COLUMNS)}
+    ON CONFLICT (subject_id, permission_id) DO UPDATE SET {updates}
+),
+announced AS (
+    INSERT INTO outbox (event_id, subject_id, payload, created_at)
+    SELECT o.event_id, :sid, o.payload, :now
+    FROM head, {_rows("o", _OUTBOX_COLUMNS)}
+    ORDER BY o.n
+)
+SELECT count(*) FROM head
+"""
+
+
+_MOVE = _ledger_sql(
+    "UPDATE subjects SET head_seq = :seq, head_hash = :hash, updated_at = :now, "
+    "subject_id = :sid WHERE subject_ref = :ref AND head_seq = :expected"
+)
+_FIRST = _ledger_sql(
+    "INSERT INTO subjects (subject_ref, subject_id, jurisdiction, head_seq, head_hash, "
+    "created_at, updated_at) VALUES (:ref, :sid, NULL, :seq, :hash, :now, :now)"
+)
+_MOVE_STATEMENT = text(_MOVE).bindparams(bindparam("now", type_=UTCDateTime))
+_FIRST_STATEMENT = text(_FIRST).bindparams(bindparam("now", type_=UTCDateTime))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware values")
+        return value.isoformat()  # exact to the microsecond, with its offset
+    return value
+
+
+def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(
+        [{name: _json_value(value) for name, value in row.items()} for row in rows],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _write_postgresql(
+    conn: Connection,
+    subject_id: str,
+    expected: Head,
+    new: Sequence[Event],
+    now: datetime,
+    choices: Sequence[Choice],
+) -> None:
+    last = new[-1]
+    params: dict[str, Any] = {
+        "ref": last.subject_ref,
+        "sid": subject_id,
+        "seq": last.seq,
+        "hash": last.hash,
+        "now": now,
+        "expected": expected.seq,
+        "e": _json_rows([event_row(e) for e in new]),
+        "c": _json_rows([choice_row(c) for c in choices]),
+        "o": _json_rows(
+            [{"event_id": e.event_id, "payload": dumps(outbox_payload(subject_id, e))} for e in new]
+        ),
+    }
+    statement = _MOVE_STATEMENT if expected.exists else _FIRST_STATEMENT
+    if conn.execute(statement, params).scalar_one() != 1:
+        raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+
+
+# -- SQLite (and any other database): one statement per table --------------------------------------
+
+_MOVE_HEAD = (
+    update(subjects)
+    .where(
+        subjects.c.subject_ref == bindparam("b_ref"), subjects.c.head_seq == bindparam("b_expected")
+    )
+    .values(
+        head_seq=bindparam("b_seq"),
+        head_hash=bindparam("b_hash"),
+        updated_at=bindparam("b_now", type_=UTCDateTime),
+        subject_id=bindparam("b_sid"),
+    )
+)
+_INSERT_SUBJECT = insert(subjects)
+_INSERT_EVENTS = insert(events)
+_INSERT_OUTBOX = insert(outbox)
+_upsert = sqlite.insert(permission_states)
+_PROJECT = _upsert.on_conflict_do_update(
+    index_elements=[permission_states.c.subject_id, permission_states.c.permission_id],
+    set_={name: _upsert.excluded[name] for name, _ in _CHOICE_COLUMNS[1:]},
+)
+
+
+def _write_each(
+    conn: Connection,
+    subject_id: str,
+    expected: Head,
+    new: Sequence[Event],
+    now: datetime,
+    choices: Sequence[Choice],
+) -> None:
+    last = new[-1]
+    if expected.exists:
+        moved = conn.execute(
+            _MOVE_HEAD,
+            {
+                "b_ref": last.subject_ref,
+                "b_expected": expected.seq,
+                "b_seq": last.seq,
+                "b_hash": last.hash,
+                "b_now": now,
+                "b_sid": subject_id,
+            },
+        )
+        if moved.rowcount != 1:
+            raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+    else:
+        conn.execute(
+            _INSERT_SUBJECT,
+            {
+                "subject_ref": last.subject_ref,
+                "subject_id": subject_id,
+                "jurisdiction": None,
+                "head_seq": last.seq,
+                "head_hash": last.hash,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    conn.execute(_INSERT_EVENTS, [event_row(e) for e in new])
+    if choices:
+        conn.execute(_PROJECT, [{"subject_id": subject_id, **choice_row(c)} for c in choices])
+    conn.execute(
+        _INSERT_OUTBOX,
+        [
+            {
+                "event_id": e.event_id,
+                "subject_id": subject_id,
+                "payload": dumps(outbox_payload(subject_id, e)),
+                "created_at": now,
+                "published_at": None,
+            }
+            for e in new
+        ],
+    )
