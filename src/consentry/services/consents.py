@@ -242,10 +242,16 @@ class ConsentService:
         changes: Sequence[Change],
         context: Context,
         idempotency: Idempotency | None = None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> ChangeOutcome:
-        """Apply changes atomically: one event per permission whose state actually changes."""
+        """Apply changes atomically: one event per permission whose state actually changes.
+
+        ``guard`` runs first in the write transaction (e.g. the caller's credential check);
+        what it raises aborts the change."""
         perms = [self._check(c) for c in changes]
-        return retrying(lambda: self._change_once(subject_id, changes, perms, context, idempotency))
+        return retrying(
+            lambda: self._change_once(subject_id, changes, perms, context, idempotency, guard)
+        )
 
     def _check(self, change: Change) -> Permission:
         perm = self.resolve(change.permission_id)
@@ -267,9 +273,12 @@ class ConsentService:
         perms: Sequence[Permission],
         context: Context,
         idempotency: Idempotency | None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> ChangeOutcome:
         now = self.clock()
         with self.db.write() as conn:
+            if guard is not None:
+                guard(conn)
             if idempotency is not None:
                 replay = self._replay(conn, idempotency)
                 if replay is not None:
