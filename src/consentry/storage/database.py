@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 # Connections kept open per process. The API answers from a thread pool (40 threads), so under
@@ -16,6 +18,7 @@ from sqlalchemy.pool import NullPool
 # (measured: one new connection per six writes with 10 kept and 64 requests in flight).
 POOL_SIZE = 20
 POOL_OVERFLOW = 10
+PING_AFTER = 1.0
 
 
 def display_url(url: str) -> str:
@@ -24,6 +27,30 @@ def display_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is shown as nothing rather than risk a secret
         return "<database url>"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection at checkout when it sat unused for ``PING_AFTER`` seconds
+    (``pool_pre_ping`` checks every checkout: a round trip on every transaction). One that
+    fails is replaced before the caller gets it, so after a database restart idle connections
+    never reach a request; a connection that dies while in steady use fails its statement,
+    which invalidates the whole pool (SQLAlchemy), and the request answers 503."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("connection failed its check") from exc
+        if not alive:
+            raise DisconnectionError("connection failed its check")
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
@@ -58,9 +85,8 @@ class Database:
             self.write_engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self.write_engine = create_engine(
-                url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
-            )
+            self.write_engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+            _ping_when_idle(self.write_engine)
             self.read_engine = self.write_engine
 
     @contextmanager

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from consentry.storage.tables import api_keys
 
@@ -41,8 +41,12 @@ def _record(row: Row[Any]) -> KeyRecord:
     )
 
 
+# Every authenticated request that is not answered from a cache runs this: built once.
+_BY_HASH = select(api_keys).where(api_keys.c.key_hash == bindparam("key_hash"))
+
+
 def find_by_hash(conn: Connection, key_hash: str) -> KeyRecord | None:
-    row = conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
+    row = conn.execute(_BY_HASH, {"key_hash": key_hash}).first()
     return _record(row) if row is not None else None
 
 
