@@ -53,9 +53,11 @@ def run(url: str, changes: int, threads: int) -> dict[str, float | int | str]:
     @event.listens_for(engine, "before_cursor_execute")
     def _count(conn: Any, *_: Any) -> None:
         statements[0] += 1
-        info = getattr(conn.connection.dbapi_connection, "info", None)
-        if hasattr(info, "backend_pid"):
-            backends.add(info.backend_pid)
+        pid: Any = getattr(
+            getattr(conn.connection.dbapi_connection, "info", None), "backend_pid", 0
+        )
+        if pid:
+            backends.add(int(pid))
 
     def writer(t: int, count: int = per_thread) -> None:
         for i in range(count):
