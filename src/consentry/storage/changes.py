@@ -16,7 +16,9 @@ The guarantees are those of ``repository.append``:
 - outbox positions follow each subject's commit order: the outbox rows are produced from the
   updated ``subjects`` row, so a position is taken only once this transaction holds that row's
   lock (``events/outbox.py`` relies on it), and in event order;
-- the statements are built once, at import (SQLAlchemy Core, compiled once per engine).
+- the statements are built once, at import. On PostgreSQL both go straight to the driver
+  (``database.driver_rows``: SQLAlchemy's error handling, not its per-statement work); on
+  SQLite they are SQLAlchemy Core statements, compiled once per engine.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -35,7 +37,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import sqlite
@@ -43,6 +44,7 @@ from sqlalchemy.dialects import sqlite
 from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import GENESIS, Event
 from consentry.domain.state import Choice, ChoiceState
+from consentry.storage import database
 from consentry.storage.tables import UTCDateTime, events, outbox, permission_states, subjects
 
 
@@ -107,19 +109,55 @@ _CURRENT = select(
 )
 
 
+_CURRENT_POSTGRESQL = """
+SELECT s.head_seq, s.head_hash, s.jurisdiction,
+       p.permission_id, p.state, p.options, p.notice_version, p.source, p.updated_at,
+       p.expires_at, p.event_id
+FROM (SELECT 1) AS anchor
+LEFT JOIN subjects AS s ON s.subject_ref = %(ref)s
+LEFT JOIN permission_states AS p
+    ON p.subject_id = %(sid)s AND p.permission_id = ANY(CAST(%(pids)s AS varchar[]))
+"""
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """As ``UTCDateTime`` reads it: aware, in UTC."""
+    return moment.astimezone(UTC) if moment is not None else None
+
+
 def current(conn: Connection, subject_id: str, ref: str, permission_ids: Sequence[str]) -> Current:
     """The head, the jurisdiction and the choices on ``permission_ids``, in one statement."""
-    rows = conn.execute(
-        _CURRENT, {"ref": ref, "sid": subject_id, "pids": list(permission_ids)}
-    ).all()
-    first = rows[0]
+    params = {"ref": ref, "sid": subject_id, "pids": list(permission_ids)}
+    if conn.dialect.name == "postgresql":
+        first, *_ = rows = database.driver_rows(conn, _CURRENT_POSTGRESQL, params)
+        head = Head(first[0], first[1], True) if first[0] is not None else Head(0, GENESIS, False)
+        choices = {
+            row[3]: Choice(
+                permission_id=row[3],
+                state=ChoiceState(row[4]),
+                notice_version=row[6],
+                updated_at=_utc(row[8]),  # type: ignore[arg-type]
+                source=row[7],
+                options=json.loads(row[5]),
+                expires_at=_utc(row[9]),
+                event_id=row[10],
+            )
+            for row in rows
+            if row[3] is not None
+        }
+        return Current(head, first[2], choices)
+    found = conn.execute(_CURRENT, params).all()
+    top = found[0]
     head = (
-        Head(first.head_seq, first.head_hash, True)
-        if first.head_seq is not None
+        Head(top.head_seq, top.head_hash, True)
+        if top.head_seq is not None
         else Head(0, GENESIS, False)
     )
-    choices = {row.permission_id: choice_of(row) for row in rows if row.permission_id is not None}
-    return Current(head, first.jurisdiction, choices)
+    return Current(
+        head,
+        top.jurisdiction,
+        {row.permission_id: choice_of(row) for row in found if row.permission_id is not None},
+    )
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -226,7 +264,7 @@ def _rows(alias: str, columns: Sequence[tuple[str, str]]) -> str:
     typed = ", ".join(f"{name} {kind}" for name, kind in columns)
     names = ", ".join(name for name, _ in columns)
     return (
-        f"ROWS FROM (json_to_recordset(CAST(:{alias} AS json)) AS ({typed})) "
+        f"ROWS FROM (json_to_recordset(CAST(%({alias})s AS json)) AS ({typed})) "
         f"WITH ORDINALITY AS {alias}({names}, n)"
     )
 
@@ -248,13 +286,13 @@ appended AS (
 ),
 projected AS (
     INSERT INTO permission_states (subject_id, {choice_names})
-    SELECT :sid, {", ".join(f"c.{name}" for name, _ in _CHOICE_COLUMNS)}
+    SELECT %(sid)s, {", ".join(f"c.{name}" for name, _ in _CHOICE_COLUMNS)}
     FROM head, {_rows("c", _CHOICE_COLUMNS)}
     ON CONFLICT (subject_id, permission_id) DO UPDATE SET {updates}
 ),
 announced AS (
     INSERT INTO outbox (event_id, subject_id, payload, created_at)
-    SELECT o.event_id, :sid, o.payload, :now
+    SELECT o.event_id, %(sid)s, o.payload, %(now)s
     FROM head, {_rows("o", _OUTBOX_COLUMNS)}
     ORDER BY o.n
 )
@@ -263,15 +301,20 @@ SELECT count(*) FROM head
 
 
 _MOVE = _ledger_sql(
-    "UPDATE subjects SET head_seq = :seq, head_hash = :hash, updated_at = :now, "
-    "subject_id = :sid WHERE subject_ref = :ref AND head_seq = :expected"
+    "UPDATE subjects SET head_seq = %(seq)s, head_hash = %(hash)s, updated_at = %(now)s, "
+    "subject_id = %(sid)s WHERE subject_ref = %(ref)s AND head_seq = %(expected)s"
 )
 _FIRST = _ledger_sql(
     "INSERT INTO subjects (subject_ref, subject_id, jurisdiction, head_seq, head_hash, "
-    "created_at, updated_at) VALUES (:ref, :sid, NULL, :seq, :hash, :now, :now)"
+    "created_at, updated_at) VALUES (%(ref)s, %(sid)s, NULL, %(seq)s, %(hash)s, %(now)s, %(now)s)"
 )
-_MOVE_STATEMENT = text(_MOVE).bindparams(bindparam("now", type_=UTCDateTime))
-_FIRST_STATEMENT = text(_FIRST).bindparams(bindparam("now", type_=UTCDateTime))
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """As ``UTCDateTime`` writes it: refuse a naive datetime, send it in UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the database; use UTC-aware values")
+    return moment.astimezone(UTC)
 
 
 def _json_value(value: Any) -> Any:
@@ -304,7 +347,7 @@ def _write_postgresql(
         "sid": subject_id,
         "seq": last.seq,
         "hash": last.hash,
-        "now": now,
+        "now": _in_utc(now),
         "expected": expected.seq,
         "e": _json_rows([event_row(e) for e in new]),
         "c": _json_rows([choice_row(c) for c in choices]),
@@ -312,8 +355,8 @@ def _write_postgresql(
             [{"event_id": e.event_id, "payload": dumps(outbox_payload(subject_id, e))} for e in new]
         ),
     }
-    statement = _MOVE_STATEMENT if expected.exists else _FIRST_STATEMENT
-    if conn.execute(statement, params).scalar_one() != 1:
+    sql = _MOVE if expected.exists else _FIRST
+    if database.driver_rows(conn, sql, params)[0][0] != 1:
         raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool
 
 # Connections kept open per process. The API answers from a thread pool (40 threads), so under
@@ -27,6 +27,29 @@ def display_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is shown as nothing rather than risk a secret
         return "<database url>"
+
+
+def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one statement (in the driver's ``%(name)s`` style) on the driver's own connection,
+    inside ``conn``'s transaction, and return its rows as tuples. For the hot write path: it
+    skips SQLAlchemy's per-statement work (about 50 µs of CPU each here), but not its error
+    handling: driver errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``
+    …), and a lost connection is invalidated, with the rest of the pool, as SQLAlchemy does."""
+    raw: Any = conn.connection.driver_connection
+    dialect = conn.dialect
+    error: Any = dialect.loaded_dbapi.Error
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+    except error as exc:
+        gone = bool(dialect.is_disconnect(exc, raw, None))
+        if gone:
+            conn.invalidate(exc)
+            conn.engine.dispose(close=False)  # every other pooled connection went with it
+        raise DBAPIError.instance(
+            sql, dict(params), exc, error, connection_invalidated=gone, dialect=dialect
+        ) from exc
 
 
 def _ping_when_idle(engine: Engine) -> None:
