@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,9 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, update
 
 from consentry.bootstrap import Container, bootstrap
-from consentry.domain.errors import IdempotencyMismatch
-from consentry.domain.events import subject_ref
-from consentry.domain.state import ChoiceState
+from consentry.domain.errors import ConcurrencyConflict, IdempotencyMismatch
+from consentry.domain.events import EventKind, seal, subject_ref
+from consentry.domain.state import Choice, ChoiceState
 from consentry.services.consents import Change, Context, Idempotency
 from consentry.services.ledger import verify
 from consentry.storage import changes
@@ -191,3 +192,38 @@ def test_deleted_newest_event_is_found_by_verification(ledger: Container) -> Non
         )
     broken = verify(ledger.db, "s1").broken
     assert broken is not None and "removed" in broken.problem
+
+
+def test_a_change_of_several_permissions_is_announced_in_chain_order(container: Container) -> None:
+    outcome = container.consents.change("s1", container.consents.all_consents(GRANT), Context())
+    with container.db.read() as conn:
+        rows = conn.execute(select(outbox.c.payload).order_by(outbox.c.position)).scalars().all()
+    seqs = [json.loads(payload)["seq"] for payload in rows]
+    assert seqs == list(range(1, len(outcome.changed) + 1))
+
+
+def test_a_write_after_the_head_moved_writes_nothing(container: Container) -> None:
+    consents = container.consents
+    consents.change("s1", [Change("recs", GRANT)], Context())
+    with container.db.read() as conn:
+        seen = changes.current(conn, "s1", subject_ref("s1"), ["recs"])
+    consents.change("s1", [Change("recs", DENY)], Context())  # another writer moves the head
+    now = consents.clock()
+    late = seal(
+        event_id="00000000-0000-4000-8000-000000000001",
+        subject_ref=subject_ref("s1"),
+        seq=seen.head.seq + 1,
+        kind=EventKind.PERMISSION_DENIED,
+        permission_id="ads",
+        state="denied",
+        notice_version="3",
+        source="api",
+        occurred_at=now,
+        prev_hash=seen.head.hash,
+    )
+    choice = Choice("ads", DENY, "3", now, "api", event_id=late.event_id)
+    with pytest.raises(ConcurrencyConflict), container.db.write() as conn:
+        changes.write(conn, "s1", seen.head, [late], now, [choice])
+    assert (count(container, events), count(container, outbox)) == (2, 2)
+    assert "ads" not in {v.id for v in consents.permissions("s1") if v.state != "default"}
+    assert verify(container.db).broken is None

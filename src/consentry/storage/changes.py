@@ -229,85 +229,109 @@ def write(
 
 # -- PostgreSQL: one statement -------------------------------------------------------------------
 
-_EVENT_COLUMNS = (
-    ("event_id", "varchar"),
-    ("subject_ref", "varchar"),
-    ("seq", "integer"),
-    ("kind", "varchar"),
-    ("permission_id", "varchar"),
-    ("state", "varchar"),
-    ("options", "text"),
-    ("notice_version", "varchar"),
-    ("locale", "varchar"),
-    ("source", "varchar"),
-    ("channel", "varchar"),
-    ("occurred_at", "timestamptz"),
-    ("expires_at", "timestamptz"),
-    ("prev_hash", "varchar"),
-    ("hash", "varchar"),
-)
-_CHOICE_COLUMNS = (
-    ("permission_id", "varchar"),
-    ("state", "varchar"),
-    ("options", "text"),
-    ("notice_version", "varchar"),
-    ("source", "varchar"),
-    ("updated_at", "timestamptz"),
-    ("expires_at", "timestamptz"),
-    ("event_id", "varchar"),
-)
-
-
-def _rows(alias: str, columns: Sequence[tuple[str, str]]) -> str:
-    """Rows from one JSON array parameter (one parameter whatever the number of rows),
-    numbered ``n`` in array order."""
-    typed = ", ".join(f"{name} {kind}" for name, kind in columns)
-    names = ", ".join(name for name, _ in columns)
-    return (
-        f"ROWS FROM (json_to_recordset(CAST(%({alias})s AS json)) AS ({typed})) "
-        f"WITH ORDINALITY AS {alias}({names}, n)"
-    )
-
-
-_OUTBOX_COLUMNS = (("event_id", "varchar"), ("payload", "text"))
-
-
-def _ledger_sql(head: str) -> str:
-    event_names = ", ".join(name for name, _ in _EVENT_COLUMNS)
-    choice_names = ", ".join(name for name, _ in _CHOICE_COLUMNS)
-    updates = ", ".join(f"{name} = excluded.{name}" for name, _ in _CHOICE_COLUMNS[1:])
-    return f"""
-WITH head AS ({head} RETURNING subject_ref),
+# The write, in one statement. Every row it inserts is selected from ``head``, the subjects row
+# it moved (or, for a subject's first change, inserted): no row when the head had moved, so
+# nothing is written; and the outbox positions (a sequence default) are taken only once this
+# transaction holds that row, in event order (``WITH ORDINALITY``). Rows come in as one JSON
+# array per table, one parameter each whatever their number.
+_MOVE = """
+WITH head AS (
+    UPDATE subjects
+    SET head_seq = %(seq)s, head_hash = %(hash)s, updated_at = %(now)s, subject_id = %(sid)s
+    WHERE subject_ref = %(ref)s AND head_seq = %(expected)s
+    RETURNING subject_ref
+),
 appended AS (
-    INSERT INTO events ({event_names})
-    SELECT {", ".join(f"e.{name}" for name, _ in _EVENT_COLUMNS)}
-    FROM head, {_rows("e", _EVENT_COLUMNS)}
+    INSERT INTO events (event_id, subject_ref, seq, kind, permission_id, state, options,
+                        notice_version, locale, source, channel, occurred_at, expires_at,
+                        prev_hash, hash)
+    SELECT e.event_id, e.subject_ref, e.seq, e.kind, e.permission_id, e.state, e.options,
+           e.notice_version, e.locale, e.source, e.channel, e.occurred_at, e.expires_at,
+           e.prev_hash, e.hash
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(e)s AS json)) AS (
+        event_id varchar, subject_ref varchar, seq integer, kind varchar,
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        locale varchar, source varchar, channel varchar, occurred_at timestamptz,
+        expires_at timestamptz, prev_hash varchar, hash varchar
+    )) WITH ORDINALITY AS e(event_id, subject_ref, seq, kind, permission_id, state, options,
+                            notice_version, locale, source, channel, occurred_at, expires_at,
+                            prev_hash, hash, n)
     ORDER BY e.n
 ),
 projected AS (
-    INSERT INTO permission_states (subject_id, {choice_names})
-    SELECT %(sid)s, {", ".join(f"c.{name}" for name, _ in _CHOICE_COLUMNS)}
-    FROM head, {_rows("c", _CHOICE_COLUMNS)}
-    ON CONFLICT (subject_id, permission_id) DO UPDATE SET {updates}
+    INSERT INTO permission_states (subject_id, permission_id, state, options, notice_version,
+                                   source, updated_at, expires_at, event_id)
+    SELECT %(sid)s, c.permission_id, c.state, c.options, c.notice_version, c.source,
+           c.updated_at, c.expires_at, c.event_id
+    FROM head, json_to_recordset(CAST(%(c)s AS json)) AS c(
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        source varchar, updated_at timestamptz, expires_at timestamptz, event_id varchar
+    )
+    ON CONFLICT (subject_id, permission_id) DO UPDATE SET
+        state = excluded.state, options = excluded.options,
+        notice_version = excluded.notice_version, source = excluded.source,
+        updated_at = excluded.updated_at, expires_at = excluded.expires_at,
+        event_id = excluded.event_id
 ),
 announced AS (
     INSERT INTO outbox (event_id, subject_id, payload, created_at)
     SELECT o.event_id, %(sid)s, o.payload, %(now)s
-    FROM head, {_rows("o", _OUTBOX_COLUMNS)}
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(o)s AS json)) AS (
+        event_id varchar, payload text
+    )) WITH ORDINALITY AS o(event_id, payload, n)
     ORDER BY o.n
 )
 SELECT count(*) FROM head
 """
-
-
-_MOVE = _ledger_sql(
-    "UPDATE subjects SET head_seq = %(seq)s, head_hash = %(hash)s, updated_at = %(now)s, "
-    "subject_id = %(sid)s WHERE subject_ref = %(ref)s AND head_seq = %(expected)s"
+_FIRST = """
+WITH head AS (
+    INSERT INTO subjects (subject_ref, subject_id, jurisdiction, head_seq, head_hash,
+                          created_at, updated_at)
+    VALUES (%(ref)s, %(sid)s, NULL, %(seq)s, %(hash)s, %(now)s, %(now)s)
+    RETURNING subject_ref
+),
+appended AS (
+    INSERT INTO events (event_id, subject_ref, seq, kind, permission_id, state, options,
+                        notice_version, locale, source, channel, occurred_at, expires_at,
+                        prev_hash, hash)
+    SELECT e.event_id, e.subject_ref, e.seq, e.kind, e.permission_id, e.state, e.options,
+           e.notice_version, e.locale, e.source, e.channel, e.occurred_at, e.expires_at,
+           e.prev_hash, e.hash
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(e)s AS json)) AS (
+        event_id varchar, subject_ref varchar, seq integer, kind varchar,
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        locale varchar, source varchar, channel varchar, occurred_at timestamptz,
+        expires_at timestamptz, prev_hash varchar, hash varchar
+    )) WITH ORDINALITY AS e(event_id, subject_ref, seq, kind, permission_id, state, options,
+                            notice_version, locale, source, channel, occurred_at, expires_at,
+                            prev_hash, hash, n)
+    ORDER BY e.n
+),
+projected AS (
+    INSERT INTO permission_states (subject_id, permission_id, state, options, notice_version,
+                                   source, updated_at, expires_at, event_id)
+    SELECT %(sid)s, c.permission_id, c.state, c.options, c.notice_version, c.source,
+           c.updated_at, c.expires_at, c.event_id
+    FROM head, json_to_recordset(CAST(%(c)s AS json)) AS c(
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        source varchar, updated_at timestamptz, expires_at timestamptz, event_id varchar
+    )
+    ON CONFLICT (subject_id, permission_id) DO UPDATE SET
+        state = excluded.state, options = excluded.options,
+        notice_version = excluded.notice_version, source = excluded.source,
+        updated_at = excluded.updated_at, expires_at = excluded.expires_at,
+        event_id = excluded.event_id
+),
+announced AS (
+    INSERT INTO outbox (event_id, subject_id, payload, created_at)
+    SELECT o.event_id, %(sid)s, o.payload, %(now)s
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(o)s AS json)) AS (
+        event_id varchar, payload text
+    )) WITH ORDINALITY AS o(event_id, payload, n)
+    ORDER BY o.n
 )
-_FIRST = _ledger_sql(
-    "INSERT INTO subjects (subject_ref, subject_id, jurisdiction, head_seq, head_hash, "
-    "created_at, updated_at) VALUES (%(ref)s, %(sid)s, NULL, %(seq)s, %(hash)s, %(now)s, %(now)s)"
-)
+SELECT count(*) FROM head
+"""
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -380,7 +404,18 @@ _INSERT_OUTBOX = insert(outbox)
 _upsert = sqlite.insert(permission_states)
 _PROJECT = _upsert.on_conflict_do_update(
     index_elements=[permission_states.c.subject_id, permission_states.c.permission_id],
-    set_={name: _upsert.excluded[name] for name, _ in _CHOICE_COLUMNS[1:]},
+    set_={
+        name: _upsert.excluded[name]
+        for name in (
+            "state",
+            "options",
+            "notice_version",
+            "source",
+            "updated_at",
+            "expires_at",
+            "event_id",
+        )
+    },
 )
 
 
