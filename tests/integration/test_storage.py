@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,13 +13,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, update
 
 from consentry.bootstrap import Container, bootstrap
-from consentry.domain.errors import IdempotencyMismatch
-from consentry.domain.events import subject_ref
-from consentry.domain.state import ChoiceState
+from consentry.domain.errors import ConcurrencyConflict, IdempotencyMismatch
+from consentry.domain.events import EventKind, seal, subject_ref
+from consentry.domain.state import Choice, ChoiceState
 from consentry.services.consents import Change, Context, Idempotency
 from consentry.services.ledger import verify
-from consentry.storage import repository
-from consentry.storage.tables import events, metadata, outbox, permission_states
+from consentry.storage import changes
+from consentry.storage.tables import events, metadata, outbox, permission_states, subjects
 from support import make_settings
 
 GRANT = ChoiceState.GRANTED
@@ -53,13 +55,21 @@ def test_a_change_writes_event_projection_and_outbox_together(container: Contain
 def test_a_failed_write_leaves_no_trace(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom(*_: object) -> None:
+    written = changes.write
+
+    def write_then_fail(*args: Any, **kwargs: Any) -> None:
+        written(*args, **kwargs)  # events, projection and outbox rows, in the transaction
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(repository, "_project", boom)
+    monkeypatch.setattr(changes, "write", write_then_fail)
     with pytest.raises(RuntimeError):
         container.consents.change("s1", [Change("recs", GRANT)], Context())
-    assert (count(container, events), count(container, outbox)) == (0, 0)
+    assert (
+        count(container, events),
+        count(container, permission_states),
+        count(container, outbox),
+        count(container, subjects),
+    ) == (0, 0, 0, 0)
 
 
 def test_unchanged_choice_records_no_new_event(container: Container) -> None:
@@ -182,3 +192,38 @@ def test_deleted_newest_event_is_found_by_verification(ledger: Container) -> Non
         )
     broken = verify(ledger.db, "s1").broken
     assert broken is not None and "removed" in broken.problem
+
+
+def test_a_change_of_several_permissions_is_announced_in_chain_order(container: Container) -> None:
+    outcome = container.consents.change("s1", container.consents.all_consents(GRANT), Context())
+    with container.db.read() as conn:
+        rows = conn.execute(select(outbox.c.payload).order_by(outbox.c.position)).scalars().all()
+    seqs = [json.loads(payload)["seq"] for payload in rows]
+    assert seqs == list(range(1, len(outcome.changed) + 1))
+
+
+def test_a_write_after_the_head_moved_writes_nothing(container: Container) -> None:
+    consents = container.consents
+    consents.change("s1", [Change("recs", GRANT)], Context())
+    with container.db.read() as conn:
+        seen = changes.current(conn, "s1", subject_ref("s1"), ["recs"])
+    consents.change("s1", [Change("recs", DENY)], Context())  # another writer moves the head
+    now = consents.clock()
+    late = seal(
+        event_id="00000000-0000-4000-8000-000000000001",
+        subject_ref=subject_ref("s1"),
+        seq=seen.head.seq + 1,
+        kind=EventKind.PERMISSION_DENIED,
+        permission_id="ads",
+        state="denied",
+        notice_version="3",
+        source="api",
+        occurred_at=now,
+        prev_hash=seen.head.hash,
+    )
+    choice = Choice("ads", DENY, "3", now, "api", event_id=late.event_id)
+    with pytest.raises(ConcurrencyConflict), container.db.write() as conn:
+        changes.write(conn, "s1", seen.head, [late], now, [choice])
+    assert (count(container, events), count(container, outbox)) == (2, 2)
+    assert "ads" not in {v.id for v in consents.permissions("s1") if v.state != "default"}
+    assert verify(container.db).broken is None

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry import __version__
-from consentry.api import access, fastpath, gpc, problems, ratelimit, security
+from consentry.api import access, fastpath, gpc, problems, putpath, ratelimit, security
 from consentry.api.measure import Measure
 from consentry.api.routes import (
     catalog,
@@ -43,9 +43,10 @@ class ConsentryAPI(FastAPI):
     """FastAPI with consentry's own middleware around it rather than inside its stack.
 
     Every request passes, outermost first: the security headers, the rate limits, the body
-    limit and metrics (``measure``), the decision fast path (``fastpath``), then FastAPI as
-    usual (its error handling, exception handlers, routing, dependencies). The decision
-    endpoints' common case so skips FastAPI's per-request layers altogether; an error FastAPI
+    limit and metrics (``measure``), the decision fast path (``fastpath``), the fast path of a
+    plain permission change (``putpath``), then FastAPI as usual (its error handling,
+    exception handlers, routing, dependencies). The decision endpoints' and a plain PUT of a
+    permission's common case so skip FastAPI's per-request layers altogether; an error FastAPI
     answers (a 500 included) still gets the headers and is counted."""
 
     def __init__(self, container: Container, **kwargs: Any) -> None:
@@ -53,10 +54,12 @@ class ConsentryAPI(FastAPI):
         self._consentry: ASGIApp | None = None
         self._container = container
         self.fast_path: fastpath.DecisionFastPath | None = None
+        self.put_path: putpath.PermissionPutFastPath | None = None
 
     def _outer(self) -> ASGIApp:
         settings = self._container.settings
-        inner = partial(FastAPI.__call__, self)
+        inner: ASGIApp = partial(FastAPI.__call__, self)
+        inner = self.put_path = putpath.PermissionPutFastPath(inner, self._container, self)
         fast = self.fast_path = fastpath.DecisionFastPath(inner, self._container, self)
         chain: ASGIApp = Measure(fast, self._container.metrics)
         chain = ratelimit.wrap(chain, settings)

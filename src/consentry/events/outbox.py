@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from consentry.domain.events import subject_ref
-from consentry.storage.tables import outbox
+from consentry.storage.tables import UTCDateTime, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +63,46 @@ def _message(position: int, event_id: str, subject_id: str, raw: str) -> OutboxM
     )
 
 
+# Built once: the relay runs these on every round, and building a statement costs more CPU
+# than running it (SQLAlchemy caches the compiled form of each).
+_CLAIM = (
+    select(outbox.c.position, outbox.c.event_id, outbox.c.subject_id, outbox.c.payload)
+    .where(outbox.c.published_at.is_(None), outbox.c.position >= bindparam("floor"))
+    .order_by(outbox.c.position)
+    .limit(bindparam("limit"))
+)
+_CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+_ELSEWHERE = (
+    select(outbox.c.subject_id, func.min(outbox.c.position))
+    .where(
+        outbox.c.published_at.is_(None),
+        outbox.c.position < bindparam("top"),
+        outbox.c.subject_id.in_(bindparam("subjects", expanding=True)),
+        outbox.c.position.not_in(bindparam("positions", expanding=True)),
+    )
+    .group_by(outbox.c.subject_id)
+)
+_STILL_UNPUBLISHED = select(outbox.c.position).where(
+    outbox.c.position.in_(bindparam("positions", expanding=True)),
+    outbox.c.published_at.is_(None),
+)
+_MARK = (
+    update(outbox)
+    .where(
+        outbox.c.position.in_(bindparam("positions", expanding=True)),
+        outbox.c.published_at.is_(None),
+    )
+    .values(published_at=bindparam("now", type_=UTCDateTime))
+)
+
+
 def claim(conn: Connection, limit: int, floor: int = 0) -> list[OutboxMessage]:
     """The oldest unpublished rows from position ``floor`` on, in position order (locked on
     PostgreSQL, skipping rows another relay holds)."""
-    query = (
-        select(outbox.c.position, outbox.c.event_id, outbox.c.subject_id, outbox.c.payload)
-        .where(outbox.c.published_at.is_(None), outbox.c.position >= floor)
-        .order_by(outbox.c.position)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = _CLAIM_LOCKED if conn.dialect.name == "postgresql" else _CLAIM
     return [
-        _message(int(r.position), r.event_id, r.subject_id, r.payload) for r in conn.execute(query)
+        _message(int(r.position), r.event_id, r.subject_id, r.payload)
+        for r in conn.execute(query, {"floor": floor, "limit": limit})
     ]
 
 
@@ -85,17 +112,12 @@ def in_order(conn: Connection, batch: Sequence[OutboxMessage]) -> list[OutboxMes
     if not batch:
         return []
     positions = [m.position for m in batch]
-    query = (
-        select(outbox.c.subject_id, func.min(outbox.c.position))
-        .where(
-            outbox.c.published_at.is_(None),
-            outbox.c.position < max(positions),
-            outbox.c.subject_id.in_({m.subject_id for m in batch}),
-            outbox.c.position.not_in(positions),
-        )
-        .group_by(outbox.c.subject_id)
-    )
-    elsewhere = {str(subject): int(first) for subject, first in conn.execute(query)}
+    params = {
+        "top": max(positions),
+        "subjects": sorted({m.subject_id for m in batch}),
+        "positions": positions,
+    }
+    elsewhere = {str(subject): int(first) for subject, first in conn.execute(_ELSEWHERE, params)}
     return [m for m in batch if m.position < elsewhere.get(m.subject_id, m.position + 1)]
 
 
@@ -103,18 +125,11 @@ def still_unpublished(conn: Connection, positions: Sequence[int]) -> set[int]:
     """Which of these rows are still there and unpublished (erasure deletes a subject's rows)."""
     if not positions:
         return set()
-    query = select(outbox.c.position).where(
-        outbox.c.position.in_(positions), outbox.c.published_at.is_(None)
-    )
-    return {int(p) for p in conn.execute(query).scalars()}
+    found = conn.execute(_STILL_UNPUBLISHED, {"positions": list(positions)}).scalars()
+    return {int(p) for p in found}
 
 
 def mark_published(conn: Connection, positions: Sequence[int], now: datetime) -> int:
     if not positions:
         return 0
-    done = conn.execute(
-        update(outbox)
-        .where(outbox.c.position.in_(positions), outbox.c.published_at.is_(None))
-        .values(published_at=now)
-    )
-    return done.rowcount
+    return conn.execute(_MARK, {"positions": list(positions), "now": now}).rowcount

@@ -46,6 +46,7 @@ log = logging.getLogger("consentry.relay")
 
 BATCH = 500
 POLL = 0.05  # seconds between looks at the outbox when idle (local writes wake it at once)
+GATHER = 0.005  # seconds before the next round after one that published a part batch
 PUMP_EVERY = 0.2  # seconds between looks for due webhook retries
 SWEEP_EVERY = 1.0  # seconds between full looks at the outbox (below the floor too)
 HOLE_WAIT = 2.0  # seconds the floor waits below a position not yet seen (a writer in flight)
@@ -225,6 +226,10 @@ class Relay:
                 # Woken early by a free webhook worker only: pump, but no outbox query.
                 look = not self._wake.wait(self.poll_interval)
             else:
+                if moved < self.batch_size:
+                    # A part batch: let rows gather for a moment rather than claim them one by
+                    # one (every round is a transaction); a full batch goes again at once.
+                    self._stop.wait(GATHER)
                 look = True
 
     def notify(self) -> None:

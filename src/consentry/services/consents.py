@@ -27,6 +27,7 @@ from consentry.domain.errors import (
 from consentry.domain.events import Event, EventKind, seal, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.services._ledger_io import opened, retrying, utcnow
+from consentry.storage import changes as ledger_writes
 from consentry.storage import repository as repo
 from consentry.storage.database import Database
 
@@ -241,10 +242,16 @@ class ConsentService:
         changes: Sequence[Change],
         context: Context,
         idempotency: Idempotency | None = None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> ChangeOutcome:
-        """Apply changes atomically: one event per permission whose state actually changes."""
+        """Apply changes atomically: one event per permission whose state actually changes.
+
+        ``guard`` runs first in the write transaction (e.g. the caller's credential check);
+        what it raises aborts the change."""
         perms = [self._check(c) for c in changes]
-        return retrying(lambda: self._change_once(subject_id, changes, perms, context, idempotency))
+        return retrying(
+            lambda: self._change_once(subject_id, changes, perms, context, idempotency, guard)
+        )
 
     def _check(self, change: Change) -> Permission:
         perm = self.resolve(change.permission_id)
@@ -266,19 +273,23 @@ class ConsentService:
         perms: Sequence[Permission],
         context: Context,
         idempotency: Idempotency | None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> ChangeOutcome:
         now = self.clock()
         with self.db.write() as conn:
+            if guard is not None:
+                guard(conn)
             if idempotency is not None:
                 replay = self._replay(conn, idempotency)
                 if replay is not None:
                     return replay
-            head = repo.head(conn, subject_id)
-            state = repo.load_state(conn, subject_id)
-            new: list[Event] = []
-            choices = dict(state.choices)
-            prev_hash, seq = head.hash, head.seq
             ref = subject_ref(subject_id)
+            # The head, the jurisdiction and the choices this change touches: one statement.
+            found = ledger_writes.current(conn, subject_id, ref, [p.id for p in _unique(perms)])
+            head = found.head
+            new: list[Event] = []
+            choices = dict(found.choices)
+            prev_hash, seq = head.hash, head.seq
             key: bytes | None = None
             touched: list[Choice] = []
             for change, perm in zip(changes, perms, strict=True):
@@ -317,8 +328,10 @@ class ConsentService:
                 choice = _choice_of(event, change.options)
                 choices[perm.id] = choice
                 touched.append(choice)
-            repo.append(conn, subject_id, head, new, now, touched)
-            after = SubjectState(subject_id, state.jurisdiction, choices, state.devices)
+            # The projection gets each permission's last choice.
+            projected = list({c.permission_id: c for c in touched}.values())
+            ledger_writes.write(conn, subject_id, head, new, now, projected)
+            after = SubjectState(subject_id, found.jurisdiction, choices)
             outcome = ChangeOutcome(
                 entries=[view(p, choices.get(p.id), after, now) for p in _unique(perms)],
                 changed=[e.permission_id for e in new],

@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, update
 
 from consentry.domain.events import Event
+from consentry.storage.changes import Head, dumps, event_row
 from consentry.storage.deliveries import forget_subject
-from consentry.storage.repository import Head, dumps, event_row, move_head
+from consentry.storage.repository import move_head
 from consentry.storage.tables import (
     devices,
     events,

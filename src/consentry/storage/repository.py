@@ -19,6 +19,9 @@ from consentry.crypto import new_key
 from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import GENESIS, Event, EventKind, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
+from consentry.storage import changes
+from consentry.storage.changes import Head as Head
+from consentry.storage.changes import dumps
 from consentry.storage.tables import (
     devices,
     events,
@@ -28,19 +31,6 @@ from consentry.storage.tables import (
     subject_keys,
     subjects,
 )
-
-
-def dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    """Where a subject's chain ends; ``seq`` 0 means no event yet."""
-
-    seq: int
-    hash: str
-    exists: bool
 
 
 def head(conn: Connection, subject_id: str) -> Head:
@@ -95,26 +85,6 @@ def load_state(conn: Connection, subject_id: str) -> SubjectState:
     return SubjectState(subject_id, jurisdiction, choices, reports)
 
 
-def event_row(event: Event) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "subject_ref": event.subject_ref,
-        "seq": event.seq,
-        "kind": event.kind.value,
-        "permission_id": event.permission_id,
-        "state": event.state,
-        "options": dumps(event.options),
-        "notice_version": event.notice_version,
-        "locale": event.locale,
-        "source": event.source,
-        "channel": event.channel,
-        "occurred_at": event.occurred_at,
-        "expires_at": event.expires_at,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
-
-
 def event_from_row(row: Row[Any]) -> Event:
     return Event(
         event_id=row.event_id,
@@ -133,21 +103,6 @@ def event_from_row(row: Row[Any]) -> Event:
         channel=row.channel,
         expires_at=row.expires_at,
     )
-
-
-def outbox_payload(subject_id: str, event: Event) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "subject": subject_id,
-        "seq": event.seq,
-        "kind": event.kind.value,
-        "permission": event.permission_id,
-        "state": event.state,
-        "notice_version": event.notice_version,
-        "source": event.source,
-        "occurred_at": event.occurred_at.isoformat(),
-        "expires_at": event.expires_at.isoformat() if event.expires_at else None,
-    }
 
 
 def move_head(
@@ -174,39 +129,7 @@ def append(
 ) -> None:
     """Append events after ``expected`` and project ``choices`` (the plain-text current state
     those events lead to); raise ConcurrencyConflict if another writer moved the head."""
-    if not new:
-        return
-    last = new[-1]
-    if expected.exists:
-        move_head(conn, expected, last, now, name=subject_id, subject_id=subject_id)
-    else:
-        conn.execute(
-            insert(subjects).values(
-                subject_ref=last.subject_ref,
-                subject_id=subject_id,
-                jurisdiction=None,
-                head_seq=last.seq,
-                head_hash=last.hash,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    conn.execute(insert(events), [event_row(e) for e in new])
-    for choice in choices:
-        _project(conn, subject_id, choice)
-    conn.execute(
-        insert(outbox),
-        [
-            {
-                "event_id": e.event_id,
-                "subject_id": subject_id,
-                "payload": dumps(outbox_payload(subject_id, e)),
-                "created_at": now,
-                "published_at": None,
-            }
-            for e in new
-        ],
-    )
+    changes.write(conn, subject_id, expected, new, now, choices)
 
 
 def subject_key(conn: Connection, ref: str, now: datetime | None = None) -> bytes | None:
@@ -255,32 +178,6 @@ def set_jurisdiction(conn: Connection, subject_id: str, code: str | None, now: d
             published_at=None,
         )
     )
-
-
-def _project(conn: Connection, subject_id: str, choice: Choice) -> None:
-    values = {
-        "state": choice.state.value,
-        "options": dumps(choice.options),
-        "notice_version": choice.notice_version,
-        "source": choice.source,
-        "updated_at": choice.updated_at,
-        "expires_at": choice.expires_at,
-        "event_id": choice.event_id,
-    }
-    changed = conn.execute(
-        update(permission_states)
-        .where(
-            permission_states.c.subject_id == subject_id,
-            permission_states.c.permission_id == choice.permission_id,
-        )
-        .values(**values)
-    )
-    if changed.rowcount == 0:
-        conn.execute(
-            insert(permission_states).values(
-                subject_id=subject_id, permission_id=choice.permission_id, **values
-            )
-        )
 
 
 def history(conn: Connection, subject_id: str, limit: int, before_seq: int | None) -> list[Event]:

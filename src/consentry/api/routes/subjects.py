@@ -49,7 +49,7 @@ def _out(v: PermissionView) -> PermissionOut:
     return PermissionOut.model_validate(view_to_json(v))
 
 
-def _change_out(v: PermissionView, outcome: ChangeOutcome) -> PermissionChangeOut:
+def change_out(v: PermissionView, outcome: ChangeOutcome) -> PermissionChangeOut:
     return PermissionChangeOut.model_validate(
         {**view_to_json(v), "changed": v.id in outcome.changed}
     )
@@ -69,7 +69,7 @@ def _idempotency(
 
 
 def patch_out(sid: str, outcome: ChangeOutcome) -> PermissionsPatchOut:
-    entries = [_change_out(v, outcome) for v in outcome.entries]
+    entries = [change_out(v, outcome) for v in outcome.entries]
     return PermissionsPatchOut(
         subject=sid,
         changed=outcome.changed,
@@ -107,7 +107,7 @@ def put_permission(
         Context(source=_source(principal), locale=body.locale),
         _idempotency(idempotency_key, principal, request, body.model_dump(mode="json")),
     )
-    return _change_out(outcome.entries[0], outcome)
+    return change_out(outcome.entries[0], outcome)
 
 
 @router.patch("/v1/subjects/{sid}/permissions", response_model=PermissionsPatchOut)

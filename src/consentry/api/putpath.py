@@ -1,0 +1,208 @@
+"""The fast path of ``PUT /v1/subjects/{sid}/permissions/{pid}``, in pure ASGI.
+
+The route in ``api/routes/subjects.py`` is the reference: it defines the request and response
+schemas (and so the OpenAPI document), authentication, the Global Privacy Control dependency,
+idempotency and every error. This middleware answers, without FastAPI's per-request machinery
+(routing, dependencies, pydantic request models, two thread hops), only the requests whose
+answer it can be sure of:
+
+- a JSON body that :func:`plain_change` accepts: ``state``, and optionally ``notice_version``,
+  ``locale`` and empty ``options`` (a strict subset of what ``PermissionIn`` accepts);
+- no ``Idempotency-Key`` and no ``Sec-GPC`` header (the route handles both);
+- a service key with the ``subjects:write`` (or ``admin``) scope, checked in the change's own
+  write transaction (one statement; a revoked key is refused at once, as on the route), or
+  that subject's own token;
+- a change the service accepts (an unknown, non-toggleable or outdated permission raises).
+
+Anything else continues to the route with the body it read, so errors, problem bodies and
+retries are the route's own. The rate limit, security headers, body limit and metrics
+middlewares sit outside and apply alike (see ``app.ConsentryAPI``). The bytes answered are
+the ones FastAPI renders for ``PermissionChangeOut`` (the route's own ``change_out``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from anyio import CapacityLimiter, to_thread
+from fastapi import FastAPI
+from pydantic import TypeAdapter
+from sqlalchemy import Connection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consentry.api import access
+from consentry.api.deps import SUBJECT_ID_PATTERN
+from consentry.api.fastpath import _header, _name, _replay
+from consentry.api.measure import MAX_BODY
+from consentry.api.routes.subjects import change_out
+from consentry.api.schemas import PermissionChangeOut
+from consentry.bootstrap import Container
+from consentry.domain.state import ChoiceState
+from consentry.scopes import Scope as KeyScope
+from consentry.services.consents import Change, ChangeOutcome, Context
+from consentry.services.keys import PREFIX, KeyService
+
+ROUTE = "/v1/subjects/{sid}/permissions/{pid}"
+_PATH = re.compile(r"/v1/subjects/([^/]+)/permissions/([^/]{1,100})")
+_SUBJECT = re.compile(SUBJECT_ID_PATTERN.removeprefix("^").removesuffix("$"))
+_FIELDS = frozenset({"state", "options", "notice_version", "locale"})
+_STATES = {"granted": ChoiceState.GRANTED, "denied": ChoiceState.DENIED}
+_JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
+_HEADERS = [(b"content-type", b"application/json")]
+_OUT = TypeAdapter(PermissionChangeOut)
+# Changes run at once by this path, each in a thread holding a pooled connection: fewer than
+# the pool keeps (``storage.database.POOL_SIZE``), so no connection is opened past it and closed
+# again. More would not go faster on a few cores; the others wait here, not in a thread.
+WRITERS = 16
+
+
+class NotAllowed(Exception):
+    """The credential does not allow this write: the route answers (401/403)."""
+
+
+def plain_change(data: object) -> tuple[ChoiceState, str | None, str | None] | None:
+    """(state, notice_version, locale) when ``PermissionIn`` surely accepts the body and it
+    asks for nothing but a plain grant or refusal; else None (the route answers)."""
+    if type(data) is not dict or not data.keys() <= _FIELDS:
+        return None
+    given = data.get("state")
+    state = _STATES.get(given) if type(given) is str else None
+    options = data.get("options", {})
+    version = data.get("notice_version")
+    locale = data.get("locale")
+    if state is None or type(options) is not dict or options:
+        return None
+    if version is not None and not _name(version, 40):
+        return None
+    if locale is not None and not (
+        type(locale) is str and len(locale) == 2 and all("a" <= c <= "z" for c in locale)
+    ):
+        return None
+    return state, version, locale
+
+
+def _credential(scope: Scope) -> str | None:
+    raw = _header(scope, b"authorization")
+    if raw is None:
+        return None
+    scheme, _, token = raw.decode("latin-1").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _key_guard(secret: str) -> Any:
+    def guard(conn: Connection) -> None:
+        key = KeyService.verify_on(conn, secret)
+        if key is None or not (
+            KeyScope.SUBJECTS_WRITE in key.scopes or KeyScope.ADMIN in key.scopes
+        ):
+            raise NotAllowed()
+
+    return guard
+
+
+class PermissionPutFastPath:
+    def __init__(self, app: ASGIApp, container: Container, api: FastAPI) -> None:
+        self.app = app
+        self.api = api
+        self.container = container
+        self.consents = container.consents
+        self._route: Any = None
+        self._limiter: CapacityLimiter | None = None
+        # Changes answered here (the rest went to the route): for tests and debugging.
+        self.answered = 0
+
+    def _target(self, scope: Scope) -> tuple[str, str] | None:
+        if scope["type"] != "http" or scope["method"] != "PUT":
+            return None
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        found = _PATH.fullmatch(path)
+        if found is None or _SUBJECT.fullmatch(found[1]) is None:
+            return None
+        for name, _ in scope["headers"]:
+            if name in (b"idempotency-key", b"sec-gpc"):
+                return None
+        content_type = _header(scope, b"content-type")
+        if content_type is None or content_type.lower() not in _JSON_TYPES:
+            return None
+        return found[1], found[2]
+
+    def _apply(self, sid: str, pid: str, token: str, payload: bytes) -> bytes | None:
+        """The response body, or None when the route must answer."""
+        try:
+            change = plain_change(json.loads(payload))
+        except ValueError:
+            return None
+        if change is None:
+            return None
+        state, version, locale = change
+        if token.startswith(PREFIX):
+            guard, source = _key_guard(token), "api"
+        elif self.container.tokens.verify(token) == sid:
+            guard, source = None, "web"
+        else:
+            return None
+        outcome: ChangeOutcome = self.consents.change(
+            sid,
+            [Change(permission_id=pid, state=state, notice_version=version)],
+            Context(source=source, locale=locale),
+            guard=guard,
+        )
+        self.answered += 1
+        return _OUT.dump_json(change_out(outcome.entries[0], outcome))
+
+    def _matched_route(self) -> Any:
+        """The route the app would have matched (the metrics label requests by its path)."""
+        if self._route is None:
+            self._route = next(
+                (
+                    r
+                    for r, p in access.api_routes(self.api)
+                    if p == ROUTE and "PUT" in (r.methods or ())
+                ),
+                None,
+            )
+        return self._route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = self._target(scope)
+        token = _credential(scope) if target is not None else None
+        if target is None or token is None:
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_BODY:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if not message.get("more_body", False):
+                break
+        else:  # too long for here: the app reads the rest and answers
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        if self._limiter is None:
+            self._limiter = CapacityLimiter(WRITERS)
+        try:
+            answer = await to_thread.run_sync(
+                self._apply, *target, token, b"".join(chunks), limiter=self._limiter
+            )
+        except Exception:  # the route runs the same steps and answers the error properly
+            answer = None
+        if answer is None:
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        scope["route"] = self._matched_route()
+        headers = [(b"content-length", str(len(answer)).encode()), *_HEADERS]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})

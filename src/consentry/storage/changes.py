@@ -1,0 +1,473 @@
+"""The write path of a consent change in as few statements as the database allows.
+
+A change reads what it needs in one statement (``current``: the chain's head, the
+jurisdiction, the choices on the permissions it touches) and writes in one more
+(``write``): on PostgreSQL a single statement moves the head, appends the events, updates the
+projection and writes the outbox rows; on SQLite (no round trips to save: the database is in
+the process) one statement per table. Either way it runs in the caller's transaction.
+
+The guarantees are those of ``repository.append``:
+
+- optimistic concurrency: the head moves only if it is still where ``current`` found it
+  (``UPDATE … WHERE head_seq = expected``); on PostgreSQL everything else in the statement
+  reads the updated row, so when the head had moved nothing at all is written, and the caller
+  gets ``ConcurrencyConflict`` (a subject seen for the first time is inserted instead: a
+  concurrent first write fails on the primary key);
+- outbox positions follow each subject's commit order: the outbox rows are produced from the
+  updated ``subjects`` row, so a position is taken only once this transaction holds that row's
+  lock (``events/outbox.py`` relies on it), and in event order;
+- the statements are built once, at import. On PostgreSQL both go straight to the driver
+  (``database.driver_rows``: SQLAlchemy's error handling, not its per-statement work); on
+  SQLite they are SQLAlchemy Core statements, compiled once per engine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import sqlite
+
+from consentry.domain.errors import ConcurrencyConflict
+from consentry.domain.events import GENESIS, Event
+from consentry.domain.state import Choice, ChoiceState
+from consentry.storage import database
+from consentry.storage.tables import UTCDateTime, events, outbox, permission_states, subjects
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Where a subject's chain ends; ``seq`` 0 means no event yet."""
+
+    seq: int
+    hash: str
+    exists: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """What a change reads before it writes."""
+
+    head: Head
+    jurisdiction: str | None
+    choices: dict[str, Choice]
+
+
+def choice_of(row: Any) -> Choice:
+    return Choice(
+        permission_id=row.permission_id,
+        state=ChoiceState(row.state),
+        notice_version=row.notice_version,
+        updated_at=row.updated_at,
+        source=row.source,
+        options=json.loads(row.options),
+        expires_at=row.expires_at,
+        event_id=row.event_id,
+    )
+
+
+# One row even for a subject never seen: the subject's row (if any) and each of the asked
+# permissions' projected choices (if any), joined to a constant.
+_anchor = select(literal(1, Integer).label("one")).subquery("anchor")
+_CURRENT = select(
+    subjects.c.head_seq,
+    subjects.c.head_hash,
+    subjects.c.jurisdiction,
+    permission_states.c.permission_id,
+    permission_states.c.state,
+    permission_states.c.options,
+    permission_states.c.notice_version,
+    permission_states.c.source,
+    permission_states.c.updated_at,
+    permission_states.c.expires_at,
+    permission_states.c.event_id,
+).select_from(
+    _anchor.outerjoin(subjects, subjects.c.subject_ref == bindparam("ref")).outerjoin(
+        permission_states,
+        and_(
+            permission_states.c.subject_id == bindparam("sid"),
+            permission_states.c.permission_id.in_(bindparam("pids", expanding=True)),
+        ),
+    )
+)
+
+
+_CURRENT_POSTGRESQL = """
+SELECT s.head_seq, s.head_hash, s.jurisdiction,
+       p.permission_id, p.state, p.options, p.notice_version, p.source, p.updated_at,
+       p.expires_at, p.event_id
+FROM (SELECT 1) AS anchor
+LEFT JOIN subjects AS s ON s.subject_ref = %(ref)s
+LEFT JOIN permission_states AS p
+    ON p.subject_id = %(sid)s AND p.permission_id = ANY(CAST(%(pids)s AS varchar[]))
+"""
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """As ``UTCDateTime`` reads it: aware, in UTC."""
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+def current(conn: Connection, subject_id: str, ref: str, permission_ids: Sequence[str]) -> Current:
+    """The head, the jurisdiction and the choices on ``permission_ids``, in one statement."""
+    params = {"ref": ref, "sid": subject_id, "pids": list(permission_ids)}
+    if conn.dialect.name == "postgresql":
+        first, *_ = rows = database.driver_rows(conn, _CURRENT_POSTGRESQL, params)
+        head = Head(first[0], first[1], True) if first[0] is not None else Head(0, GENESIS, False)
+        choices = {
+            row[3]: Choice(
+                permission_id=row[3],
+                state=ChoiceState(row[4]),
+                notice_version=row[6],
+                updated_at=_utc(row[8]),  # type: ignore[arg-type]
+                source=row[7],
+                options=json.loads(row[5]),
+                expires_at=_utc(row[9]),
+                event_id=row[10],
+            )
+            for row in rows
+            if row[3] is not None
+        }
+        return Current(head, first[2], choices)
+    found = conn.execute(_CURRENT, params).all()
+    top = found[0]
+    head = (
+        Head(top.head_seq, top.head_hash, True)
+        if top.head_seq is not None
+        else Head(0, GENESIS, False)
+    )
+    return Current(
+        head,
+        top.jurisdiction,
+        {row.permission_id: choice_of(row) for row in found if row.permission_id is not None},
+    )
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "subject_ref": event.subject_ref,
+        "seq": event.seq,
+        "kind": event.kind.value,
+        "permission_id": event.permission_id,
+        "state": event.state,
+        "options": dumps(event.options),
+        "notice_version": event.notice_version,
+        "locale": event.locale,
+        "source": event.source,
+        "channel": event.channel,
+        "occurred_at": event.occurred_at,
+        "expires_at": event.expires_at,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def outbox_payload(subject_id: str, event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "subject": subject_id,
+        "seq": event.seq,
+        "kind": event.kind.value,
+        "permission": event.permission_id,
+        "state": event.state,
+        "notice_version": event.notice_version,
+        "source": event.source,
+        "occurred_at": event.occurred_at.isoformat(),
+        "expires_at": event.expires_at.isoformat() if event.expires_at else None,
+    }
+
+
+def choice_row(choice: Choice) -> dict[str, Any]:
+    return {
+        "permission_id": choice.permission_id,
+        "state": choice.state.value,
+        "options": dumps(choice.options),
+        "notice_version": choice.notice_version,
+        "source": choice.source,
+        "updated_at": choice.updated_at,
+        "expires_at": choice.expires_at,
+        "event_id": choice.event_id,
+    }
+
+
+def write(
+    conn: Connection,
+    subject_id: str,
+    expected: Head,
+    new: Sequence[Event],
+    now: datetime,
+    choices: Sequence[Choice] = (),
+) -> None:
+    """Append ``new`` after ``expected``, project ``choices`` (the plain-text current state the
+    events lead to) and write one outbox row per event; ConcurrencyConflict if another writer
+    moved the head."""
+    if not new:
+        return
+    if conn.dialect.name == "postgresql":
+        _write_postgresql(conn, subject_id, expected, new, now, choices)
+    else:
+        _write_each(conn, subject_id, expected, new, now, choices)
+
+
+# -- PostgreSQL: one statement -------------------------------------------------------------------
+
+# The write, in one statement. Every row it inserts is selected from ``head``, the subjects row
+# it moved (or, for a subject's first change, inserted): no row when the head had moved, so
+# nothing is written; and the outbox positions (a sequence default) are taken only once this
+# transaction holds that row, in event order (``WITH ORDINALITY``). Rows come in as one JSON
+# array per table, one parameter each whatever their number.
+_MOVE = """
+WITH head AS (
+    UPDATE subjects
+    SET head_seq = %(seq)s, head_hash = %(hash)s, updated_at = %(now)s, subject_id = %(sid)s
+    WHERE subject_ref = %(ref)s AND head_seq = %(expected)s
+    RETURNING subject_ref
+),
+appended AS (
+    INSERT INTO events (event_id, subject_ref, seq, kind, permission_id, state, options,
+                        notice_version, locale, source, channel, occurred_at, expires_at,
+                        prev_hash, hash)
+    SELECT e.event_id, e.subject_ref, e.seq, e.kind, e.permission_id, e.state, e.options,
+           e.notice_version, e.locale, e.source, e.channel, e.occurred_at, e.expires_at,
+           e.prev_hash, e.hash
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(e)s AS json)) AS (
+        event_id varchar, subject_ref varchar, seq integer, kind varchar,
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        locale varchar, source varchar, channel varchar, occurred_at timestamptz,
+        expires_at timestamptz, prev_hash varchar, hash varchar
+    )) WITH ORDINALITY AS e(event_id, subject_ref, seq, kind, permission_id, state, options,
+                            notice_version, locale, source, channel, occurred_at, expires_at,
+                            prev_hash, hash, n)
+    ORDER BY e.n
+),
+projected AS (
+    INSERT INTO permission_states (subject_id, permission_id, state, options, notice_version,
+                                   source, updated_at, expires_at, event_id)
+    SELECT %(sid)s, c.permission_id, c.state, c.options, c.notice_version, c.source,
+           c.updated_at, c.expires_at, c.event_id
+    FROM head, json_to_recordset(CAST(%(c)s AS json)) AS c(
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        source varchar, updated_at timestamptz, expires_at timestamptz, event_id varchar
+    )
+    ON CONFLICT (subject_id, permission_id) DO UPDATE SET
+        state = excluded.state, options = excluded.options,
+        notice_version = excluded.notice_version, source = excluded.source,
+        updated_at = excluded.updated_at, expires_at = excluded.expires_at,
+        event_id = excluded.event_id
+),
+announced AS (
+    INSERT INTO outbox (event_id, subject_id, payload, created_at)
+    SELECT o.event_id, %(sid)s, o.payload, %(now)s
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(o)s AS json)) AS (
+        event_id varchar, payload text
+    )) WITH ORDINALITY AS o(event_id, payload, n)
+    ORDER BY o.n
+)
+SELECT count(*) FROM head
+"""
+_FIRST = """
+WITH head AS (
+    INSERT INTO subjects (subject_ref, subject_id, jurisdiction, head_seq, head_hash,
+                          created_at, updated_at)
+    VALUES (%(ref)s, %(sid)s, NULL, %(seq)s, %(hash)s, %(now)s, %(now)s)
+    RETURNING subject_ref
+),
+appended AS (
+    INSERT INTO events (event_id, subject_ref, seq, kind, permission_id, state, options,
+                        notice_version, locale, source, channel, occurred_at, expires_at,
+                        prev_hash, hash)
+    SELECT e.event_id, e.subject_ref, e.seq, e.kind, e.permission_id, e.state, e.options,
+           e.notice_version, e.locale, e.source, e.channel, e.occurred_at, e.expires_at,
+           e.prev_hash, e.hash
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(e)s AS json)) AS (
+        event_id varchar, subject_ref varchar, seq integer, kind varchar,
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        locale varchar, source varchar, channel varchar, occurred_at timestamptz,
+        expires_at timestamptz, prev_hash varchar, hash varchar
+    )) WITH ORDINALITY AS e(event_id, subject_ref, seq, kind, permission_id, state, options,
+                            notice_version, locale, source, channel, occurred_at, expires_at,
+                            prev_hash, hash, n)
+    ORDER BY e.n
+),
+projected AS (
+    INSERT INTO permission_states (subject_id, permission_id, state, options, notice_version,
+                                   source, updated_at, expires_at, event_id)
+    SELECT %(sid)s, c.permission_id, c.state, c.options, c.notice_version, c.source,
+           c.updated_at, c.expires_at, c.event_id
+    FROM head, json_to_recordset(CAST(%(c)s AS json)) AS c(
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        source varchar, updated_at timestamptz, expires_at timestamptz, event_id varchar
+    )
+    ON CONFLICT (subject_id, permission_id) DO UPDATE SET
+        state = excluded.state, options = excluded.options,
+        notice_version = excluded.notice_version, source = excluded.source,
+        updated_at = excluded.updated_at, expires_at = excluded.expires_at,
+        event_id = excluded.event_id
+),
+announced AS (
+    INSERT INTO outbox (event_id, subject_id, payload, created_at)
+    SELECT o.event_id, %(sid)s, o.payload, %(now)s
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(o)s AS json)) AS (
+        event_id varchar, payload text
+    )) WITH ORDINALITY AS o(event_id, payload, n)
+    ORDER BY o.n
+)
+SELECT count(*) FROM head
+"""
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """As ``UTCDateTime`` writes it: refuse a naive datetime, send it in UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the database; use UTC-aware values")
+    return moment.astimezone(UTC)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware values")
+        return value.isoformat()  # exact to the microsecond, with its offset
+    return value
+
+
+def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(
+        [{name: _json_value(value) for name, value in row.items()} for row in rows],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _write_postgresql(
+    conn: Connection,
+    subject_id: str,
+    expected: Head,
+    new: Sequence[Event],
+    now: datetime,
+    choices: Sequence[Choice],
+) -> None:
+    last = new[-1]
+    params: dict[str, Any] = {
+        "ref": last.subject_ref,
+        "sid": subject_id,
+        "seq": last.seq,
+        "hash": last.hash,
+        "now": _in_utc(now),
+        "expected": expected.seq,
+        "e": _json_rows([event_row(e) for e in new]),
+        "c": _json_rows([choice_row(c) for c in choices]),
+        "o": _json_rows(
+            [{"event_id": e.event_id, "payload": dumps(outbox_payload(subject_id, e))} for e in new]
+        ),
+    }
+    sql = _MOVE if expected.exists else _FIRST
+    if database.driver_rows(conn, sql, params)[0][0] != 1:
+        raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+
+
+# -- SQLite (and any other database): one statement per table --------------------------------------
+
+_MOVE_HEAD = (
+    update(subjects)
+    .where(
+        subjects.c.subject_ref == bindparam("b_ref"), subjects.c.head_seq == bindparam("b_expected")
+    )
+    .values(
+        head_seq=bindparam("b_seq"),
+        head_hash=bindparam("b_hash"),
+        updated_at=bindparam("b_now", type_=UTCDateTime),
+        subject_id=bindparam("b_sid"),
+    )
+)
+_INSERT_SUBJECT = insert(subjects)
+_INSERT_EVENTS = insert(events)
+_INSERT_OUTBOX = insert(outbox)
+_upsert = sqlite.insert(permission_states)
+_PROJECT = _upsert.on_conflict_do_update(
+    index_elements=[permission_states.c.subject_id, permission_states.c.permission_id],
+    set_={
+        name: _upsert.excluded[name]
+        for name in (
+            "state",
+            "options",
+            "notice_version",
+            "source",
+            "updated_at",
+            "expires_at",
+            "event_id",
+        )
+    },
+)
+
+
+def _write_each(
+    conn: Connection,
+    subject_id: str,
+    expected: Head,
+    new: Sequence[Event],
+    now: datetime,
+    choices: Sequence[Choice],
+) -> None:
+    last = new[-1]
+    if expected.exists:
+        moved = conn.execute(
+            _MOVE_HEAD,
+            {
+                "b_ref": last.subject_ref,
+                "b_expected": expected.seq,
+                "b_seq": last.seq,
+                "b_hash": last.hash,
+                "b_now": now,
+                "b_sid": subject_id,
+            },
+        )
+        if moved.rowcount != 1:
+            raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+    else:
+        conn.execute(
+            _INSERT_SUBJECT,
+            {
+                "subject_ref": last.subject_ref,
+                "subject_id": subject_id,
+                "jurisdiction": None,
+                "head_seq": last.seq,
+                "head_hash": last.hash,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    conn.execute(_INSERT_EVENTS, [event_row(e) for e in new])
+    if choices:
+        conn.execute(_PROJECT, [{"subject_id": subject_id, **choice_row(c)} for c in choices])
+    conn.execute(
+        _INSERT_OUTBOX,
+        [
+            {
+                "event_id": e.event_id,
+                "subject_id": subject_id,
+                "payload": dumps(outbox_payload(subject_id, e)),
+                "created_at": now,
+                "published_at": None,
+            }
+            for e in new
+        ],
+    )
