@@ -233,105 +233,69 @@ def write(
 # it moved (or, for a subject's first change, inserted): no row when the head had moved, so
 # nothing is written; and the outbox positions (a sequence default) are taken only once this
 # transaction holds that row, in event order (``WITH ORDINALITY``). Rows come in as one JSON
-# array per table, one parameter each whatever their number.
-_MOVE = """
+# array per table, one parameter each whatever their number. The part after ``head`` is shared
+# by the two forms of the statement.
+_PG_WRITES = """
+appended AS (
+    INSERT INTO events (event_id, subject_ref, seq, kind, permission_id, state, options,
+                        notice_version, locale, source, channel, occurred_at, expires_at,
+                        prev_hash, hash)
+    SELECT e.event_id, e.subject_ref, e.seq, e.kind, e.permission_id, e.state, e.options,
+           e.notice_version, e.locale, e.source, e.channel, e.occurred_at, e.expires_at,
+           e.prev_hash, e.hash
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(e)s AS json)) AS (
+        event_id varchar, subject_ref varchar, seq integer, kind varchar,
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        locale varchar, source varchar, channel varchar, occurred_at timestamptz,
+        expires_at timestamptz, prev_hash varchar, hash varchar
+    )) WITH ORDINALITY AS e(event_id, subject_ref, seq, kind, permission_id, state, options,
+                            notice_version, locale, source, channel, occurred_at, expires_at,
+                            prev_hash, hash, n)
+    ORDER BY e.n
+),
+projected AS (
+    INSERT INTO permission_states (subject_id, permission_id, state, options, notice_version,
+                                   source, updated_at, expires_at, event_id)
+    SELECT %(sid)s, c.permission_id, c.state, c.options, c.notice_version, c.source,
+           c.updated_at, c.expires_at, c.event_id
+    FROM head, json_to_recordset(CAST(%(c)s AS json)) AS c(
+        permission_id varchar, state varchar, options text, notice_version varchar,
+        source varchar, updated_at timestamptz, expires_at timestamptz, event_id varchar
+    )
+    ON CONFLICT (subject_id, permission_id) DO UPDATE SET
+        state = excluded.state, options = excluded.options,
+        notice_version = excluded.notice_version, source = excluded.source,
+        updated_at = excluded.updated_at, expires_at = excluded.expires_at,
+        event_id = excluded.event_id
+),
+announced AS (
+    INSERT INTO outbox (event_id, subject_id, payload, created_at)
+    SELECT o.event_id, %(sid)s, o.payload, %(now)s
+    FROM head, ROWS FROM (json_to_recordset(CAST(%(o)s AS json)) AS (
+        event_id varchar, payload text
+    )) WITH ORDINALITY AS o(event_id, payload, n)
+    ORDER BY o.n
+)
+SELECT count(*) FROM head
+"""
+_PG_MOVE_HEAD = """
 WITH head AS (
     UPDATE subjects
     SET head_seq = %(seq)s, head_hash = %(hash)s, updated_at = %(now)s, subject_id = %(sid)s
     WHERE subject_ref = %(ref)s AND head_seq = %(expected)s
     RETURNING subject_ref
 ),
-appended AS (
-    INSERT INTO events (event_id, subject_ref, seq, kind, permission_id, state, options,
-                        notice_version, locale, source, channel, occurred_at, expires_at,
-                        prev_hash, hash)
-    SELECT e.event_id, e.subject_ref, e.seq, e.kind, e.permission_id, e.state, e.options,
-           e.notice_version, e.locale, e.source, e.channel, e.occurred_at, e.expires_at,
-           e.prev_hash, e.hash
-    FROM head, ROWS FROM (json_to_recordset(CAST(%(e)s AS json)) AS (
-        event_id varchar, subject_ref varchar, seq integer, kind varchar,
-        permission_id varchar, state varchar, options text, notice_version varchar,
-        locale varchar, source varchar, channel varchar, occurred_at timestamptz,
-        expires_at timestamptz, prev_hash varchar, hash varchar
-    )) WITH ORDINALITY AS e(event_id, subject_ref, seq, kind, permission_id, state, options,
-                            notice_version, locale, source, channel, occurred_at, expires_at,
-                            prev_hash, hash, n)
-    ORDER BY e.n
-),
-projected AS (
-    INSERT INTO permission_states (subject_id, permission_id, state, options, notice_version,
-                                   source, updated_at, expires_at, event_id)
-    SELECT %(sid)s, c.permission_id, c.state, c.options, c.notice_version, c.source,
-           c.updated_at, c.expires_at, c.event_id
-    FROM head, json_to_recordset(CAST(%(c)s AS json)) AS c(
-        permission_id varchar, state varchar, options text, notice_version varchar,
-        source varchar, updated_at timestamptz, expires_at timestamptz, event_id varchar
-    )
-    ON CONFLICT (subject_id, permission_id) DO UPDATE SET
-        state = excluded.state, options = excluded.options,
-        notice_version = excluded.notice_version, source = excluded.source,
-        updated_at = excluded.updated_at, expires_at = excluded.expires_at,
-        event_id = excluded.event_id
-),
-announced AS (
-    INSERT INTO outbox (event_id, subject_id, payload, created_at)
-    SELECT o.event_id, %(sid)s, o.payload, %(now)s
-    FROM head, ROWS FROM (json_to_recordset(CAST(%(o)s AS json)) AS (
-        event_id varchar, payload text
-    )) WITH ORDINALITY AS o(event_id, payload, n)
-    ORDER BY o.n
-)
-SELECT count(*) FROM head
 """
-_FIRST = """
+_PG_FIRST_HEAD = """
 WITH head AS (
     INSERT INTO subjects (subject_ref, subject_id, jurisdiction, head_seq, head_hash,
                           created_at, updated_at)
     VALUES (%(ref)s, %(sid)s, NULL, %(seq)s, %(hash)s, %(now)s, %(now)s)
     RETURNING subject_ref
 ),
-appended AS (
-    INSERT INTO events (event_id, subject_ref, seq, kind, permission_id, state, options,
-                        notice_version, locale, source, channel, occurred_at, expires_at,
-                        prev_hash, hash)
-    SELECT e.event_id, e.subject_ref, e.seq, e.kind, e.permission_id, e.state, e.options,
-           e.notice_version, e.locale, e.source, e.channel, e.occurred_at, e.expires_at,
-           e.prev_hash, e.hash
-    FROM head, ROWS FROM (json_to_recordset(CAST(%(e)s AS json)) AS (
-        event_id varchar, subject_ref varchar, seq integer, kind varchar,
-        permission_id varchar, state varchar, options text, notice_version varchar,
-        locale varchar, source varchar, channel varchar, occurred_at timestamptz,
-        expires_at timestamptz, prev_hash varchar, hash varchar
-    )) WITH ORDINALITY AS e(event_id, subject_ref, seq, kind, permission_id, state, options,
-                            notice_version, locale, source, channel, occurred_at, expires_at,
-                            prev_hash, hash, n)
-    ORDER BY e.n
-),
-projected AS (
-    INSERT INTO permission_states (subject_id, permission_id, state, options, notice_version,
-                                   source, updated_at, expires_at, event_id)
-    SELECT %(sid)s, c.permission_id, c.state, c.options, c.notice_version, c.source,
-           c.updated_at, c.expires_at, c.event_id
-    FROM head, json_to_recordset(CAST(%(c)s AS json)) AS c(
-        permission_id varchar, state varchar, options text, notice_version varchar,
-        source varchar, updated_at timestamptz, expires_at timestamptz, event_id varchar
-    )
-    ON CONFLICT (subject_id, permission_id) DO UPDATE SET
-        state = excluded.state, options = excluded.options,
-        notice_version = excluded.notice_version, source = excluded.source,
-        updated_at = excluded.updated_at, expires_at = excluded.expires_at,
-        event_id = excluded.event_id
-),
-announced AS (
-    INSERT INTO outbox (event_id, subject_id, payload, created_at)
-    SELECT o.event_id, %(sid)s, o.payload, %(now)s
-    FROM head, ROWS FROM (json_to_recordset(CAST(%(o)s AS json)) AS (
-        event_id varchar, payload text
-    )) WITH ORDINALITY AS o(event_id, payload, n)
-    ORDER BY o.n
-)
-SELECT count(*) FROM head
 """
+_MOVE = _PG_MOVE_HEAD + _PG_WRITES
+_FIRST = _PG_FIRST_HEAD + _PG_WRITES
 
 
 def _in_utc(moment: datetime) -> datetime:
