@@ -86,6 +86,27 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+async def read_small_body(receive: Receive) -> tuple[list[Message], bytes | None]:
+    """The request messages read and the body they carry; None for the body when it is longer
+    than MAX_BODY (the app then answers, reading the rest after a replay of these messages)."""
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            break
+    else:
+        return messages, None
+    return messages, b"".join(chunks)
+
+
 def _replay(messages: list[Message], receive: Receive) -> Receive:
     """A ``receive`` that gives the messages already read, then the real ones."""
     pending = list(messages)
@@ -265,23 +286,10 @@ class DecisionFastPath:
         if content_type is not None and content_type.lower() not in _JSON_TYPES:
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_BODY:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if not message.get("more_body", False):
-                break
-        else:  # too long for here: the app reads the rest and answers
+        messages, payload = await read_small_body(receive)
+        if payload is None:  # too long for here: the app reads the rest and answers
             await self.app(scope, _replay(messages, receive), send)
             return
-        payload = b"".join(chunks)
         try:
             answer = self._body(path, payload) if payload else None
         except Exception:  # the route runs the same steps and answers the error properly

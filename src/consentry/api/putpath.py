@@ -30,12 +30,11 @@ from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 from sqlalchemy import Connection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry.api import access
 from consentry.api.deps import SUBJECT_ID_PATTERN
-from consentry.api.fastpath import _header, _name, _replay
-from consentry.api.measure import MAX_BODY
+from consentry.api.fastpath import _header, _name, _replay, read_small_body
 from consentry.api.routes.subjects import change_out
 from consentry.api.schemas import PermissionChangeOut
 from consentry.bootstrap import Container
@@ -175,27 +174,15 @@ class PermissionPutFastPath:
         if target is None or token is None:
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_BODY:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if not message.get("more_body", False):
-                break
-        else:  # too long for here: the app reads the rest and answers
+        messages, payload = await read_small_body(receive)
+        if payload is None:  # too long for here: the app reads the rest and answers
             await self.app(scope, _replay(messages, receive), send)
             return
         if self._limiter is None:
             self._limiter = CapacityLimiter(WRITERS)
         try:
             answer = await to_thread.run_sync(
-                self._apply, *target, token, b"".join(chunks), limiter=self._limiter
+                self._apply, *target, token, payload, limiter=self._limiter
             )
         except Exception:  # the route runs the same steps and answers the error properly
             answer = None
