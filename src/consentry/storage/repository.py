@@ -21,7 +21,7 @@ from consentry.domain.events import GENESIS, Event, EventKind, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.storage import changes
 from consentry.storage.changes import Head as Head
-from consentry.storage.changes import dumps
+from consentry.storage.changes import choice_of, dumps
 from consentry.storage.tables import (
     devices,
     events,
@@ -44,19 +44,6 @@ def head(conn: Connection, subject_id: str) -> Head:
     return Head(row.head_seq, row.head_hash, True)
 
 
-def _choice(row: Row[Any]) -> Choice:
-    return Choice(
-        permission_id=row.permission_id,
-        state=ChoiceState(row.state),
-        notice_version=row.notice_version,
-        updated_at=row.updated_at,
-        source=row.source,
-        options=json.loads(row.options),
-        expires_at=row.expires_at,
-        event_id=row.event_id,
-    )
-
-
 def _device(row: Row[Any]) -> DeviceReport:
     return DeviceReport(
         device_id=row.device_id,
@@ -73,7 +60,7 @@ def load_state(conn: Connection, subject_id: str) -> SubjectState:
         select(subjects.c.jurisdiction).where(subjects.c.subject_ref == subject_ref(subject_id))
     ).scalar()
     choices = {
-        row.permission_id: _choice(row)
+        row.permission_id: choice_of(row)
         for row in conn.execute(
             select(permission_states).where(permission_states.c.subject_id == subject_id)
         )
