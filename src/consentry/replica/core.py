@@ -36,7 +36,6 @@ DENIED = "permission_denied"
 ERASED = "subject_erased"
 # Not written by the server yet: a jurisdiction change, {"kind", "subject", "jurisdiction"}.
 JURISDICTION_SET = "jurisdiction_set"
-POOL_SIZE = 65_536
 _J_MASK = (1 << JURISDICTION_BITS) - 1
 
 # (permission id, "granted" | "denied", notice version, expires_at as POSIX seconds or None)
@@ -68,7 +67,6 @@ class Replica:
         self._fresh_until = float("inf")
         self._new_rows = rows
         self._expiries: dict[int, dict[int, float]] = {}
-        self._pool: dict[int, int] = {}
         self._empty = self.compiled.pack(())
         self._x_shift = self.compiled.x_shift
         # The compiled catalogue's plans, looked up with the request's own key (any shape).
@@ -335,15 +333,9 @@ class Replica:
     def _store(
         self, subject: str, row: int, seq: int, state: int, expiries: dict[int, float]
     ) -> None:
-        # Many subjects share a state ("accept all", "refuse all"): keep one int for each.
-        pooled = self._pool.get(state)
-        if pooled is None:
-            if len(self._pool) < POOL_SIZE:
-                self._pool[state] = state
-            pooled = state
         if row < 0:
             if not expiries:
-                self._rows.add(subject, pooled, seq)
+                self._rows.add(subject, state, seq)
                 return
             # A state with expiries is readable only once its expiries are: add the row empty.
             row = self._rows.add(subject, self._empty, 0)
@@ -351,10 +343,9 @@ class Replica:
             self._expiries[row] = expiries
         else:
             self._expiries.pop(row, None)
-        self._rows.set(row, pooled, seq)
+        self._rows.set(row, state, seq)
 
     def clear(self) -> None:
         """Forget every subject (before loading a new snapshot into this object)."""
         self._use_rows(self._new_rows(1024, self._state_bits))
         self._expiries = {}
-        self._pool = {}

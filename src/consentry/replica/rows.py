@@ -6,7 +6,8 @@ Two implementations answer the same methods:
   in an arena and an open-addressing index, so ``lookup`` costs one call and about two memory
   reads at a million subjects;
 - :class:`PyRows` (pure Python): a :class:`SubjectTable` beside a list of states and an
-  ``array`` of seqs. Always available; ``CONSENTRY_PURE_PYTHON=1`` selects it.
+  ``array`` of seqs, subjects with the same state sharing one int. Always available;
+  ``CONSENTRY_PURE_PYTHON=1`` selects it.
 
 A row is an opaque int handle given by ``find`` / ``add``; -1 means absent.
 """
@@ -33,6 +34,10 @@ class Rows(Protocol):
     def next_row(self, row: int, /) -> int: ...
 
 
+# Distinct states the pure-Python rows share between subjects (one int each).
+POOL_SIZE = 65_536
+
+
 class PyRows:
     """The pure-Python rows (see the module docstring)."""
 
@@ -42,6 +47,8 @@ class PyRows:
         self._front = self._table.front
         self._states: list[int] = []
         self._seqs = array("I")
+        # Many subjects share a state ("accept all", "refuse all"): one int for each.
+        self.pool: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self._table)
@@ -63,7 +70,7 @@ class PyRows:
             self.set(row, state, seq)
             return row
         # The row's data first, then the id: a reader that finds the id finds its data.
-        self._states.append(state)
+        self._states.append(self._pooled(state))
         self._seqs.append(seq)
         return self._table.add(subject)
 
@@ -75,7 +82,15 @@ class PyRows:
 
     def set(self, row: int, state: int, seq: int, /) -> None:
         self._seqs[row] = seq
-        self._states[row] = state
+        self._states[row] = self._pooled(state)
+
+    def _pooled(self, state: int) -> int:
+        pooled = self.pool.get(state)
+        if pooled is None:
+            if len(self.pool) < POOL_SIZE:
+                self.pool[state] = state
+            pooled = state
+        return pooled
 
     def subject(self, row: int, /) -> str:
         return self._table.subject(row)
