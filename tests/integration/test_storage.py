@@ -52,7 +52,16 @@ def test_a_change_writes_event_projection_and_outbox_together(container: Contain
     assert row.event_id == entry.event_id and row.published_at is None
 
 
-def test_a_failed_write_leaves_no_trace(
+def nothing_written(container: Container) -> bool:
+    return (
+        count(container, events),
+        count(container, permission_states),
+        count(container, outbox),
+        count(container, subjects),
+    ) == (0, 0, 0, 0)
+
+
+def test_a_change_that_fails_after_its_write_in_a_transaction_leaves_no_trace(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written = changes.write
@@ -62,14 +71,46 @@ def test_a_failed_write_leaves_no_trace(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(changes, "write", write_then_fail)
+    # An idempotency record is written after the change: this change runs in a transaction.
+    idem = Idempotency("cred", "k1", "fp")
     with pytest.raises(RuntimeError):
+        container.consents.change("s1", [Change("recs", GRANT)], Context(), idempotency=idem)
+    assert nothing_written(container)
+
+
+def refuse_outbox_rows(container: Container) -> None:
+    """From now on, inserting an outbox row fails inside the database."""
+    with container.db.write() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON outbox "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON outbox "
+                "BEGIN SELECT RAISE(FAIL, 'outbox refused'); END"
+            )
+
+
+def test_a_plain_change_whose_write_fails_midway_leaves_no_trace(container: Container) -> None:
+    # A plain change commits its one write statement on its own (PostgreSQL): the outbox rows
+    # come last in it, and when they fail, the head, the events and the projection are undone.
+    refuse_outbox_rows(container)
+    with pytest.raises(Exception) as failed:  # SQLite's is retried as a conflict first
         container.consents.change("s1", [Change("recs", GRANT)], Context())
-    assert (
-        count(container, events),
-        count(container, permission_states),
-        count(container, outbox),
-        count(container, subjects),
-    ) == (0, 0, 0, 0)
+    assert "outbox refused" in f"{failed.value} {failed.value.__cause__}"
+    assert nothing_written(container)
+    with container.db.write() as conn:
+        conn.exec_driver_sql(
+            "DROP TRIGGER refuse" + (" ON outbox" if conn.dialect.name == "postgresql" else "")
+        )
+    container.consents.change("s1", [Change("recs", GRANT)], Context())
+    assert (count(container, events), count(container, outbox)) == (1, 1)
 
 
 def test_unchanged_choice_records_no_new_event(container: Container) -> None:

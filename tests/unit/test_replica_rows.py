@@ -171,7 +171,13 @@ def test_allows_answers_like_check_on_a_random_workload(compiled_rows: bool) -> 
         args = (
             f"user-{rng.randrange(330)}",
             rng.choice(purposes),
-            rng.choice([rng.choice(categories), tuple(rng.sample(categories, 2))]),
+            rng.choice(
+                [
+                    rng.choice(categories),
+                    tuple(rng.sample(categories, 2)),
+                    rng.sample(categories, 2),
+                ]
+            ),
             rng.choice(recipients),
         )
         assert replica.allows(*args) is replica.check(*args).allowed, args
@@ -183,6 +189,38 @@ def test_allows_answers_like_check_on_a_random_workload(compiled_rows: bool) -> 
         for n in range(300)
         for p in toggleable
     )
+
+
+@pytest.mark.parametrize("compiled_rows", ROWS)
+def test_categories_given_as_a_list_are_answered_without_the_full_check(
+    compiled_rows: bool,
+) -> None:
+    replica = new_replica(compiled_rows)
+    perm = next(p for p in CATALOGUE.permissions if p.toggleable)
+    replica.apply(
+        {
+            "subject": "user-1",
+            "seq": 1,
+            "kind": "permission_granted",
+            "permission": perm.id,
+            "state": "granted",
+            "notice_version": perm.notice.version,
+        }
+    )
+    checked = replica.check
+    calls: list[object] = []
+
+    def counted(*args: object) -> object:
+        calls.append(args)
+        return checked(*args)  # type: ignore[arg-type]
+
+    replica.check = counted  # type: ignore[method-assign]
+    as_list = [perm.categories[0]]
+    replica.allows("user-1", perm.purpose, as_list, None)  # plans the request
+    calls.clear()
+    answers = [replica.allows("user-1", perm.purpose, list(as_list), None) for _ in range(3)]
+    assert answers == [checked("user-1", perm.purpose, as_list, None).allowed] * 3
+    assert calls == []
 
 
 def test_the_environment_switch_selects_the_pure_python_rows() -> None:

@@ -9,9 +9,9 @@ answer it can be sure of:
 - a JSON body that :func:`plain_change` accepts: ``state``, and optionally ``notice_version``,
   ``locale`` and empty ``options`` (a strict subset of what ``PermissionIn`` accepts);
 - no ``Idempotency-Key`` and no ``Sec-GPC`` header (the route handles both);
-- a service key with the ``subjects:write`` (or ``admin``) scope, checked in the change's own
-  write transaction (one statement; a revoked key is refused at once, as on the route), or
-  that subject's own token;
+- a service key with the ``subjects:write`` (or ``admin``) scope, checked by the change's own
+  read (no statement of its own on PostgreSQL; a revoked key is refused at once, as on the
+  route), or that subject's own token;
 - a change the service accepts (an unknown, non-toggleable or outdated permission raises).
 
 Anything else continues to the route with the body it read, so errors, problem bodies and
@@ -29,7 +29,6 @@ from typing import Any
 from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from pydantic import TypeAdapter
-from sqlalchemy import Connection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry.api import access
@@ -40,8 +39,8 @@ from consentry.api.schemas import PermissionChangeOut
 from consentry.bootstrap import Container
 from consentry.domain.state import ChoiceState
 from consentry.scopes import Scope as KeyScope
-from consentry.services.consents import Change, ChangeOutcome, Context
-from consentry.services.keys import PREFIX, KeyService
+from consentry.services.consents import Change, ChangeOutcome, Context, KeyCheck
+from consentry.services.keys import PREFIX, digest
 
 ROUTE = "/v1/subjects/{sid}/permissions/{pid}"
 _PATH = re.compile(r"/v1/subjects/([^/]+)/permissions/([^/]{1,100})")
@@ -55,10 +54,6 @@ _OUT = TypeAdapter(PermissionChangeOut)
 # the pool keeps (``storage.database.POOL_SIZE``), so no connection is opened past it and closed
 # again. More would not go faster on a few cores; the others wait here, not in a thread.
 WRITERS = 16
-
-
-class NotAllowed(Exception):
-    """The credential does not allow this write: the route answers (401/403)."""
 
 
 def plain_change(data: object) -> tuple[ChoiceState, str | None, str | None] | None:
@@ -91,15 +86,14 @@ def _credential(scope: Scope) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _key_guard(secret: str) -> Any:
-    def guard(conn: Connection) -> None:
-        key = KeyService.verify_on(conn, secret)
-        if key is None or not (
-            KeyScope.SUBJECTS_WRITE in key.scopes or KeyScope.ADMIN in key.scopes
-        ):
-            raise NotAllowed()
+# The scopes that may write a subject's permissions with a service key (as on the route).
+_WRITE_SCOPES = frozenset({KeyScope.SUBJECTS_WRITE.value, KeyScope.ADMIN.value})
 
-    return guard
+
+def _key_check(secret: str) -> KeyCheck | None:
+    if len(secret) > 200:
+        return None
+    return KeyCheck(key_hash=digest(secret), scopes=_WRITE_SCOPES)
 
 
 class PermissionPutFastPath:
@@ -140,17 +134,20 @@ class PermissionPutFastPath:
         if change is None:
             return None
         state, version, locale = change
+        key: KeyCheck | None = None
         if token.startswith(PREFIX):
-            guard, source = _key_guard(token), "api"
+            key, source = _key_check(token), "api"
+            if key is None:
+                return None
         elif self.container.tokens.verify(token) == sid:
-            guard, source = None, "web"
+            source = "web"
         else:
             return None
         outcome: ChangeOutcome = self.consents.change(
             sid,
             [Change(permission_id=pid, state=state, notice_version=version)],
             Context(source=source, locale=locale),
-            guard=guard,
+            key=key,
         )
         self.answered += 1
         return _OUT.dump_json(change_out(outcome.entries[0], outcome))

@@ -741,14 +741,20 @@ static PyObject *Checker_allows(Checker *self, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     prefetch_slot(rows, hash);
-    PyObject *key = PyTuple_Pack(3, full[1], full[2], full[3]);
+    /* Categories given as a list are looked up as the tuple they are planned under. */
+    PyObject *names = PyList_CheckExact(full[2]) ? PyList_AsTuple(full[2]) : Py_NewRef(full[2]);
+    if (names == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyTuple_Pack(3, full[1], names, full[3]);
+    Py_DECREF(names);
     if (key == NULL) {
         return NULL;
     }
     PyObject *plan = PyDict_GetItemWithError(self->plans, key); /* borrowed */
     Py_DECREF(key);
     if (plan == NULL || Py_TYPE(plan) != (PyTypeObject *)self->plan_type) {
-        /* Not planned yet, a list of categories (unhashable), or a refusal. */
+        /* Not planned yet, unhashable categories, or a refusal. */
         PyErr_Clear();
         return PyObject_Vectorcall(self->fallback, full, 4, NULL);
     }

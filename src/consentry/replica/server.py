@@ -52,8 +52,8 @@ class ObservedDatabase(Database):
         self.committed: list[Callable[[], None]] = []
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        with super().write() as conn:
+    def write(self, *, statements_commit: bool = False) -> Iterator[Connection]:
+        with super().write(statements_commit=statements_commit) as conn:
             yield conn
         for listener in self.committed:
             listener()

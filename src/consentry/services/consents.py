@@ -51,6 +51,18 @@ class PermissionView:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """Write only for a live (unrevoked) service key with this hash and one of ``scopes``."""
+
+    key_hash: str
+    scopes: frozenset[str]
+
+
+class CredentialRefused(Exception):
+    """The service key is unknown, revoked or lacks the scope: nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     permission_id: str
     state: ChoiceState
@@ -242,15 +254,15 @@ class ConsentService:
         changes: Sequence[Change],
         context: Context,
         idempotency: Idempotency | None = None,
-        guard: Callable[[Connection], None] | None = None,
+        key: KeyCheck | None = None,
     ) -> ChangeOutcome:
         """Apply changes atomically: one event per permission whose state actually changes.
 
-        ``guard`` runs first in the write transaction (e.g. the caller's credential check);
-        what it raises aborts the change."""
+        ``key``: the writer's service key, checked by the change's own read (a revoked key
+        writes nothing); CredentialRefused when it does not pass."""
         perms = [self._check(c) for c in changes]
         return retrying(
-            lambda: self._change_once(subject_id, changes, perms, context, idempotency, guard)
+            lambda: self._change_once(subject_id, changes, perms, context, idempotency, key)
         )
 
     def _check(self, change: Change) -> Permission:
@@ -273,24 +285,33 @@ class ConsentService:
         perms: Sequence[Permission],
         context: Context,
         idempotency: Idempotency | None,
-        guard: Callable[[Connection], None] | None = None,
+        key: KeyCheck | None = None,
     ) -> ChangeOutcome:
         now = self.clock()
-        with self.db.write() as conn:
-            if guard is not None:
-                guard(conn)
+        # A plain change (nothing to seal, no idempotency record) writes one statement, guarded
+        # by optimistic concurrency: on PostgreSQL its read and its write need no transaction.
+        plain = idempotency is None and not context.channel and not any(c.options for c in changes)
+        with self.db.write(statements_commit=plain) as conn:
+            ref = subject_ref(subject_id)
+            # The head, the jurisdiction, the choices this change touches and the writer's key.
+            found = ledger_writes.current(
+                conn,
+                subject_id,
+                ref,
+                [p.id for p in _unique(perms)],
+                key.key_hash if key is not None else None,
+            )
+            if key is not None and not (found.key_scopes or frozenset()) & key.scopes:
+                raise CredentialRefused()
             if idempotency is not None:
                 replay = self._replay(conn, idempotency)
                 if replay is not None:
                     return replay
-            ref = subject_ref(subject_id)
-            # The head, the jurisdiction and the choices this change touches: one statement.
-            found = ledger_writes.current(conn, subject_id, ref, [p.id for p in _unique(perms)])
             head = found.head
             new: list[Event] = []
             choices = dict(found.choices)
             prev_hash, seq = head.hash, head.seq
-            key: bytes | None = None
+            sealing: bytes | None = None
             touched: list[Choice] = []
             for change, perm in zip(changes, perms, strict=True):
                 version = change.notice_version or perm.notice.version
@@ -300,8 +321,8 @@ class ConsentService:
                 seq += 1
                 event_id = str(uuid.uuid4())
                 aad = event_id.encode()
-                if key is None and (change.options or context.channel):
-                    key = repo.subject_key(conn, ref, now)
+                if sealing is None and (change.options or context.channel):
+                    sealing = repo.subject_key(conn, ref, now)
                 event = seal(
                     event_id=event_id,
                     subject_ref=ref,
@@ -316,10 +337,10 @@ class ConsentService:
                     occurred_at=now,
                     prev_hash=prev_hash,
                     # Personal fields are sealed with the subject's key (crypto-shredding).
-                    options=crypto.seal_options(key, change.options, aad) if key else {},
+                    options=crypto.seal_options(sealing, change.options, aad) if sealing else {},
                     locale=context.locale,
-                    channel=crypto.seal_text(key, context.channel, aad)
-                    if key and context.channel
+                    channel=crypto.seal_text(sealing, context.channel, aad)
+                    if sealing and context.channel
                     else None,
                     expires_at=change.expires_at,
                 )
@@ -328,14 +349,15 @@ class ConsentService:
                 choice = _choice_of(event, change.options)
                 choices[perm.id] = choice
                 touched.append(choice)
-            # The projection gets each permission's last choice.
-            projected = list({c.permission_id: c for c in touched}.values())
-            ledger_writes.write(conn, subject_id, head, new, now, projected)
             after = SubjectState(subject_id, found.jurisdiction, choices)
             outcome = ChangeOutcome(
                 entries=[view(p, choices.get(p.id), after, now) for p in _unique(perms)],
                 changed=[e.permission_id for e in new],
             )
+            # The projection gets each permission's last choice. The answer is ready before
+            # the write: for a plain change on PostgreSQL the write is what commits it.
+            projected = list({c.permission_id: c for c in touched}.values())
+            ledger_writes.write(conn, subject_id, head, new, now, projected)
             if idempotency is not None:
                 repo.save_idempotent(
                     conn,

@@ -44,7 +44,7 @@ from sqlalchemy.dialects import sqlite
 from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import GENESIS, Event
 from consentry.domain.state import Choice, ChoiceState
-from consentry.storage import database
+from consentry.storage import database, keys
 from consentry.storage.tables import UTCDateTime, events, outbox, permission_states, subjects
 
 
@@ -63,11 +63,14 @@ class Head:
 
 @dataclass(frozen=True, slots=True)
 class Current:
-    """What a change reads before it writes."""
+    """What a change reads before it writes. ``key_scopes``: the scopes of the service key
+    asked about (``key_hash``), or None when there is no such key, it is revoked, or none was
+    asked about."""
 
     head: Head
     jurisdiction: str | None
     choices: dict[str, Choice]
+    key_scopes: frozenset[str] | None = None
 
 
 def choice_of(row: Any) -> Choice:
@@ -109,12 +112,15 @@ _CURRENT = select(
 )
 
 
+# On PostgreSQL the same read also answers for the writer's service key (``key_hash``; NULL
+# matches no key), so checking the credential costs no statement of its own.
 _CURRENT_POSTGRESQL = """
 SELECT s.head_seq, s.head_hash, s.jurisdiction,
        p.permission_id, p.state, p.options, p.notice_version, p.source, p.updated_at,
-       p.expires_at, p.event_id
+       p.expires_at, p.event_id, k.scopes
 FROM (SELECT 1) AS anchor
 LEFT JOIN subjects AS s ON s.subject_ref = %(ref)s
+LEFT JOIN api_keys AS k ON k.key_hash = %(kh)s AND k.revoked_at IS NULL
 LEFT JOIN permission_states AS p
     ON p.subject_id = %(sid)s AND p.permission_id = ANY(CAST(%(pids)s AS varchar[]))
 """
@@ -125,10 +131,19 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
 
 
-def current(conn: Connection, subject_id: str, ref: str, permission_ids: Sequence[str]) -> Current:
-    """The head, the jurisdiction and the choices on ``permission_ids``, in one statement."""
-    params = {"ref": ref, "sid": subject_id, "pids": list(permission_ids)}
+def current(
+    conn: Connection,
+    subject_id: str,
+    ref: str,
+    permission_ids: Sequence[str],
+    key_hash: str | None = None,
+) -> Current:
+    """The head, the jurisdiction and the choices on ``permission_ids``, in one statement (and
+    the scopes of the live service key whose hash is ``key_hash``: in the same statement on
+    PostgreSQL, in one more on SQLite)."""
+    params: dict[str, Any] = {"ref": ref, "sid": subject_id, "pids": list(permission_ids)}
     if conn.dialect.name == "postgresql":
+        params["kh"] = key_hash
         first, *_ = rows = database.driver_rows(conn, _CURRENT_POSTGRESQL, params)
         head = Head(first[0], first[1], True) if first[0] is not None else Head(0, GENESIS, False)
         choices = {
@@ -145,7 +160,8 @@ def current(conn: Connection, subject_id: str, ref: str, permission_ids: Sequenc
             for row in rows
             if row[3] is not None
         }
-        return Current(head, first[2], choices)
+        scopes = frozenset(first[11].split()) if first[11] is not None else None
+        return Current(head, first[2], choices, scopes)
     found = conn.execute(_CURRENT, params).all()
     top = found[0]
     head = (
@@ -153,10 +169,12 @@ def current(conn: Connection, subject_id: str, ref: str, permission_ids: Sequenc
         if top.head_seq is not None
         else Head(0, GENESIS, False)
     )
+    key = keys.find_by_hash(conn, key_hash) if key_hash is not None else None
     return Current(
         head,
         top.jurisdiction,
         {row.permission_id: choice_of(row) for row in found if row.permission_id is not None},
+        key.scopes if key is not None and key.revoked_at is None else None,
     )
 
 

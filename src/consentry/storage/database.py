@@ -113,7 +113,15 @@ class Database:
             self.read_engine = self.write_engine
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, statements_commit: bool = False) -> Iterator[Connection]:
+        """A write transaction. With ``statements_commit`` on PostgreSQL, no transaction: each
+        statement commits on its own (autocommit), which saves the round trips of BEGIN and
+        COMMIT; only for work whose one write is a single statement, whatever it read before
+        (a change guarded by optimistic concurrency). SQLite always gets a transaction."""
+        if statements_commit and self.dialect == "postgresql":
+            with self.write_engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
         with self.write_engine.begin() as conn:
             yield conn
 
