@@ -10,6 +10,7 @@ writes, and leave everything else (errors and credentials included) to the route
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -27,6 +28,7 @@ from consentry.api.putpath import PermissionPutFastPath, plain_change
 from consentry.api.schemas import PermissionIn
 from consentry.bootstrap import Container
 from consentry.services.ledger import verify
+from consentry.storage.database import LOOP_APPLICATION_NAME
 from support import bearer
 
 NOW = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
@@ -265,3 +267,65 @@ def test_plain_change_refuses_what_permission_in_refuses() -> None:
         assert plain_change(bad) is None
         with pytest.raises(ValidationError):
             PermissionIn.model_validate(bad)
+
+
+def _states(container: Container, subject: str) -> list[str]:
+    """The states the subject's events recorded, oldest first."""
+    events = sorted(container.consents.history(subject).events, key=lambda e: e.seq)
+    return [e.state for e in events]
+
+
+def test_plain_changes_are_written_on_the_event_loop_on_postgresql_only(
+    apps: tuple[TestClient, TestClient, PermissionPutFastPath],
+    key: dict[str, str],
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    full, _, fast = apps
+    in_threads: list[object] = []
+    in_thread = fast._apply
+
+    def counted(*args: Any) -> bytes:
+        in_threads.append(args)
+        return in_thread(*args)
+
+    monkeypatch.setattr(fast, "_apply", counted)
+    before = fast.answered
+    for state in ("granted", "denied"):
+        answer = full.put("/v1/subjects/f-9/permissions/recs", json={"state": state}, headers=key)
+        assert answer.status_code == 200 and answer.json()["state"] == state
+    assert fast.answered == before + 2
+    assert len(in_threads) == (0 if container.db.dialect == "postgresql" else 2)
+    assert _states(container, "f-9") == ["granted", "denied"]
+
+
+def _terminate_loop_connections(container: Container) -> int:
+    name = f"{LOOP_APPLICATION_NAME}-{os.getpid()}"
+    with container.db.write() as conn:
+        return len(
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE application_name = '{name}'"
+            ).all()
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # the loop path's database
+def test_a_loop_connection_lost_leaves_the_change_to_the_route_and_is_replaced(
+    apps: tuple[TestClient, TestClient, PermissionPutFastPath],
+    key: dict[str, str],
+    container: Container,
+) -> None:
+    assert container.db.dialect == "postgresql"
+    full, _, fast = apps
+    url = "/v1/subjects/f-10/permissions/recs"
+    assert full.put(url, json={"state": "granted"}, headers=key).status_code == 200
+    assert _terminate_loop_connections(container) >= 1
+    before = fast.answered
+    lost = full.put(url, json={"state": "denied"}, headers=key)
+    assert lost.status_code == 200 and lost.json()["state"] == "denied"
+    assert fast.answered == before  # the route answered
+    again = full.put(url, json={"state": "granted"}, headers=key)
+    assert again.status_code == 200 and fast.answered == before + 1  # a new connection
+    assert _states(container, "f-10") == ["granted", "denied", "granted"]

@@ -214,7 +214,7 @@ def test_categories_given_as_a_list_are_answered_without_the_full_check(
         calls.append(args)
         return checked(*args)  # type: ignore[arg-type]
 
-    replica.check = counted  # type: ignore[method-assign]
+    replica.check = counted  # type: ignore[method-assign,assignment]
     as_list = [perm.categories[0]]
     replica.allows("user-1", perm.purpose, as_list, None)  # plans the request
     calls.clear()

@@ -14,6 +14,8 @@ answer it can be sure of:
   route), or that subject's own token;
 - a change the service accepts (an unknown, non-toggleable or outdated permission raises).
 
+On PostgreSQL the change is written from the event loop (``ConsentService.change_on_loop``:
+its read and its one write statement on an async connection); on SQLite, in a worker thread.
 Anything else continues to the route with the body it read, so errors, problem bodies and
 retries are the route's own. The rate limit, security headers, body limit and metrics
 middlewares sit outside and apply alike (see ``app.ConsentryAPI``). The bytes answered are
@@ -125,8 +127,11 @@ class PermissionPutFastPath:
             return None
         return found[1], found[2]
 
-    def _apply(self, sid: str, pid: str, token: str, payload: bytes) -> bytes | None:
-        """The response body, or None when the route must answer."""
+    def _request(
+        self, sid: str, pid: str, token: str, payload: bytes
+    ) -> tuple[Change, Context, KeyCheck | None] | None:
+        """The change asked for, with its context and the key to check; None when the route
+        must answer."""
         try:
             change = plain_change(json.loads(payload))
         except ValueError:
@@ -143,14 +148,34 @@ class PermissionPutFastPath:
             source = "web"
         else:
             return None
-        outcome: ChangeOutcome = self.consents.change(
-            sid,
-            [Change(permission_id=pid, state=state, notice_version=version)],
+        return (
+            Change(permission_id=pid, state=state, notice_version=version),
             Context(source=source, locale=locale),
-            key=key,
+            key,
         )
+
+    def _answer(self, outcome: ChangeOutcome) -> bytes:
         self.answered += 1
         return _OUT.dump_json(change_out(outcome.entries[0], outcome))
+
+    def _apply(self, sid: str, change: Change, context: Context, key: KeyCheck | None) -> bytes:
+        """The change, in a worker thread (the database has no async path)."""
+        return self._answer(self.consents.change(sid, [change], context, key=key))
+
+    async def _respond(self, sid: str, pid: str, token: str, payload: bytes) -> bytes | None:
+        """The response body, or None when the route must answer."""
+        asked = self._request(sid, pid, token, payload)
+        if asked is None:
+            return None
+        change, context, key = asked
+        outcome = await self.consents.change_on_loop(sid, change, context, key)
+        if outcome is not None:
+            return self._answer(outcome)
+        if self._limiter is None:
+            self._limiter = CapacityLimiter(WRITERS)
+        return await to_thread.run_sync(
+            self._apply, sid, change, context, key, limiter=self._limiter
+        )
 
     def _matched_route(self) -> Any:
         """The route the app would have matched (the metrics label requests by its path)."""
@@ -175,12 +200,8 @@ class PermissionPutFastPath:
         if payload is None:  # too long for here: the app reads the rest and answers
             await self.app(scope, _replay(messages, receive), send)
             return
-        if self._limiter is None:
-            self._limiter = CapacityLimiter(WRITERS)
         try:
-            answer = await to_thread.run_sync(
-                self._apply, *target, token, payload, limiter=self._limiter
-            )
+            answer = await self._respond(*target, token, payload)
         except Exception:  # the route runs the same steps and answers the error properly
             answer = None
         if answer is None:

@@ -45,18 +45,23 @@ Check = tuple[str, str, tuple[str, ...], str | None]
 
 
 class ObservedDatabase(Database):
-    """A Database that tells listeners after each write transaction commits."""
+    """A Database that tells listeners after each write commits. A listener returns at once,
+    with the blocking work it needs done (or None); ``write`` does it in the writer's thread,
+    a write on the event loop does it in a worker thread."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self.committed: list[Callable[[], None]] = []
+        self.committed: list[Callable[[], Callable[[], None] | None]] = []
 
     @contextmanager
     def write(self, *, statements_commit: bool = False) -> Iterator[Connection]:
         with super().write(statements_commit=statements_commit) as conn:
             yield conn
-        for listener in self.committed:
-            listener()
+        for work in self.after_commit():
+            work()
+
+    def after_commit(self) -> list[Callable[[], None]]:
+        return [work for listener in self.committed if (work := listener()) is not None]
 
 
 class ServerReplica:
@@ -86,7 +91,7 @@ class ServerReplica:
         # Service keys verified for the decision and feed endpoints (see keycache).
         self.keys: KeyCache[object] = KeyCache()
         if isinstance(db, ObservedDatabase):
-            db.committed.append(self.sync)
+            db.committed.append(self.noted_write)
 
     def _new_replica(self) -> Replica:
         return Replica(self.index.catalogue, compiled=self.index.compiled)
@@ -172,9 +177,16 @@ class ServerReplica:
         return [refusals[i] if i in refusals else next(answers) for i in range(len(checks))]
 
     # -- following the outbox ----------------------------------------------------------------
+    def noted_write(self) -> Callable[[], None] | None:
+        """A local write committed: long polls may answer now, and the replica, when it serves
+        decisions, catches up with it before the writer answers (``sync``)."""
+        self.writes += 1
+        # While it loads, ``sync`` waits for the load to finish (under the lock) and then
+        # catches up: a write that commits as the load ends is not missed.
+        return self.sync if self.status in (LOADING, READY) else None
+
     def sync(self) -> None:
         """Catch up with the outbox now (after a local write commits)."""
-        self.writes += 1
         with self._lock:
             if self.status != READY:
                 return  # the loader's last catch-up, under this lock, will include it

@@ -3,9 +3,10 @@ a write that lost an optimistic-concurrency race, and opening sealed personal fi
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -24,17 +25,33 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _pause(attempt: int, exc: Exception) -> float:
+    """How long to wait before attempt ``attempt + 1`` of a write that lost a race (``exc``);
+    re-raises what is not such a race, or when the attempts are spent."""
+    if isinstance(exc, OperationalError) and "locked" not in str(exc).lower():
+        raise exc
+    if attempt == MAX_ATTEMPTS - 1:
+        raise ConcurrencyConflict("too much contention on this subject") from exc
+    return random.uniform(0, 0.002 * (attempt + 1))
+
+
 def retrying(work: Callable[[], T]) -> T:
     """Run a write; when another writer got to the same subject first, read again and redo."""
     for attempt in range(MAX_ATTEMPTS):
         try:
             return work()
         except (ConcurrencyConflict, IntegrityError, OperationalError) as exc:
-            if isinstance(exc, OperationalError) and "locked" not in str(exc).lower():
-                raise
-            if attempt == MAX_ATTEMPTS - 1:
-                raise ConcurrencyConflict("too much contention on this subject") from exc
-            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            time.sleep(_pause(attempt, exc))
+    raise AssertionError("unreachable")
+
+
+async def retrying_on_loop(work: Callable[[], Awaitable[T]]) -> T:
+    """``retrying`` for a write on the event loop (its races come out as ConcurrencyConflict)."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return await work()
+        except ConcurrencyConflict as exc:
+            await asyncio.sleep(_pause(attempt, exc))
     raise AssertionError("unreachable")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy import Connection
 
 from consentry import crypto
@@ -26,7 +27,8 @@ from consentry.domain.errors import (
 )
 from consentry.domain.events import Event, EventKind, seal, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
-from consentry.services._ledger_io import opened, retrying, utcnow
+from consentry.services._ledger_io import opened, retrying, retrying_on_loop, utcnow
+from consentry.storage import async_pg
 from consentry.storage import changes as ledger_writes
 from consentry.storage import repository as repo
 from consentry.storage.database import Database
@@ -288,86 +290,70 @@ class ConsentService:
         key: KeyCheck | None = None,
     ) -> ChangeOutcome:
         now = self.clock()
-        # A plain change (nothing to seal, no idempotency record) writes one statement, guarded
-        # by optimistic concurrency: on PostgreSQL its read and its write need no transaction.
-        plain = idempotency is None and not context.channel and not any(c.options for c in changes)
-        with self.db.write(statements_commit=plain) as conn:
+        with self.db.write(statements_commit=_plain(changes, context, idempotency)) as conn:
             ref = subject_ref(subject_id)
             # The head, the jurisdiction, the choices this change touches and the writer's key.
             found = ledger_writes.current(
-                conn,
-                subject_id,
-                ref,
-                [p.id for p in _unique(perms)],
-                key.key_hash if key is not None else None,
+                conn, subject_id, ref, [p.id for p in _unique(perms)], _hash_of(key)
             )
-            if key is not None and not (found.key_scopes or frozenset()) & key.scopes:
-                raise CredentialRefused()
+            _admit(found, key)
             if idempotency is not None:
                 replay = self._replay(conn, idempotency)
                 if replay is not None:
                     return replay
-            head = found.head
-            new: list[Event] = []
-            choices = dict(found.choices)
-            prev_hash, seq = head.hash, head.seq
-            sealing: bytes | None = None
-            touched: list[Choice] = []
-            for change, perm in zip(changes, perms, strict=True):
-                version = change.notice_version or perm.notice.version
-                old = choices.get(perm.id)
-                if old is not None and _same(old, change, version, now):
-                    continue
-                seq += 1
-                event_id = str(uuid.uuid4())
-                aad = event_id.encode()
-                if sealing is None and (change.options or context.channel):
-                    sealing = repo.subject_key(conn, ref, now)
-                event = seal(
-                    event_id=event_id,
-                    subject_ref=ref,
-                    seq=seq,
-                    kind=EventKind.PERMISSION_GRANTED
-                    if change.state is ChoiceState.GRANTED
-                    else EventKind.PERMISSION_DENIED,
-                    permission_id=perm.id,
-                    state=change.state.value,
-                    notice_version=version,
-                    source=context.source,
-                    occurred_at=now,
-                    prev_hash=prev_hash,
-                    # Personal fields are sealed with the subject's key (crypto-shredding).
-                    options=crypto.seal_options(sealing, change.options, aad) if sealing else {},
-                    locale=context.locale,
-                    channel=crypto.seal_text(sealing, context.channel, aad)
-                    if sealing and context.channel
-                    else None,
-                    expires_at=change.expires_at,
-                )
-                prev_hash = event.hash
-                new.append(event)
-                choice = _choice_of(event, change.options)
-                choices[perm.id] = choice
-                touched.append(choice)
-            after = SubjectState(subject_id, found.jurisdiction, choices)
-            outcome = ChangeOutcome(
-                entries=[view(p, choices.get(p.id), after, now) for p in _unique(perms)],
-                changed=[e.permission_id for e in new],
+            planned = _plan(
+                subject_id,
+                ref,
+                changes,
+                perms,
+                context,
+                found,
+                now,
+                sealing=lambda: repo.subject_key(conn, ref, now),
             )
-            # The projection gets each permission's last choice. The answer is ready before
-            # the write: for a plain change on PostgreSQL the write is what commits it.
-            projected = list({c.permission_id: c for c in touched}.values())
-            ledger_writes.write(conn, subject_id, head, new, now, projected)
+            ledger_writes.write(conn, subject_id, found.head, planned.new, now, planned.projected)
             if idempotency is not None:
                 repo.save_idempotent(
                     conn,
                     idempotency.credential,
                     idempotency.key,
                     idempotency.fingerprint,
-                    outcome_to_json(outcome),
+                    outcome_to_json(planned.outcome),
                     now,
                 )
-            return outcome
+            return planned.outcome
+
+    async def change_on_loop(
+        self, subject_id: str, change: Change, context: Context, key: KeyCheck | None = None
+    ) -> ChangeOutcome | None:
+        """``change`` for one plain change, without leaving the event loop: its read and its
+        one write statement on an async connection of the database's own (PostgreSQL). None
+        when the database has none or the change is not plain (``change`` does it)."""
+        pool = self.db.async_pool()
+        if pool is None or not _plain([change], context, None):
+            return None
+        perms = [self._check(change)]
+        ref = subject_ref(subject_id)
+
+        async def once() -> ChangeOutcome:
+            now = self.clock()
+            async with pool.connection() as conn:
+                found = await async_pg.current(
+                    conn, subject_id, ref, [change.permission_id], _hash_of(key)
+                )
+                _admit(found, key)
+                planned = _plan(
+                    subject_id, ref, [change], perms, context, found, now, sealing=_no_sealing
+                )
+                await async_pg.write(
+                    conn, subject_id, found.head, planned.new, now, planned.projected
+                )
+            return planned.outcome
+
+        outcome = await retrying_on_loop(once)
+        for work in self.db.after_commit():  # blocking work of the commit's listeners
+            await to_thread.run_sync(work)
+        return outcome
 
     def _replay(self, conn: Connection, idem: Idempotency) -> ChangeOutcome | None:
         found = repo.find_idempotent(conn, idem.credential, idem.key)
@@ -405,6 +391,96 @@ class ConsentService:
     def devices(self, subject_id: str) -> list[DeviceReport]:
         with self.db.read() as conn:
             return repo.list_devices(conn, subject_id)
+
+
+def _plain(changes: Sequence[Change], context: Context, idempotency: Idempotency | None) -> bool:
+    """A plain change (nothing to seal, no idempotency record) writes one statement, guarded by
+    optimistic concurrency: on PostgreSQL its read and its write need no transaction."""
+    return idempotency is None and not context.channel and not any(c.options for c in changes)
+
+
+def _hash_of(key: KeyCheck | None) -> str | None:
+    return key.key_hash if key is not None else None
+
+
+def _admit(found: ledger_writes.Current, key: KeyCheck | None) -> None:
+    if key is not None and not (found.key_scopes or frozenset()) & key.scopes:
+        raise CredentialRefused()
+
+
+def _no_sealing() -> bytes:
+    raise AssertionError("a plain change seals nothing")
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    new: list[Event]
+    projected: list[Choice]
+    outcome: ChangeOutcome
+
+
+def _plan(
+    subject_id: str,
+    ref: str,
+    changes: Sequence[Change],
+    perms: Sequence[Permission],
+    context: Context,
+    found: ledger_writes.Current,
+    now: datetime,
+    *,
+    sealing: Callable[[], bytes | None],
+) -> _Planned:
+    """The events a change appends after ``found`` (one per permission whose choice it moves),
+    the choices to project and the answer. ``sealing`` gives the subject's key, asked for only
+    when a change has personal fields (options, channel) to seal."""
+    new: list[Event] = []
+    choices = dict(found.choices)
+    prev_hash, seq = found.head.hash, found.head.seq
+    key: bytes | None = None
+    touched: list[Choice] = []
+    for change, perm in zip(changes, perms, strict=True):
+        version = change.notice_version or perm.notice.version
+        old = choices.get(perm.id)
+        if old is not None and _same(old, change, version, now):
+            continue
+        seq += 1
+        event_id = str(uuid.uuid4())
+        aad = event_id.encode()
+        if key is None and (change.options or context.channel):
+            key = sealing()
+        event = seal(
+            event_id=event_id,
+            subject_ref=ref,
+            seq=seq,
+            kind=EventKind.PERMISSION_GRANTED
+            if change.state is ChoiceState.GRANTED
+            else EventKind.PERMISSION_DENIED,
+            permission_id=perm.id,
+            state=change.state.value,
+            notice_version=version,
+            source=context.source,
+            occurred_at=now,
+            prev_hash=prev_hash,
+            # Personal fields are sealed with the subject's key (crypto-shredding).
+            options=crypto.seal_options(key, change.options, aad) if key else {},
+            locale=context.locale,
+            channel=crypto.seal_text(key, context.channel, aad)
+            if key and context.channel
+            else None,
+            expires_at=change.expires_at,
+        )
+        prev_hash = event.hash
+        new.append(event)
+        choice = _choice_of(event, change.options)
+        choices[perm.id] = choice
+        touched.append(choice)
+    after = SubjectState(subject_id, found.jurisdiction, choices)
+    outcome = ChangeOutcome(
+        entries=[view(p, choices.get(p.id), after, now) for p in _unique(perms)],
+        changed=[e.permission_id for e in new],
+    )
+    # The projection gets each permission's last choice.
+    return _Planned(new, list({c.permission_id: c for c in touched}.values()), outcome)
 
 
 def _same(old: Choice, change: Change, version: str, now: datetime) -> bool:

@@ -114,7 +114,7 @@ _CURRENT = select(
 
 # On PostgreSQL the same read also answers for the writer's service key (``key_hash``; NULL
 # matches no key), so checking the credential costs no statement of its own.
-_CURRENT_POSTGRESQL = """
+CURRENT_POSTGRESQL = """
 SELECT s.head_seq, s.head_hash, s.jurisdiction,
        p.permission_id, p.state, p.options, p.notice_version, p.source, p.updated_at,
        p.expires_at, p.event_id, k.scopes
@@ -131,6 +131,35 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
 
 
+def current_params(
+    subject_id: str, ref: str, permission_ids: Sequence[str], key_hash: str | None
+) -> dict[str, Any]:
+    """The parameters of ``CURRENT_POSTGRESQL``."""
+    return {"ref": ref, "sid": subject_id, "pids": list(permission_ids), "kh": key_hash}
+
+
+def current_of(rows: Sequence[Sequence[Any]]) -> Current:
+    """``Current`` from the rows of ``CURRENT_POSTGRESQL``."""
+    first = rows[0]
+    head = Head(first[0], first[1], True) if first[0] is not None else Head(0, GENESIS, False)
+    choices = {
+        row[3]: Choice(
+            permission_id=row[3],
+            state=ChoiceState(row[4]),
+            notice_version=row[6],
+            updated_at=_utc(row[8]),  # type: ignore[arg-type]
+            source=row[7],
+            options=json.loads(row[5]),
+            expires_at=_utc(row[9]),
+            event_id=row[10],
+        )
+        for row in rows
+        if row[3] is not None
+    }
+    scopes = frozenset(first[11].split()) if first[11] is not None else None
+    return Current(head, first[2], choices, scopes)
+
+
 def current(
     conn: Connection,
     subject_id: str,
@@ -141,27 +170,9 @@ def current(
     """The head, the jurisdiction and the choices on ``permission_ids``, in one statement (and
     the scopes of the live service key whose hash is ``key_hash``: in the same statement on
     PostgreSQL, in one more on SQLite)."""
-    params: dict[str, Any] = {"ref": ref, "sid": subject_id, "pids": list(permission_ids)}
+    params = current_params(subject_id, ref, permission_ids, key_hash)
     if conn.dialect.name == "postgresql":
-        params["kh"] = key_hash
-        first, *_ = rows = database.driver_rows(conn, _CURRENT_POSTGRESQL, params)
-        head = Head(first[0], first[1], True) if first[0] is not None else Head(0, GENESIS, False)
-        choices = {
-            row[3]: Choice(
-                permission_id=row[3],
-                state=ChoiceState(row[4]),
-                notice_version=row[6],
-                updated_at=_utc(row[8]),  # type: ignore[arg-type]
-                source=row[7],
-                options=json.loads(row[5]),
-                expires_at=_utc(row[9]),
-                event_id=row[10],
-            )
-            for row in rows
-            if row[3] is not None
-        }
-        scopes = frozenset(first[11].split()) if first[11] is not None else None
-        return Current(head, first[2], choices, scopes)
+        return current_of(database.driver_rows(conn, CURRENT_POSTGRESQL, params))
     found = conn.execute(_CURRENT, params).all()
     top = found[0]
     head = (
@@ -339,14 +350,15 @@ def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def _write_postgresql(
-    conn: Connection,
+def write_statement(
     subject_id: str,
     expected: Head,
     new: Sequence[Event],
     now: datetime,
     choices: Sequence[Choice],
-) -> None:
+) -> tuple[str, dict[str, Any]]:
+    """The PostgreSQL write statement and its parameters; it returns one row, whose one value
+    is 1 when the head moved (0: ConcurrencyConflict)."""
     last = new[-1]
     params: dict[str, Any] = {
         "ref": last.subject_ref,
@@ -361,7 +373,18 @@ def _write_postgresql(
             [{"event_id": e.event_id, "payload": dumps(outbox_payload(subject_id, e))} for e in new]
         ),
     }
-    sql = _MOVE if expected.exists else _FIRST
+    return (_MOVE if expected.exists else _FIRST), params
+
+
+def _write_postgresql(
+    conn: Connection,
+    subject_id: str,
+    expected: Head,
+    new: Sequence[Event],
+    now: datetime,
+    choices: Sequence[Choice],
+) -> None:
+    sql, params = write_statement(subject_id, expected, new, now, choices)
     if database.driver_rows(conn, sql, params)[0][0] != 1:
         raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
 

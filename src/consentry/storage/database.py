@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from consentry.storage import async_pg
 
 # Connections kept open per process. The API answers from a thread pool (40 threads), so under
 # load up to that many requests want a connection at once: a connection opened beyond the kept
@@ -98,6 +105,12 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
+# Async connections per event loop, for plain changes (``async_pg``): as many as the thread
+# path runs changes at once.
+ASYNC_POOL_SIZE = 16
+LOOP_APPLICATION_NAME = "consentry-loop"
+
+
 class Database:
     """One place that owns the engines. On SQLite, writes go through a BEGIN IMMEDIATE engine."""
 
@@ -111,6 +124,8 @@ class Database:
             self.write_engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
             _ping_when_idle(self.write_engine)
             self.read_engine = self.write_engine
+        self._async_pool: async_pg.AsyncPool | None = None
+        self._async_lock = threading.Lock()
 
     @contextmanager
     def write(self, *, statements_commit: bool = False) -> Iterator[Connection]:
@@ -125,12 +140,42 @@ class Database:
         with self.write_engine.begin() as conn:
             yield conn
 
+    def after_commit(self) -> list[Callable[[], None]]:
+        """Tell whoever listens that a write committed outside ``write`` (on the event loop);
+        what comes back is their blocking work, to run off the loop. Nobody listens here."""
+        return []
+
+    def async_pool(self) -> async_pg.AsyncPool | None:
+        """The async connections of the running event loop (PostgreSQL; None on SQLite). A
+        pool of another loop, gone with its loop, is closed."""
+        if self.dialect != "postgresql":
+            return None
+        from consentry.storage import async_pg  # it reads and writes with ``changes``
+
+        loop = asyncio.get_running_loop()
+        with self._async_lock:
+            pool = self._async_pool
+            if pool is None or pool.loop is not loop or pool.closed:
+                if pool is not None:
+                    pool.close()
+                pool = self._async_pool = async_pg.AsyncPool(loop, self._connect, ASYNC_POOL_SIZE)
+            return pool
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        args, kwargs = self.write_engine.dialect.create_connect_args(self.write_engine.url)
+        # Named in pg_stat_activity, per process, for operators (and tests) to tell them apart.
+        kwargs.setdefault("application_name", f"{LOOP_APPLICATION_NAME}-{os.getpid()}")
+        return await psycopg.AsyncConnection.connect(*args, autocommit=True, **kwargs)
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         with self.read_engine.begin() as conn:
             yield conn
 
     def dispose(self) -> None:
+        with self._async_lock:
+            if self._async_pool is not None:
+                self._async_pool.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
