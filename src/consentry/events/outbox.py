@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import ARRAY, BigInteger, Connection, String, any_, bindparam, func, select, update
 
 from consentry.domain.events import subject_ref
 from consentry.storage.tables import UTCDateTime, outbox
@@ -72,28 +72,41 @@ _CLAIM = (
     .limit(bindparam("limit"))
 )
 _CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)
-_ELSEWHERE = (
-    select(outbox.c.subject_id, func.min(outbox.c.position))
-    .where(
-        outbox.c.published_at.is_(None),
-        outbox.c.position < bindparam("top"),
-        outbox.c.subject_id.in_(bindparam("subjects", expanding=True)),
-        outbox.c.position.not_in(bindparam("positions", expanding=True)),
+
+
+def _elsewhere(positions: Any, subjects: Any) -> Any:
+    return (
+        select(outbox.c.subject_id, func.min(outbox.c.position))
+        .where(
+            outbox.c.published_at.is_(None),
+            outbox.c.position < bindparam("top"),
+            subjects,
+            ~positions,
+        )
+        .group_by(outbox.c.subject_id)
     )
-    .group_by(outbox.c.subject_id)
-)
-_STILL_UNPUBLISHED = select(outbox.c.position).where(
-    outbox.c.position.in_(bindparam("positions", expanding=True)),
-    outbox.c.published_at.is_(None),
-)
-_MARK = (
-    update(outbox)
-    .where(
-        outbox.c.position.in_(bindparam("positions", expanding=True)),
-        outbox.c.published_at.is_(None),
+
+
+def _mark(positions: Any) -> Any:
+    return (
+        update(outbox)
+        .where(positions, outbox.c.published_at.is_(None))
+        .values(published_at=bindparam("now", type_=UTCDateTime))
     )
-    .values(published_at=bindparam("now", type_=UTCDateTime))
-)
+
+
+# Lists of positions and subjects: expanded into IN (...) on SQLite; one array parameter on
+# PostgreSQL, so that the statement's text is the same whatever the batch (the driver
+# prepares it, the server plans it once).
+_POSITIONS = outbox.c.position.in_(bindparam("positions", expanding=True))
+_SUBJECTS = outbox.c.subject_id.in_(bindparam("subjects", expanding=True))
+_POSITIONS_ARRAY = outbox.c.position == any_(bindparam("positions", type_=ARRAY(BigInteger)))
+_SUBJECTS_ARRAY = outbox.c.subject_id == any_(bindparam("subjects", type_=ARRAY(String)))
+_ELSEWHERE = _elsewhere(_POSITIONS, _SUBJECTS)
+_ELSEWHERE_ARRAY = _elsewhere(_POSITIONS_ARRAY, _SUBJECTS_ARRAY)
+_STILL_UNPUBLISHED = select(outbox.c.position).where(_POSITIONS, outbox.c.published_at.is_(None))
+_MARK = _mark(_POSITIONS)
+_MARK_ARRAY = _mark(_POSITIONS_ARRAY)
 
 
 def claim(conn: Connection, limit: int, floor: int = 0) -> list[OutboxMessage]:
@@ -117,7 +130,8 @@ def in_order(conn: Connection, batch: Sequence[OutboxMessage]) -> list[OutboxMes
         "subjects": sorted({m.subject_id for m in batch}),
         "positions": positions,
     }
-    elsewhere = {str(subject): int(first) for subject, first in conn.execute(_ELSEWHERE, params)}
+    query = _ELSEWHERE_ARRAY if conn.dialect.name == "postgresql" else _ELSEWHERE
+    elsewhere = {str(subject): int(first) for subject, first in conn.execute(query, params)}
     return [m for m in batch if m.position < elsewhere.get(m.subject_id, m.position + 1)]
 
 
@@ -132,4 +146,5 @@ def still_unpublished(conn: Connection, positions: Sequence[int]) -> set[int]:
 def mark_published(conn: Connection, positions: Sequence[int], now: datetime) -> int:
     if not positions:
         return 0
-    return conn.execute(_MARK, {"positions": list(positions), "now": now}).rowcount
+    query = _MARK_ARRAY if conn.dialect.name == "postgresql" else _MARK
+    return conn.execute(query, {"positions": list(positions), "now": now}).rowcount
