@@ -27,6 +27,7 @@ not load it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import queue
@@ -79,9 +80,11 @@ def _import_nats() -> Any:
 
 class _Connection:
     """One NATS connection and one ordered push consumer, on an event loop in a thread.
-    Messages go to ``inbox`` (a thread-safe queue); ``lost`` is set when the connection ends."""
+    Messages go to ``inbox`` (a thread-safe queue), a list at a time: those that arrive
+    together are handed over together, which wakes the follower's thread once rather than once
+    a message; ``lost`` is set when the connection ends."""
 
-    def __init__(self, options: NatsOptions, inbox: queue.Queue[_Message]) -> None:
+    def __init__(self, options: NatsOptions, inbox: queue.Queue[list[_Message]]) -> None:
         self.options = options
         self.inbox = inbox
         self.lost = threading.Event()
@@ -139,6 +142,12 @@ class _Connection:
         from nats.js.api import ConsumerConfig, DeliverPolicy
 
         inbox = self.inbox
+        arrived: list[_Message] = []
+        loop = asyncio.get_running_loop()
+
+        def hand_over() -> None:
+            inbox.put(arrived.copy())
+            arrived.clear()
 
         async def on_message(msg: Any) -> None:
             seq = int(msg.metadata.sequence.stream)
@@ -153,7 +162,9 @@ class _Connection:
             if payload is not None and isinstance(payload.get("event_id"), str):
                 event_id = payload["event_id"]
             position = headers.get(POSITION_HEADER)
-            inbox.put(
+            if not arrived:  # after the messages already read have gone through here
+                loop.call_soon(hand_over)
+            arrived.append(
                 _Message(
                     seq,
                     event_id,
@@ -214,7 +225,7 @@ class NatsFollower:
         self.last_error: ConsentryError | None = None
         self.cursor = "0"  # the snapshot's cursor (the outbox position it is consistent with)
         self.stream_seq = 0  # the last stream sequence handled
-        self._inbox: queue.Queue[_Message] = queue.Queue()
+        self._inbox: queue.Queue[list[_Message]] = queue.Queue()
         self._seen = RecentIds(options.dedupe_window)
         self._snapshot_position = 0
         self._snapshot_upto = 0  # stream sequence up to which positions may be in the snapshot
@@ -361,13 +372,12 @@ class NatsFollower:
         """Apply the messages waiting (waiting up to ``timeout`` for the first); returns how
         many were handled."""
         try:
-            first = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
+            batch = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
         except queue.Empty:
             return 0
-        batch = [first]
         while len(batch) < 5000:
             try:
-                batch.append(self._inbox.get_nowait())
+                batch += self._inbox.get_nowait()
             except queue.Empty:
                 break
         replica = self.replica
