@@ -15,6 +15,7 @@ from sqlalchemy import Connection, insert
 from consentry.bootstrap import Container, bootstrap
 from consentry.replica import feed
 from consentry.replica.wire import parse_cursor
+from consentry.storage.database import Database
 from consentry.storage.tables import outbox
 from support import make_settings
 
@@ -77,6 +78,34 @@ def test_a_reader_waits_for_the_writer_and_then_sees_both(pg: Container) -> None
         assert positions(feed.read_changes(pg.db, "0", settle_timeout=10)) == [early, late]
     finally:
         timer.join()
+
+
+@pytest.mark.postgres
+def test_the_changes_before_a_hole_are_answered_without_waiting_for_its_writer(
+    pg: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pg.db.write() as conn:
+        first = add_row(conn, "first")
+    slow = pg.db.write_engine.connect()
+    slow_tx = slow.begin()
+    early = add_row(slow, "slow")  # position taken, not committed
+    with pg.db.write() as conn:
+        late = add_row(conn, "fast")
+    waits: list[float] = []
+    settle = feed._settle
+
+    def counted(db: Database, timeout: float) -> bool:
+        waits.append(timeout)
+        return settle(db, timeout)
+
+    monkeypatch.setattr(feed, "_settle", counted)
+    try:
+        assert positions(feed.read_changes(pg.db, "0", settle_timeout=10)) == [first]
+        assert waits == []  # the hole comes after the answer: nothing to wait for
+    finally:
+        slow_tx.commit()
+        slow.close()
+    assert positions(feed.read_changes(pg.db, str(first))) == [early, late]
 
 
 @pytest.mark.postgres

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 
 from consentry.replica.core import ChoiceRow, timestamp
 from consentry.replica.wire import format_cursor, parse_cursor
@@ -62,14 +62,20 @@ class Change:
 _Row = tuple[int, str, str]  # position, event id, payload
 
 
+# Built once: every long poll of every follower runs one.
+_ROWS = (
+    select(outbox.c.position, outbox.c.event_id, outbox.c.payload)
+    .where(outbox.c.position > bindparam("after"))
+    .order_by(outbox.c.position)
+    .limit(bindparam("limit"))
+)
+_ROWS_UPTO = _ROWS.where(outbox.c.position <= bindparam("upto"))
+
+
 def _rows(conn: Connection, after: int, upto: int | None, limit: int) -> list[_Row]:
-    query = select(outbox.c.position, outbox.c.event_id, outbox.c.payload).where(
-        outbox.c.position > after
-    )
-    if upto is not None:
-        query = query.where(outbox.c.position <= upto)
-    query = query.order_by(outbox.c.position).limit(limit)
-    return [(int(r.position), str(r.event_id), str(r.payload)) for r in conn.execute(query)]
+    query, params = (_ROWS, {}) if upto is None else (_ROWS_UPTO, {"upto": upto})
+    found = conn.execute(query, {"after": after, "limit": limit, **params})
+    return [(int(r.position), str(r.event_id), str(r.payload)) for r in found]
 
 
 def _event_at(conn: Connection, position: int) -> str | None:
@@ -125,12 +131,15 @@ def read_changes(
                 raise CursorGone(f"the change at cursor {after} was replaced")
         rows = _rows(conn, after, None, limit)
     if rows and db.dialect == "postgresql" and rows[-1][0] - after != len(rows):
+        # A hole: the rows before it are final, and are the answer; the rest comes with the
+        # next read, by when the hole is most likely filled. Only a hole right after the cursor
+        # (nothing before it) is waited out (``_settle``), so that a rolled-back position
+        # never holds the follower back.
         upto = rows[-1][0]
-        if _settle(db, settle_timeout):
+        rows = _contiguous(after, rows)
+        if not rows and _settle(db, settle_timeout):
             with db.read() as conn:
                 rows = _rows(conn, after, upto, limit)
-        else:
-            rows = _contiguous(after, rows)
     return [Change(pos, eid, json.loads(payload), payload) for pos, eid, payload in rows]
 
 

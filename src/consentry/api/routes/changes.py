@@ -57,6 +57,10 @@ MAX_WAIT = 30.0
 POLL = 0.1  # how often a long poll looks at the database for other processes' writes
 TICK = 0.01  # how often it looks for this process's own writes (no database query)
 MAX_LAG = 100_000  # further behind than this, reloading a snapshot is faster
+# A long poll's first look waits this long: a follower asks again as soon as it has an answer,
+# so under load each answer then carries the changes of 10 ms (one read, one response) rather
+# than the few of one round trip.
+GATHER = 0.01
 
 
 def _read(container: Container, after: str, limit: int) -> list[feed.Change]:
@@ -84,6 +88,8 @@ async def get_changes(
     cursor = after
     deadline = time.monotonic() + wait
     replica = container.replica
+    if wait > 0:
+        await asyncio.sleep(GATHER)
     while True:
         writes = replica.writes
         changes = await run_in_threadpool(_read, container, cursor, limit)
