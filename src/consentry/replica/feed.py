@@ -25,8 +25,8 @@ from sqlalchemy import Connection, bindparam, func, select, text
 from consentry.replica.core import ChoiceRow, timestamp
 from consentry.replica.wire import format_cursor, parse_cursor
 from consentry.storage.database import Database
-from consentry.storage.outbox_prune import pruned_upto
-from consentry.storage.tables import outbox, permission_states, subjects
+from consentry.storage.outbox_prune import FLOOR
+from consentry.storage.tables import feed_state, outbox, permission_states, subjects
 
 SETTLE_TIMEOUT = 2.0
 _POLL = 0.005
@@ -100,6 +100,14 @@ def _settle(db: Database, timeout: float) -> bool:
         time.sleep(_POLL)
 
 
+# Where the feed ends, where its pruned part ends, and the event at the cursor: one statement.
+_BOUNDS = select(
+    select(func.coalesce(func.max(outbox.c.position), 0)).scalar_subquery(),
+    select(feed_state.c.position).where(feed_state.c.name == FLOOR).scalar_subquery(),
+    select(outbox.c.event_id).where(outbox.c.position == bindparam("after")).scalar_subquery(),
+)
+
+
 def head(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(outbox.c.position), 0))).scalar_one())
 
@@ -118,17 +126,15 @@ def read_changes(
     handed out again after rows were deleted), when the row it names was replaced, or when it
     is more than ``max_lag`` changes behind the head (a snapshot is the faster way back)."""
     after, seen = parse_cursor(cursor)
-    with db.read() as conn:
-        last = head(conn)
+    # Two statements, each committing on its own (PostgreSQL): the bounds, then the rows.
+    with db.read(statements_commit=True) as conn:
+        last, floor, now_there = conn.execute(_BOUNDS, {"after": after}).one()
         if after > last or (max_lag is not None and last - after > max_lag):
             raise CursorGone(f"cursor {after} is not within the feed (head {last})")
-        floor = pruned_upto(conn)
-        if after < floor:
+        if after < (floor or 0):
             raise CursorGone(f"the changes up to position {floor} were pruned (cursor {after})")
-        if seen is not None:
-            now_there = _event_at(conn, after)
-            if now_there is not None and now_there != seen:
-                raise CursorGone(f"the change at cursor {after} was replaced")
+        if seen is not None and now_there is not None and now_there != seen:
+            raise CursorGone(f"the change at cursor {after} was replaced")
         rows = _rows(conn, after, None, limit)
     if rows and db.dialect == "postgresql" and rows[-1][0] - after != len(rows):
         # A hole: the rows before it are final, and are the answer; the rest comes with the

@@ -172,7 +172,13 @@ class Database:
         return await psycopg.AsyncConnection.connect(*args, autocommit=True, **kwargs)
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self, *, statements_commit: bool = False) -> Iterator[Connection]:
+        """A read transaction; with ``statements_commit`` on PostgreSQL, none (as ``write``):
+        for reads whose statements need not see one snapshot."""
+        if statements_commit and self.dialect == "postgresql":
+            with self.read_engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
         with self.read_engine.begin() as conn:
             yield conn
 
