@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(default=5.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff: float = Field(default=2.0, gt=0)  # first retry delay; doubles, with jitter
+    # Deliveries in flight at once per relay: each waits on a third party's answer (up to
+    # webhook_timeout), so this, not CPU, bounds the attempts per second.
+    webhook_workers: int = Field(default=24, ge=1, le=256)
     # Token buckets (api/ratelimit.py), requests per second and burst; 0 turns a limit off.
     rate_limit_per_key: float = 1000.0
     rate_limit_key_burst: int = 2000

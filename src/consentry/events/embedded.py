@@ -28,6 +28,7 @@ def relay_config(settings: Settings, nats_url: str | None = None) -> RelayConfig
         webhook_timeout=settings.webhook_timeout,
         webhook_max_attempts=settings.webhook_max_attempts,
         webhook_backoff=settings.webhook_backoff,
+        webhook_workers=settings.webhook_workers,
     )
 
 

@@ -277,6 +277,7 @@ class RelayConfig:
     webhook_timeout: float
     webhook_max_attempts: int
     webhook_backoff: float
+    webhook_workers: int = 24
 
 
 def build_relay(db: Database, catalogue: Catalogue, config: RelayConfig) -> Relay:
@@ -299,5 +300,6 @@ def build_relay(db: Database, catalogue: Catalogue, config: RelayConfig) -> Rela
             timeout=config.webhook_timeout,
             max_attempts=config.webhook_max_attempts,
             backoff=config.webhook_backoff,
+            workers=config.webhook_workers,
         )
     return Relay(db, publisher, catalogue=catalogue, webhooks=webhooks)

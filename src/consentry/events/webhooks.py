@@ -189,7 +189,7 @@ class WebhookDispatcher:
         timeout: float = 5.0,
         max_attempts: int = 8,
         backoff: float = 2.0,
-        workers: int = 8,
+        workers: int = 24,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = utcnow,
         transport: httpx.BaseTransport | None = None,
@@ -207,6 +207,8 @@ class WebhookDispatcher:
         self._http = httpx.Client(
             timeout=timeout,
             transport=transport,
+            # One kept connection per worker: no connection opened and closed per attempt.
+            limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
             follow_redirects=False,
             headers={"User-Agent": f"consentry/{__version__}"},
         )
