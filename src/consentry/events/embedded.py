@@ -73,7 +73,7 @@ def embedded_relay(container: Container) -> EmbeddedRelay | None:
         if lock is not None:
             lock.close()
         raise
-    listeners: list[Callable[[], None]] | None = getattr(container.db, "committed", None)
+    listeners: list[Callable[[], object]] | None = getattr(container.db, "committed", None)
     if listeners is not None:
         listeners.append(relay.notify)
     return EmbeddedRelay(relay, lock)

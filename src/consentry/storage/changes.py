@@ -4,7 +4,9 @@ A change reads what it needs in one statement (``current``: the chain's head, th
 jurisdiction, the choices on the permissions it touches) and writes in one more
 (``write``): on PostgreSQL a single statement moves the head, appends the events, updates the
 projection and writes the outbox rows; on SQLite (no round trips to save: the database is in
-the process) one statement per table. Either way it runs in the caller's transaction.
+the process) one statement per table. Either way it runs in the caller's transaction; on
+PostgreSQL a plain change needs none (``Database.write(statements_commit=True)``): its one write
+statement is all or nothing, and guarded by the head it read.
 
 The guarantees are those of ``repository.append``:
 
