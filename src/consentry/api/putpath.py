@@ -41,8 +41,8 @@ from consentry.api.schemas import PermissionChangeOut
 from consentry.bootstrap import Container
 from consentry.domain.state import ChoiceState
 from consentry.scopes import Scope as KeyScope
-from consentry.services.consents import Change, ChangeOutcome, Context, KeyCheck
-from consentry.services.keys import PREFIX, digest
+from consentry.services.consents import Change, ChangeOutcome, Context
+from consentry.services.keys import PREFIX, KeyCheck, key_check
 
 ROUTE = "/v1/subjects/{sid}/permissions/{pid}"
 _PATH = re.compile(r"/v1/subjects/([^/]+)/permissions/([^/]{1,100})")
@@ -92,12 +92,6 @@ def _credential(scope: Scope) -> str | None:
 _WRITE_SCOPES = frozenset({KeyScope.SUBJECTS_WRITE.value, KeyScope.ADMIN.value})
 
 
-def _key_check(secret: str) -> KeyCheck | None:
-    if len(secret) > 200:
-        return None
-    return KeyCheck(key_hash=digest(secret), scopes=_WRITE_SCOPES)
-
-
 class PermissionPutFastPath:
     def __init__(self, app: ASGIApp, container: Container, api: FastAPI) -> None:
         self.app = app
@@ -141,7 +135,7 @@ class PermissionPutFastPath:
         state, version, locale = change
         key: KeyCheck | None = None
         if token.startswith(PREFIX):
-            key, source = _key_check(token), "api"
+            key, source = key_check(token, _WRITE_SCOPES), "api"
             if key is None:
                 return None
         elif self.container.tokens.verify(token) == sid:

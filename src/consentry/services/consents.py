@@ -28,6 +28,7 @@ from consentry.domain.errors import (
 from consentry.domain.events import Event, EventKind, seal, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.services._ledger_io import opened, retrying, retrying_on_loop, utcnow
+from consentry.services.keys import KeyCheck
 from consentry.storage import async_pg
 from consentry.storage import changes as ledger_writes
 from consentry.storage import repository as repo
@@ -50,14 +51,6 @@ class PermissionView:
     source: str | None = None
     expires_at: datetime | None = None
     event_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class KeyCheck:
-    """Write only for a live (unrevoked) service key with this hash and one of ``scopes``."""
-
-    key_hash: str
-    scopes: frozenset[str]
 
 
 class CredentialRefused(Exception):

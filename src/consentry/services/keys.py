@@ -23,8 +23,25 @@ class ServiceKey:
     scopes: frozenset[Scope]
 
 
-def digest(secret: str) -> str:
+def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _well_formed(secret: str) -> bool:
+    return secret.startswith(PREFIX) and len(secret) <= 200
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """Write only for a live (unrevoked) service key with this hash and one of ``scopes``."""
+
+    key_hash: str
+    scopes: frozenset[str]
+
+
+def key_check(secret: str, scopes: frozenset[str]) -> KeyCheck | None:
+    """What a write checks, in its own read, for this secret (None: it cannot be a key)."""
+    return KeyCheck(_digest(secret), scopes) if _well_formed(secret) else None
 
 
 class KeyService:
@@ -45,7 +62,7 @@ class KeyService:
             key_rows.insert_key(
                 conn,
                 key_id,
-                digest(secret),
+                _digest(secret),
                 name or key_id,
                 [s.value for s in parsed],
                 self.clock(),
@@ -53,10 +70,10 @@ class KeyService:
         return secret
 
     def verify(self, secret: str) -> ServiceKey | None:
-        if not secret.startswith(PREFIX) or len(secret) > 200:
+        if not _well_formed(secret):
             return None
         with self.db.read() as conn:
-            record = key_rows.find_by_hash(conn, digest(secret))
+            record = key_rows.find_by_hash(conn, _digest(secret))
         if record is None or record.revoked_at is not None:
             return None
         return ServiceKey(record.key_id, record.name, frozenset(Scope(s) for s in record.scopes))

@@ -22,7 +22,6 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import Event
 from consentry.domain.state import Choice
 from consentry.storage import changes
@@ -96,7 +95,5 @@ async def write(
     try:
         cursor = await conn.execute(sql, params)
     except psycopg.errors.UniqueViolation as exc:
-        raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently") from exc
-    row = await cursor.fetchone()
-    if row is None or row[0] != 1:
-        raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+        raise changes.conflict(subject_id) from exc
+    changes.require_moved(subject_id, await cursor.fetchone())

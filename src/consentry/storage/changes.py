@@ -253,9 +253,21 @@ def write(
     if not new:
         return
     if conn.dialect.name == "postgresql":
-        _write_postgresql(conn, subject_id, expected, new, now, choices)
+        sql, params = write_statement(subject_id, expected, new, now, choices)
+        require_moved(subject_id, database.driver_rows(conn, sql, params)[0])
     else:
         _write_each(conn, subject_id, expected, new, now, choices)
+
+
+def conflict(subject_id: str) -> ConcurrencyConflict:
+    return ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+
+
+def require_moved(subject_id: str, row: Sequence[Any] | None) -> None:
+    """The write statement's one row tells whether it moved the head: if not, nothing was
+    written and another writer got there first."""
+    if row is None or row[0] != 1:
+        raise conflict(subject_id)
 
 
 # -- PostgreSQL: one statement -------------------------------------------------------------------
@@ -378,19 +390,6 @@ def write_statement(
     return (_MOVE if expected.exists else _FIRST), params
 
 
-def _write_postgresql(
-    conn: Connection,
-    subject_id: str,
-    expected: Head,
-    new: Sequence[Event],
-    now: datetime,
-    choices: Sequence[Choice],
-) -> None:
-    sql, params = write_statement(subject_id, expected, new, now, choices)
-    if database.driver_rows(conn, sql, params)[0][0] != 1:
-        raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
-
-
 # -- SQLite (and any other database): one statement per table --------------------------------------
 
 _MOVE_HEAD = (
@@ -448,7 +447,7 @@ def _write_each(
             },
         )
         if moved.rowcount != 1:
-            raise ConcurrencyConflict(f"subject {subject_id!r} changed concurrently")
+            raise conflict(subject_id)
     else:
         conn.execute(
             _INSERT_SUBJECT,
