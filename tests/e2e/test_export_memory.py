@@ -17,6 +17,7 @@ import pytest
 from consentry import crypto
 from consentry.bootstrap import bootstrap
 from consentry.domain.events import EventKind, seal, subject_ref
+from consentry.storage import changes
 from consentry.storage import repository as repo
 from live_server import LiveServer, server_env
 from support import make_settings
@@ -63,7 +64,7 @@ def write_long_history(database_url: str) -> None:
                     )
                     batch.append(event)
                     prev = event.hash
-                repo.append(conn, SID, head, batch, start + timedelta(seconds=seq))
+                changes.write(conn, SID, head, batch, start + timedelta(seconds=seq))
                 seq = batch[-1].seq
     finally:
         container.close()

@@ -8,7 +8,7 @@ the process) one statement per table. Either way it runs in the caller's transac
 PostgreSQL a plain change needs none (``Database.write(statements_commit=True)``): its one write
 statement is all or nothing, and guarded by the head it read.
 
-The guarantees are those of ``repository.append``:
+The guarantees of every append to a subject's chain:
 
 - optimistic concurrency: the head moves only if it is still where ``current`` found it
   (``UPDATE … WHERE head_seq = expected``); on PostgreSQL everything else in the statement

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from consentry.crypto import new_key
-from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import GENESIS, Event, EventKind, subject_ref
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.storage import changes
@@ -103,20 +102,7 @@ def move_head(
         .values(head_seq=last.seq, head_hash=last.hash, updated_at=now, **extra)
     )
     if moved.rowcount != 1:
-        raise ConcurrencyConflict(f"subject {name!r} changed concurrently")
-
-
-def append(
-    conn: Connection,
-    subject_id: str,
-    expected: Head,
-    new: Sequence[Event],
-    now: datetime,
-    choices: Sequence[Choice] = (),
-) -> None:
-    """Append events after ``expected`` and project ``choices`` (the plain-text current state
-    those events lead to); raise ConcurrencyConflict if another writer moved the head."""
-    changes.write(conn, subject_id, expected, new, now, choices)
+        raise changes.conflict(name)
 
 
 def subject_key(conn: Connection, ref: str, now: datetime | None = None) -> bytes | None:
