@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -117,6 +118,34 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return again
+
+
+async def answer_or_pass(
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    answer: Callable[[bytes], Awaitable[bytes | None]],
+    route: Callable[[], Any],
+) -> None:
+    """Read the request's (small) body and answer 200 with the JSON bytes ``answer`` makes of
+    it, labelled with ``route()`` for the metrics; or, when the body is too long for here or
+    ``answer`` gives None or raises, pass the request on to ``app`` with the body replayed:
+    the route runs the same steps and answers, errors included."""
+    messages, payload = await read_small_body(receive)
+    body: bytes | None = None
+    if payload is not None:  # None: too long for here, the app reads the rest
+        try:
+            body = await answer(payload)
+        except Exception:
+            body = None
+    if body is None:
+        await app(scope, _replay(messages, receive), send)
+        return
+    scope["route"] = route()
+    headers = [(b"content-length", str(len(body)).encode()), *_HEADERS]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class DecisionFastPath:
@@ -286,18 +315,8 @@ class DecisionFastPath:
         if content_type is not None and content_type.lower() not in _JSON_TYPES:
             await self.app(scope, receive, send)
             return
-        messages, payload = await read_small_body(receive)
-        if payload is None:  # too long for here: the app reads the rest and answers
-            await self.app(scope, _replay(messages, receive), send)
-            return
-        try:
-            answer = self._body(path, payload) if payload else None
-        except Exception:  # the route runs the same steps and answers the error properly
-            answer = None
-        if answer is None:
-            await self.app(scope, _replay(messages, receive), send)
-            return
-        scope["route"] = self._route(path)
-        headers = [(b"content-length", str(len(answer)).encode()), *_HEADERS]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": answer})
+
+        async def answer(payload: bytes) -> bytes | None:
+            return self._body(path, payload) if payload else None
+
+        await answer_or_pass(self.app, scope, receive, send, answer, lambda: self._route(path))

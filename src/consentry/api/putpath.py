@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry.api import access
 from consentry.api.deps import SUBJECT_ID_PATTERN
-from consentry.api.fastpath import _header, _name, _replay, read_small_body
+from consentry.api.fastpath import _header, _name, answer_or_pass
 from consentry.api.routes.subjects import change_out
 from consentry.api.schemas import PermissionChangeOut
 from consentry.bootstrap import Container
@@ -50,7 +50,6 @@ _SUBJECT = re.compile(SUBJECT_ID_PATTERN.removeprefix("^").removesuffix("$"))
 _FIELDS = frozenset({"state", "options", "notice_version", "locale"})
 _STATES = {"granted": ChoiceState.GRANTED, "denied": ChoiceState.DENIED}
 _JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
-_HEADERS = [(b"content-type", b"application/json")]
 _OUT = TypeAdapter(PermissionChangeOut)
 # Changes run at once by this path, each in a thread holding a pooled connection: fewer than
 # the pool keeps (``storage.database.POOL_SIZE``), so no connection is opened past it and closed
@@ -190,18 +189,9 @@ class PermissionPutFastPath:
         if target is None or token is None:
             await self.app(scope, receive, send)
             return
-        messages, payload = await read_small_body(receive)
-        if payload is None:  # too long for here: the app reads the rest and answers
-            await self.app(scope, _replay(messages, receive), send)
-            return
-        try:
-            answer = await self._respond(*target, token, payload)
-        except Exception:  # the route runs the same steps and answers the error properly
-            answer = None
-        if answer is None:
-            await self.app(scope, _replay(messages, receive), send)
-            return
-        scope["route"] = self._matched_route()
-        headers = [(b"content-length", str(len(answer)).encode()), *_HEADERS]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": answer})
+        sid, pid = target
+
+        async def answer(payload: bytes) -> bytes | None:
+            return await self._respond(sid, pid, token, payload)
+
+        await answer_or_pass(self.app, scope, receive, send, answer, self._matched_route)
