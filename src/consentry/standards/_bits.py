@@ -18,9 +18,11 @@ __all__ = [
     "BASE64URL_ALPHABET",
     "BitReader",
     "BitWriter",
+    "IdBudget",
     "consecutive_runs",
     "decode_base64url",
     "encode_base64url",
+    "merged_runs",
 ]
 
 BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -141,6 +143,27 @@ class BitWriter:
         return encode_base64url(self.bits)
 
 
+class IdBudget:
+    """How many ids one decode may still expand from bitfields and ranges.
+
+    A few bits can stand for many ids (a range 1..65535 is 33 bits, a Fibonacci group even
+    fewer), so a decoder charges every id before it builds it: memory and time stay bounded by
+    ``limit``, whatever the input, and a string past it is refused with a clear error.
+    """
+
+    def __init__(self, limit: int, what: str) -> None:
+        self.limit = limit
+        self.left = limit
+        self.what = what
+
+    def spend(self, count: int, reader: BitReader) -> None:
+        if count > self.left:
+            raise reader.fail(
+                f"{self.what} expands to more than {self.limit} ids; refusing to decode it"
+            )
+        self.left -= count
+
+
 class BitReader:
     """Reads fields from a bit string, raising ``error`` with the field name when it runs out."""
 
@@ -181,9 +204,14 @@ class BitReader:
     def read_bool(self, field: str) -> bool:
         return self._take(1, field) == "1"
 
-    def read_bitfield(self, length: int, field: str) -> frozenset[int]:
-        """Read ``length`` bits and return the 1-based ids whose bit is set."""
+    def read_bitfield(
+        self, length: int, field: str, budget: IdBudget | None = None
+    ) -> frozenset[int]:
+        """Read ``length`` bits and return the 1-based ids whose bit is set (each charged to
+        ``budget`` first, when given)."""
         chunk = self._take(length, field)
+        if budget is not None:
+            budget.spend(chunk.count("1"), self)
         return frozenset(index + 1 for index, bit in enumerate(chunk) if bit == "1")
 
     def read_letters(self, count: int, field: str) -> str:
@@ -214,6 +242,19 @@ class BitReader:
                 total += _FIBONACCI[index]
             previous = bit
             index += 1
+
+
+def merged_runs(runs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping (first, last) runs covering the same ids as ``runs``:
+    [(5, 9), (1, 3), (2, 6)] → [(1, 9)]. Lets a decoder count and build the ids of many
+    overlapping ranges once each."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(runs):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
 
 
 def consecutive_runs(ids: Iterable[int]) -> list[tuple[int, int]]:

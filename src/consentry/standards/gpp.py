@@ -6,12 +6,16 @@ then the section ids as a Fibonacci range (Int(12) entry count; per entry a grou
 Fibonacci-coded offset from the previous id, and for a group the Fibonacci-coded distance from
 its first to its last id). Sections follow in header order, which is ascending id order.
 
+Decoding is bounded: the header may list no more section ids than the string has sections, and
+the decoder stops as soon as it lists more (a short Fibonacci group can stand for millions).
+
 Section 2 (tcfeuv2) holds a TC string, section 7 (usnat) is decoded by ``usnat``; every other
 section is kept verbatim as a RawSection and listed by ``GPPString.unknown_section_ids``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from ._bits import BitReader, BitWriter, consecutive_runs, decode_base64url
@@ -85,7 +89,7 @@ class GPPString:
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.sections, key=section_id_of))
         ids = [section_id_of(section) for section in ordered]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
         if duplicates:
             raise GPPError(f"duplicate GPP section ids {duplicates}")
         object.__setattr__(self, "sections", ordered)
@@ -132,7 +136,17 @@ def _encode_header(section_ids: tuple[int, ...], *, byte_align: bool) -> str:
     return w.to_base64url()
 
 
-def _decode_header(text: str) -> list[int]:
+def _shown(ids: list[int], total: int, most: int = 20) -> str:
+    """Section ids for an error message: the first ``most`` of ``ids``, then how many more of
+    the ``total``."""
+    if total <= most:
+        return str(ids[:total])
+    return f"[{', '.join(map(str, ids[:most]))}, … {total - most} more]"
+
+
+def _decode_header(text: str, sections: int) -> list[int]:
+    """The section ids the header lists; GPPError as soon as they outnumber ``sections``, the
+    sections the string carries (so a short header cannot expand to millions of ids)."""
     bits = decode_base64url(text, error=GPPError, what="GPP header")
     r = BitReader(bits, error=GPPError, context="GPP header")
     header_type = r.read_int(6, "Type")
@@ -144,11 +158,21 @@ def _decode_header(text: str) -> list[int]:
         raise GPPError(f"GPP header: unsupported Version {version}, expected {GPP_VERSION}")
     ids: list[int] = []
     previous = 0
-    for _ in range(r.read_int(12, "Sections.NumEntries")):
+    entries = r.read_int(12, "Sections.NumEntries")
+    for entry in range(entries):
         is_group = r.read_bool("Sections.IsGroup")
         first = previous + r.read_fibonacci("Sections.Offset")
         last = first + r.read_fibonacci("Sections.Length") if is_group else first
-        ids.extend(range(first, last + 1))
+        listed = range(first, last + 1)
+        if len(ids) + len(listed) > sections:
+            more = "at least " if entry + 1 < entries else ""
+            total = len(ids) + len(listed)
+            raise GPPError(
+                f"GPP header lists {more}{total} section(s) "
+                f"{_shown([*ids[:20], *listed[:20]], total)} but the string has {sections} "
+                "section(s) after the header"
+            )
+        ids.extend(listed)
         previous = last
     return ids  # any remaining bits are padding (iabgpp-es writes more of it than the spec)
 
@@ -183,11 +207,12 @@ def decode_gpp(text: str) -> GPPString:
     if not isinstance(text, str):
         raise GPPError(f"GPP string must be a str, got {type(text).__name__}")
     header, *bodies = text.split("~")
-    section_ids = _decode_header(header)
+    section_ids = _decode_header(header, len(bodies))
     if len(section_ids) != len(bodies):
         raise GPPError(
-            f"GPP header lists {len(section_ids)} section(s) {section_ids} but the string has "
-            f"{len(bodies)} section(s) after the header"
+            f"GPP header lists {len(section_ids)} section(s) "
+            f"{_shown(section_ids, len(section_ids))} but the string has {len(bodies)} "
+            "section(s) after the header"
         )
     sections: list[GPPSection] = []
     for section_id, body in zip(section_ids, bodies, strict=True):

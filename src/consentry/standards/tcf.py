@@ -3,7 +3,11 @@
 Format: "IAB Tech Lab - Consent string and vendor list formats v2" (GDPR-Transparency-and-Consent-
 Framework, folder TCFv2). A TC string is base64url segments joined by ".": the core segment
 first, then optional segments that start with a 3-bit SegmentType (1 = disclosed vendors,
-2 = allowed vendors (legacy, ignored on decode), 3 = publisher TC).
+2 = allowed vendors, 3 = publisher TC).
+
+Decoding is bounded: the vendor ids one string expands to (bitfields and ranges together, each
+id counted once per set) are capped at ``MAX_DECODED_IDS``, so a short string cannot make the
+decoder build millions of ids.
 
 Ids are 1-based everywhere: purpose n is bit n-1 of its bitfield, vendor n likewise.
 """
@@ -14,9 +18,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
+from itertools import chain
 from typing import Literal
 
-from ._bits import BitReader, BitWriter, consecutive_runs, decode_base64url
+from ._bits import (
+    BitReader,
+    BitWriter,
+    IdBudget,
+    consecutive_runs,
+    decode_base64url,
+    merged_runs,
+)
 from ._errors import TCStringError
 
 __all__ = [
@@ -33,6 +45,9 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_VENDOR_ID = 0xFFFF
+# Vendor ids one TC string may decode to, over all its sets: the Global Vendor List has fewer
+# than 5,000 ids, so real strings stay far below; about 6 MB of Python ints and sets at most.
+MAX_DECODED_IDS = 100_000
 # The reference encoder (iabtcf-es) pads every segment to a multiple of 24 bits, so the base64url
 # text never needs "=" and its length is a multiple of 4.
 _SEGMENT_ALIGNMENT = 24
@@ -99,8 +114,8 @@ class TCString:
     """A decoded TC string. Fields follow the core segment in spec order.
 
     Sets are stored as frozensets (any iterable of ints is accepted); ``consent_language`` and
-    ``publisher_cc`` are upper-cased. ``disclosed_vendors`` is None when the segment is absent
-    (an empty frozenset is a present-but-empty segment).
+    ``publisher_cc`` are upper-cased. ``disclosed_vendors`` and ``allowed_vendors`` are None
+    when their segment is absent (an empty frozenset is a present-but-empty segment).
     """
 
     version: int = 2
@@ -124,6 +139,7 @@ class TCString:
     publisher_restrictions: tuple[PublisherRestriction, ...] = ()
     disclosed_vendors: frozenset[int] | None = None
     publisher_tc: PublisherTC | None = None
+    allowed_vendors: frozenset[int] | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -134,8 +150,9 @@ class TCString:
             "vendor_legitimate_interests",
         ):
             object.__setattr__(self, name, _ids(getattr(self, name)))
-        if self.disclosed_vendors is not None:
-            object.__setattr__(self, "disclosed_vendors", _ids(self.disclosed_vendors))
+        for name in ("disclosed_vendors", "allowed_vendors"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _ids(getattr(self, name)))
         object.__setattr__(self, "publisher_restrictions", tuple(self.publisher_restrictions))
         object.__setattr__(self, "consent_language", self.consent_language.upper())
         object.__setattr__(self, "publisher_cc", self.publisher_cc.upper())
@@ -223,10 +240,10 @@ def _encode_core(tc: TCString) -> str:
     return _finish_segment(w)
 
 
-def _encode_disclosed_vendors(vendors: frozenset[int]) -> str:
+def _encode_vendors_segment(segment_type: int, vendors: frozenset[int], name: str) -> str:
     w = BitWriter()
-    w.write_int(SEGMENT_DISCLOSED_VENDORS, 3, "SegmentType")
-    _write_vendor_section(w, vendors, "DisclosedVendors")
+    w.write_int(segment_type, 3, "SegmentType")
+    _write_vendor_section(w, vendors, name)
     return _finish_segment(w)
 
 
@@ -250,7 +267,17 @@ def encode_tc_string(tc: TCString) -> str:
     try:
         segments = [_encode_core(tc)]
         if tc.disclosed_vendors is not None:
-            segments.append(_encode_disclosed_vendors(tc.disclosed_vendors))
+            segments.append(
+                _encode_vendors_segment(
+                    SEGMENT_DISCLOSED_VENDORS, tc.disclosed_vendors, "DisclosedVendors"
+                )
+            )
+        if tc.allowed_vendors is not None:
+            segments.append(
+                _encode_vendors_segment(
+                    SEGMENT_ALLOWED_VENDORS, tc.allowed_vendors, "AllowedVendors"
+                )
+            )
         if tc.publisher_tc is not None:
             segments.append(_encode_publisher_tc(tc.publisher_tc))
     except ValueError as exc:
@@ -261,23 +288,26 @@ def encode_tc_string(tc: TCString) -> str:
 # ----------------------------------------------------------------------------------- decoding
 
 
-def _read_ranges(reader: BitReader, name: str) -> frozenset[int]:
-    vendors: set[int] = set()
+def _read_ranges(reader: BitReader, name: str, budget: IdBudget) -> frozenset[int]:
+    runs: list[tuple[int, int]] = []
     for _ in range(reader.read_int(12, f"{name}.NumEntries")):
         is_range = reader.read_bool(f"{name}.IsARange")
         first = reader.read_int(16, f"{name}.StartOrOnlyVendorId")
         last = reader.read_int(16, f"{name}.EndVendorId") if is_range else first
         if first == 0 or last < first:
             raise reader.fail(f"{name}: invalid vendor range {first}..{last}")
-        vendors.update(range(first, last + 1))  # duplicates across entries are tolerated
-    return frozenset(vendors)
+        runs.append((first, last))
+    # Overlapping entries are tolerated; each id is counted and built once.
+    runs = merged_runs(runs)
+    budget.spend(sum(last - first + 1 for first, last in runs), reader)
+    return frozenset(chain.from_iterable(range(first, last + 1) for first, last in runs))
 
 
-def _read_vendor_section(reader: BitReader, name: str) -> frozenset[int]:
+def _read_vendor_section(reader: BitReader, name: str, budget: IdBudget) -> frozenset[int]:
     max_vendor_id = reader.read_int(16, f"{name}.MaxVendorId")
     if reader.read_bool(f"{name}.IsRangeEncoding"):
-        return _read_ranges(reader, name)
-    return reader.read_bitfield(max_vendor_id, f"{name}.BitField")
+        return _read_ranges(reader, name, budget)
+    return reader.read_bitfield(max_vendor_id, f"{name}.BitField", budget)
 
 
 def _segment_reader(segment: str, what: str) -> BitReader:
@@ -285,7 +315,7 @@ def _segment_reader(segment: str, what: str) -> BitReader:
     return BitReader(bits, error=TCStringError, context=what)
 
 
-def _decode_core(segment: str) -> TCString:
+def _decode_core(segment: str, budget: IdBudget) -> TCString:
     r = _segment_reader(segment, "core segment")
     version = r.read_int(6, "Version")
     if version != 2:
@@ -309,18 +339,20 @@ def _decode_core(segment: str) -> TCString:
         purposes_li_transparency=r.read_bitfield(24, "PurposesLITransparency"),
         purpose_one_treatment=r.read_bool("PurposeOneTreatment"),
         publisher_cc=r.read_letters(2, "PublisherCC"),
-        vendor_consents=_read_vendor_section(r, "VendorConsents"),
-        vendor_legitimate_interests=_read_vendor_section(r, "VendorLegitimateInterests"),
-        publisher_restrictions=_read_publisher_restrictions(r),
+        vendor_consents=_read_vendor_section(r, "VendorConsents", budget),
+        vendor_legitimate_interests=_read_vendor_section(r, "VendorLegitimateInterests", budget),
+        publisher_restrictions=_read_publisher_restrictions(r, budget),
     )
 
 
-def _read_publisher_restrictions(reader: BitReader) -> tuple[PublisherRestriction, ...]:
+def _read_publisher_restrictions(
+    reader: BitReader, budget: IdBudget
+) -> tuple[PublisherRestriction, ...]:
     restrictions = []
     for _ in range(reader.read_int(12, "NumPubRestrictions")):
         purpose_id = reader.read_int(6, "PubRestrictions.PurposeId")
         restriction_type = RestrictionType(reader.read_int(2, "PubRestrictions.RestrictionType"))
-        vendors = _read_ranges(reader, "PubRestrictions")
+        vendors = _read_ranges(reader, "PubRestrictions", budget)
         restrictions.append(PublisherRestriction(purpose_id, restriction_type, vendors))
     return tuple(restrictions)
 
@@ -340,13 +372,15 @@ def _decode_publisher_tc(reader: BitReader) -> PublisherTC:
 
 def decode_tc_string(text: str) -> TCString:
     """Decode a TC string. Raises TCStringError with a message naming the segment and field
-    that is malformed or ran out of bits. Trailing '=' padding on segments is tolerated and the
-    legacy allowed-vendors segment (type 2) is skipped."""
+    that is malformed or ran out of bits, or expands to more than ``MAX_DECODED_IDS`` vendor
+    ids. Trailing '=' padding on segments is tolerated."""
     if not isinstance(text, str):
         raise TCStringError(f"TC string must be a str, got {type(text).__name__}")
     core_segment, *other_segments = text.split(".")
-    core = _decode_core(core_segment)
+    budget = IdBudget(MAX_DECODED_IDS, "TC string")
+    core = _decode_core(core_segment, budget)
     disclosed: frozenset[int] | None = None
+    allowed: frozenset[int] | None = None
     publisher_tc: PublisherTC | None = None
     for index, segment in enumerate(other_segments, start=2):
         what = f"segment {index}"
@@ -355,14 +389,20 @@ def decode_tc_string(text: str) -> TCString:
         if segment_type == SEGMENT_DISCLOSED_VENDORS:
             if disclosed is not None:
                 raise TCStringError(f"{what}: duplicate disclosed vendors segment")
-            disclosed = _read_vendor_section(reader, "DisclosedVendors")
+            disclosed = _read_vendor_section(reader, "DisclosedVendors", budget)
         elif segment_type == SEGMENT_PUBLISHER_TC:
             if publisher_tc is not None:
                 raise TCStringError(f"{what}: duplicate publisher TC segment")
             publisher_tc = _decode_publisher_tc(reader)
-        elif segment_type != SEGMENT_ALLOWED_VENDORS:
+        elif segment_type == SEGMENT_ALLOWED_VENDORS:
+            if allowed is not None:
+                raise TCStringError(f"{what}: duplicate allowed vendors segment")
+            allowed = _read_vendor_section(reader, "AllowedVendors", budget)
+        else:
             raise TCStringError(f"{what}: unknown segment type {segment_type}")
-    return replace(core, disclosed_vendors=disclosed, publisher_tc=publisher_tc)
+    return replace(
+        core, disclosed_vendors=disclosed, publisher_tc=publisher_tc, allowed_vendors=allowed
+    )
 
 
 # ------------------------------------------------------------------------------ policy checks

@@ -6,9 +6,14 @@ core sub-section, optionally followed by "." and a GPC sub-section (SubsectionTy
 then one Gpc bit, 1 = true).
 
 Core fields, in order: Version Int(6); nine Int(2) notice / opt-out fields; SensitiveDataProcessing
-N-Bitfield(2, 12 in v1 / 16 in v2); KnownChildSensitiveDataConsents N-Bitfield(2, 2 in v1 /
-3 in v2); PersonalDataConsents, MspaCoveredTransaction, MspaOptOutOptionMode and
-MspaServiceProviderMode, each Int(2).
+N-Bitfield(2, 12 or 16); KnownChildSensitiveDataConsents N-Bitfield(2, 2 or 3);
+PersonalDataConsents, MspaCoveredTransaction, MspaOptOutOptionMode and MspaServiceProviderMode,
+each Int(2).
+
+The 12/2 layout came first (v1), the 16/3 layout with the DE, IA, NE, NH, NJ and TN release;
+the reference libraries (iabgpp-java, iabgpp-es) choose the layout by the core's length, not its
+Version (iabgpp-java writes Version 1 with the 16/3 layout), and so does this module: a core of
+60 to 69 bits (10 or 11 characters) is 12/2, a longer one 16/3.
 
 Values are kept as the raw 2-bit integers (0 = not applicable, 1 / 2 per the spec); this module
 checks only that they fit in two bits.
@@ -26,8 +31,11 @@ __all__ = ["UsNat", "decode_usnat", "encode_usnat"]
 
 USNAT_SECTION_ID = 7
 GPC_SUBSECTION_TYPE = 1
-# version -> (SensitiveDataProcessing entries, KnownChildSensitiveDataConsents entries)
+# version -> its default (SensitiveDataProcessing entries, KnownChildSensitiveDataConsents entries)
 _LAYOUTS: dict[int, tuple[int, int]] = {1: (12, 2), 2: (16, 3)}
+_OLD_LAYOUT, _NEW_LAYOUT = (12, 2), (16, 3)
+# Bits of a core in the 16/3 layout: 6 + 9*2 + 16*2 + 3*2 + 4*2.
+_NEW_LAYOUT_BITS = 70
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +43,9 @@ class UsNat:
     """A decoded usnat section. ``gpc`` is None when the GPC sub-section is absent.
 
     ``sensitive_data_processing`` / ``known_child_sensitive_data_consents`` default to all-zero
-    tuples of the length the version requires; a tuple of the wrong length raises GPPError.
+    tuples in the version's layout (v1 12/2, v2 16/3); given, they must be 12 and 2 or 16 and
+    3 values (either layout with either version, as the reference libraries write them), else
+    GPPError.
     ``mspa_covered_transaction`` has no default: the spec allows only 1 (yes) or 2 (no).
     """
 
@@ -60,27 +70,34 @@ class UsNat:
     gpc: bool | None = None
 
     def __post_init__(self) -> None:
-        layout = _LAYOUTS.get(self.version)
-        if layout is None:
+        default = _LAYOUTS.get(self.version)
+        if default is None:
             return  # unsupported version: encode_usnat reports it
-        for name, size in zip(
-            ("sensitive_data_processing", "known_child_sensitive_data_consents"),
-            layout,
-            strict=True,
-        ):
-            values = tuple(getattr(self, name)) or (0,) * size
-            if len(values) != size:
+        sdp = tuple(self.sensitive_data_processing)
+        child = tuple(self.known_child_sensitive_data_consents)
+        if sdp and not child:  # the child consents' length follows the layout given
+            child = (0,) * {12: 2, 16: 3}.get(len(sdp), 0)
+        layout = (len(sdp), len(child))
+        if sdp or child:
+            if layout not in (_OLD_LAYOUT, _NEW_LAYOUT):
                 raise GPPError(
-                    f"usnat v{self.version} {name} needs {size} values, got {len(values)}"
+                    "usnat sensitive_data_processing and known_child_sensitive_data_consents "
+                    f"need 12 and 2 or 16 and 3 values, got {layout[0]} and {layout[1]}"
                 )
-            object.__setattr__(self, name, values)
+        else:
+            sdp, child = (0,) * default[0], (0,) * default[1]
+        object.__setattr__(self, "sensitive_data_processing", sdp)
+        object.__setattr__(self, "known_child_sensitive_data_consents", child)
+
+    @property
+    def layout(self) -> tuple[int, int]:
+        """(SensitiveDataProcessing entries, KnownChildSensitiveDataConsents entries)."""
+        return len(self.sensitive_data_processing), len(self.known_child_sensitive_data_consents)
 
 
-def _layout(version: int) -> tuple[int, int]:
-    layout = _LAYOUTS.get(version)
-    if layout is None:
+def _check_version(version: int) -> None:
+    if version not in _LAYOUTS:
         raise GPPError(f"unsupported usnat version {version}: expected 1 or 2")
-    return layout
 
 
 def _write_core(w: BitWriter, u: UsNat, sdp_count: int, child_count: int) -> None:
@@ -113,7 +130,8 @@ def _write_core(w: BitWriter, u: UsNat, sdp_count: int, child_count: int) -> Non
 def encode_usnat(section: UsNat, *, byte_align: bool = False) -> str:
     """Encode a usnat section. With ``byte_align`` each sub-section is padded to a whole byte
     before the 6-bit padding, which reproduces the output of the iabgpp-es reference library."""
-    sdp_count, child_count = _layout(section.version)
+    _check_version(section.version)
+    sdp_count, child_count = section.layout
     core = BitWriter()
     try:
         _write_core(core, section, sdp_count, child_count)
@@ -147,14 +165,16 @@ def _read_gpc(subsections: list[str]) -> bool | None:
 
 
 def decode_usnat(text: str) -> UsNat:
-    """Decode a usnat section (core sub-section, optionally "." GPC sub-section). Bits after
-    the last field (padding) are ignored, so both spec and iabgpp-es padding are accepted."""
+    """Decode a usnat section (core sub-section, optionally "." GPC sub-section). The layout
+    follows the core's length (see the module docstring); bits after the last field (padding)
+    are ignored, so both spec and iabgpp-es padding are accepted."""
     core_text, *subsections = text.split(".")
     gpc = _read_gpc(subsections)
     bits = decode_base64url(core_text, error=GPPError, what="usnat core sub-section")
     r = BitReader(bits, error=GPPError, context="usnat core sub-section")
     version = r.read_int(6, "Version")
-    sdp_count, child_count = _layout(version)
+    _check_version(version)
+    sdp_count, child_count = _NEW_LAYOUT if len(bits) >= _NEW_LAYOUT_BITS else _OLD_LAYOUT
     # Keyword arguments are evaluated left to right, i.e. in the order the bits are laid out.
     return UsNat(
         version=version,

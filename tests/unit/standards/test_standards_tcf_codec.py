@@ -195,7 +195,7 @@ def test_decoding_tolerates_a_vendor_listed_twice_in_one_restriction() -> None:
     )
 
 
-def test_decoding_skips_the_legacy_allowed_vendors_segment() -> None:
+def test_decoding_reads_the_allowed_vendors_segment() -> None:
     tc = make_tc()
     writer = BitWriter()
     writer.write_int(2, 3, "SegmentType")
@@ -203,7 +203,7 @@ def test_decoding_skips_the_legacy_allowed_vendors_segment() -> None:
     writer.write_bool(False)
     writer.write_bitfield({1, 3}, 3, "BitField")
     with_allowed = encode_tc_string(tc) + "." + writer.to_base64url()
-    assert decode_tc_string(with_allowed) == tc
+    assert decode_tc_string(with_allowed) == replace(tc, allowed_vendors=frozenset({1, 3}))
 
 
 def test_segments_after_the_core_may_come_in_any_order() -> None:

@@ -112,10 +112,10 @@ def test_decodes_iabtcf_java_bitfield_vendor_sections() -> None:
     assert tc.vendor_legitimate_interests == {37, 47, 48, 53, 65, 98, 129}
 
 
-def test_decodes_iabtcf_java_disclosed_vendors_and_skips_legacy_allowed_vendors() -> None:
+def test_decodes_iabtcf_java_disclosed_and_allowed_vendors() -> None:
     tc = decode_tc_string(JAVA_BITFIELD_STRING + JAVA_OOB_SEGMENTS)
     assert tc.disclosed_vendors == frozenset({23, 37, 47, 48, 53, 65, 98, 129})
-    # the allowed-vendors segment (type 2, vendors 12, 23, 37, 47, 48, 53) is legacy: skipped
+    assert tc.allowed_vendors == frozenset({12, 23, 37, 47, 48, 53})
     assert tc.vendor_consents == {23, 37, 47, 48, 53, 65, 98}
 
 

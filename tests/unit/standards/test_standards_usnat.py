@@ -136,10 +136,8 @@ def test_list_fields_default_to_zeros_of_the_version_length() -> None:
 
 
 def test_list_fields_of_the_wrong_length_are_rejected() -> None:
-    with pytest.raises(
-        GPPError, match="usnat v2 sensitive_data_processing needs 16 values, got 12"
-    ):
-        UsNat(mspa_covered_transaction=1, sensitive_data_processing=(0,) * 12)
+    with pytest.raises(GPPError, match="need 12 and 2 or 16 and 3 values, got 13 and 0"):
+        UsNat(mspa_covered_transaction=1, sensitive_data_processing=(0,) * 13)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +159,7 @@ def test_encoding_out_of_range_values_raises_gpp_error_naming_the_field(
     ("text", "message"),
     [
         ("z", "unsupported usnat version 51"),
-        ("CVVVkkkk", "usnat core sub-section: string ended while reading SensitiveDataProcessing"),
+        ("CVVVkkkk", "usnat core sub-section: string ended while reading KnownChildSensitive"),
         ("CVVVkkkkkpFY.gA", "unknown SubsectionType 2"),
         ("CVVVkkkkkpFY.YA.QA", "duplicate GPC sub-section"),
         ("CVVVkkkkkpFY.", "usnat sub-section 2 is empty"),
