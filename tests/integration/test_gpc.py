@@ -131,3 +131,19 @@ def test_gpc_json_is_served(client: TestClient) -> None:
     body = response.json()
     assert body["gpc"] is True
     assert datetime.strptime(body["lastUpdate"], "%Y-%m-%d")
+
+
+def test_a_request_repeating_sec_gpc_with_one_exact_1_is_a_gpc_signal(
+    client: TestClient, container: Container, californian: str
+) -> None:
+    """GPC spec: the signal is present when a Sec-GPC header is exactly "1"; a repeated
+    header ("0", then "1") still carries it."""
+    (name, value) = next(iter(subject_token(californian).items()))
+    headers = [(name, value), ("Sec-GPC", "0"), ("Sec-GPC", "1")]
+    response = client.get(f"/v1/subjects/{californian}/permissions", headers=headers)
+    assert response.status_code == 200, response.text
+    by_id = {p["id"]: p for p in response.json()["permissions"]}
+    assert by_id["sale"]["state"] == "denied" and by_id["ads"]["source"] == "gpc"
+    signals = client.get(f"/v1/subjects/{californian}/signals", headers=headers).json()
+    usnat = decode_gpp(signals["gpp"]).usnat
+    assert usnat is not None and usnat.gpc is True

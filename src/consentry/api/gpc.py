@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from consentry.api.problems import Problem
 from consentry.bootstrap import Container
@@ -38,6 +39,12 @@ _SUBJECT_ROUTE = "/v1/subjects/{sid}"
 def gpc_requested(value: str | None) -> bool:
     """Only the exact value "1" is a GPC signal ("0", "true", " 1" are not)."""
     return value == "1"
+
+
+def signal_sent(headers: Headers) -> bool:
+    """The request carries GPC: any of its ``Sec-GPC`` headers is exactly "1" (a request may
+    repeat the header; one "1" among them is the signal)."""
+    return any(gpc_requested(value) for value in headers.getlist(HEADER))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +91,7 @@ async def honour_signal(request: Request) -> None:
     GPC before the route runs, so its answer already reflects the opt-out. Erasure (DELETE) is
     left alone. A failure to record the opt-out fails the request (503): the route must not act
     as if the signal had been honoured."""
-    if not gpc_requested(request.headers.get(HEADER)) or request.method == "DELETE":
+    if not signal_sent(request.headers) or request.method == "DELETE":
         return
     route: Any = request.scope.get("route")
     path = getattr(route, "path", "")

@@ -91,7 +91,9 @@ def signed_in(web: Web) -> SignedIn | Response:
     auth = authenticate(web)
     if isinstance(auth, SignedIn):
         gpc.honour_gpc(
-            web.container.consents, auth.session.subject, web.request.headers.get(gpc.HEADER)
+            web.container.consents,
+            auth.session.subject,
+            "1" if gpc.signal_sent(web.request.headers) else None,
         )
     return auth
 

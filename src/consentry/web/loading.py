@@ -63,5 +63,5 @@ def page_model(web: Web, subject: str) -> PageModel:
         jurisdiction=container.rights.jurisdiction(subject),
         deliveries=deliveries,
         unused_since=_unused_since(web, subject, views),
-        gpc_signal=gpc.gpc_requested(web.request.headers.get(gpc.HEADER)),
+        gpc_signal=gpc.signal_sent(web.request.headers),
     )

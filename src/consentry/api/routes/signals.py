@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from consentry.api.deps import ContainerDep, SubjectId, SubjectReader
-from consentry.api.gpc import HEADER, gpc_requested
+from consentry.api.gpc import signal_sent
 from consentry.api.problems import Problem
 from consentry.standards.mapping import honoured_gpc, signals
 
@@ -50,7 +50,7 @@ def get_signals(
             404, f"locale {locale!r} not offered; offered: {', '.join(catalogue.locales)}"
         )
     views = container.consents.permissions(sid)
-    gpc = gpc_requested(request.headers.get(HEADER)) or honoured_gpc(views)
+    gpc = signal_sent(request.headers) or honoured_gpc(views)
     result = signals(catalogue, views, now=container.consents.clock(), language=locale, gpc=gpc)
     return SignalsOut(
         tcf=result.tcf,
