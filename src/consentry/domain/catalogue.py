@@ -102,6 +102,14 @@ CONSENT_ONLY_MODE_TYPES = frozenset(
 )
 
 
+# Consent Mode types that send the customer's data to the ad platform (Google) or let it
+# personalise ads with them: only a permission whose recipients include an ad network may grant
+# them, so a customer who refused sharing with ad networks is never reported as consenting.
+AD_PLATFORM_MODE_TYPES = frozenset(
+    {ConsentModeType.AD_USER_DATA, ConsentModeType.AD_PERSONALIZATION}
+)
+
+
 def _no_duplicates(where: str, values: tuple[int, ...]) -> None:
     if len(set(values)) != len(values):
         raise ValueError(f"{where}: duplicate ids {sorted(values)}")
@@ -425,6 +433,16 @@ class Catalogue(_Model):
                 perm.check_signals()
             except ValueError as exc:
                 raise ValueError(f"permission {perm.id!r}: {exc}") from exc
+            platform = sorted(
+                t.value for t in AD_PLATFORM_MODE_TYPES.intersection(perm.consent_mode)
+            )
+            kinds = {self.recipients[r].kind for r in perm.recipients}
+            if platform and RecipientKind.AD_NETWORK not in kinds:
+                raise ValueError(
+                    f"permission {perm.id!r}: consent_mode {', '.join(platform)} sends data to "
+                    "the ad platform, but none of its recipients is an ad_network: a customer "
+                    "would be signalled as consenting to share what this notice keeps in house"
+                )
             if perm.tcf is None:
                 continue
             if self.tcf is None:
