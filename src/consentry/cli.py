@@ -18,6 +18,7 @@ from consentry.cli_standards import gpp_app, receipt_app, tcf_app
 from consentry.config import InsecureSettings, Settings
 from consentry.demo_partners import SECRET_ENV, Outcome, PartnerInbox, PartnerReceiver, partners
 from consentry.events.command import relay_command
+from consentry.scopes import Scope
 from consentry.storage.database import display_url
 
 app = typer.Typer(
@@ -187,7 +188,13 @@ def demo(
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[
-        list[str], typer.Option("--scope", help="decide, subjects:read, subjects:write, admin")
+        list[str],
+        typer.Option(
+            "--scope",
+            help="Scope to grant; repeat for several: "
+            + ", ".join(s.value for s in Scope)
+            + " (uses:write: report uses of data, POST /v1/uses).",
+        ),
     ],
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
 ) -> None:

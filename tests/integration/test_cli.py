@@ -13,6 +13,7 @@ from consentry.bootstrap import bootstrap
 from consentry.cli import app
 from consentry.config import DEMO_JWT_SECRET, Settings
 from consentry.domain.state import ChoiceState
+from consentry.scopes import Scope
 from consentry.services.consents import Change, Context
 from consentry.services.keys import KeyService
 from consentry.services.tokens import TokenService
@@ -49,6 +50,15 @@ def test_keys_create_prints_only_a_working_key(env: dict[str, str]) -> None:
     finally:
         db.dispose()
     assert key is not None and {s.value for s in key.scopes} == {"decide", "subjects:read"}
+
+
+def test_keys_create_help_and_the_readme_list_every_scope() -> None:
+    result = runner.invoke(app, ["keys", "create", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for scope in Scope:
+        assert scope.value in result.stdout, scope
+        assert f"`{scope.value}`" in readme, scope
 
 
 def test_keys_create_rejects_an_unknown_scope(env: dict[str, str]) -> None:

@@ -50,6 +50,16 @@ def test_reported_uses_reach_the_server_in_batches(live_server: LiveServer) -> N
     assert [(g.purpose, g.count, len(g.services)) for g in groups] == [("recommendations", 25, 1)]
 
 
+def test_flush_answers_false_when_the_key_lacks_the_uses_write_scope(
+    live_server: LiveServer,
+) -> None:
+    key = live_server.container.keys.create(["decide"], name="no-uses-scope")
+    with Consentry(live_server.url, api_key=key, uses_flush_every=60.0) as sdk:
+        assert sdk.report_use("u1", "recommendations", BROWSING)
+        assert sdk.flush(timeout=10) is False
+        assert (sdk.stats.uses.rejected, sdk.stats.uses.sent) == (1, 0)
+
+
 def test_reports_go_out_after_the_flush_interval_without_a_flush(
     live_server: LiveServer,
 ) -> None:
@@ -125,7 +135,7 @@ def test_a_batch_the_server_refuses_is_dropped_and_counted() -> None:
     with offline(server, uses_flush_every=60.0) as sdk:
         sdk.report_use("s1", "recommendations", BROWSING)
         sdk.report_use("s2", "recommendations", BROWSING)
-        assert sdk.flush(timeout=10)
+        assert not sdk.flush(timeout=10)  # sent, but refused: the caller must hear of it
         sdk.report_use("s3", "recommendations", BROWSING)
         assert sdk.flush(timeout=10)
         stats = sdk.stats.uses

@@ -274,8 +274,9 @@ class Consentry:
         return self._uses.report(subject, purpose, categories, recipient, at)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Send the queued use reports now; True once all are sent (or refused by the server),
-        False when ``timeout`` passed first."""
+        """Send the queued use reports now; True once all are sent and accepted, False when
+        ``timeout`` passed first or the server refused some sent since the previous flush
+        (``stats.uses.rejected`` counts them)."""
         return self._uses.flush(timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -76,6 +76,7 @@ class UseReporter:
         self._oldest: float | None = None  # when the oldest waiting report was queued
         self._in_flight = 0
         self._flushing = 0  # callers of flush() waiting: send now, do not wait for a full batch
+        self._rejected_seen = 0  # stats.rejected when a flush() last answered
         self._cond = threading.Condition()
         self._closing = False
         self._closed = threading.Event()  # wakes a retry's backoff wait at close()
@@ -118,8 +119,10 @@ class UseReporter:
         return True
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Send everything queued now; True once the queue is empty and nothing is in flight,
-        False if ``timeout`` seconds passed first."""
+        """Send everything queued now. True once the queue is empty, nothing is in flight and
+        the server accepted every report sent since the previous flush; False if ``timeout``
+        seconds passed first, or if the server refused some of them (``stats.rejected`` says
+        how many: a bad report, or a key without the ``uses:write`` scope)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._flushing += 1
@@ -132,7 +135,9 @@ class UseReporter:
                     if left is not None and left <= 0:
                         return False
                     self._cond.wait(left if left is not None else 1.0)
-                return True
+                refused = self.stats.rejected > self._rejected_seen
+                self._rejected_seen = self.stats.rejected
+                return not refused
             finally:
                 self._flushing -= 1
 
