@@ -72,6 +72,15 @@ def serve(
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn).")] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CONSENTRY_FORWARDED_ALLOW_IPS",
+            help="Addresses of the TLS proxies in front (comma-separated, or '*'): from them, "
+            "X-Forwarded-Proto and X-Forwarded-For are believed (the session cookie is then "
+            "Secure behind https, and rate limits see the client's address). Unset: ignored.",
+        ),
+    ] = None,
     shutdown_timeout: Annotated[
         int,
         typer.Option(
@@ -82,6 +91,8 @@ def serve(
 ) -> None:
     """Run the HTTP API (and page) with uvicorn."""
     import uvicorn
+
+    from consentry.api.protocol import BoundedHttpToolsProtocol
 
     settings = _settings(demo=demo or None)
     try:
@@ -100,7 +111,9 @@ def serve(
         factory=True,
         log_level="info",
         access_log=access_log,
-        proxy_headers=False,
+        http=BoundedHttpToolsProtocol,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
         timeout_graceful_shutdown=shutdown_timeout,
     )
 
@@ -261,6 +274,12 @@ def token(
     settings = _settings()
     if settings.jwt_secret is None and not settings.demo:
         raise fail("set CONSENTRY_JWT_SECRET (or CONSENTRY_DEMO=true for the demo secret)", 2)
+    if hours * 3600 > settings.jwt_max_lifetime:
+        raise fail(
+            f"--hours {hours:g} is past the longest lifetime the server accepts "
+            f"(CONSENTRY_JWT_MAX_LIFETIME={settings.jwt_max_lifetime} s)",
+            2,
+        )
     try:
         typer.echo(TokenService(settings).issue(subject, timedelta(hours=hours)))
     except ValueError as exc:

@@ -27,7 +27,11 @@ class Settings(BaseSettings):
     # Subject tokens: HS256 with a shared secret, or ES256 with the platform's public key (PEM).
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None
-    jwt_issuer: str | None = None
+    jwt_issuer: str | None = None  # when set, tokens must carry this "iss"
+    jwt_audience: str | None = None  # when set, tokens must carry this "aud"
+    # The longest a subject token may live (its "exp" after its "iat", or after now without
+    # one): a leaked long-lived token is refused rather than honoured for months.
+    jwt_max_lifetime: int = Field(default=24 * 3600, ge=60)
     demo: bool = False
     # With ``demo``: the demo partners' receiver (``consentry demo`` starts it and sets this);
     # the catalogue's third parties then send their webhooks there (``demo_partners.py``).

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry import __version__
 from consentry.api import access, fastpath, gpc, problems, putpath, ratelimit, security
+from consentry.api.limits import BodyLimit
 from consentry.api.measure import Measure
 from consentry.api.routes import (
     catalog,
@@ -27,6 +28,7 @@ from consentry.api.routes import (
 )
 from consentry.bootstrap import Container
 from consentry.web import routes as web_routes
+from consentry.web.session import Signer
 
 
 def _freeze_startup_objects() -> None:
@@ -42,9 +44,10 @@ def _freeze_startup_objects() -> None:
 class ConsentryAPI(FastAPI):
     """FastAPI with consentry's own middleware around it rather than inside its stack.
 
-    Every request passes, outermost first: the security headers, the rate limits, the body
-    limit and metrics (``measure``), the decision fast path (``fastpath``), the fast path of a
-    plain permission change (``putpath``), then FastAPI as usual (its error handling,
+    Every request passes, outermost first: the security headers, the body limit (``limits``:
+    before any credential is looked at), the rate limits, metrics (``measure``), the decision
+    fast path (``fastpath``), the fast path of a plain permission change (``putpath``), then
+    FastAPI as usual (its error handling,
     exception handlers, routing, dependencies). The decision endpoints' and a plain PUT of a
     permission's common case so skip FastAPI's per-request layers altogether; an error FastAPI
     answers (a 500 included) still gets the headers and is counted."""
@@ -62,8 +65,8 @@ class ConsentryAPI(FastAPI):
         inner = self.put_path = putpath.PermissionPutFastPath(inner, self._container, self)
         fast = self.fast_path = fastpath.DecisionFastPath(inner, self._container, self)
         chain: ASGIApp = Measure(fast, self._container.metrics)
-        chain = ratelimit.wrap(chain, settings)
-        return security.wrap(chain, settings)
+        chain = ratelimit.wrap(chain, self._container, self.state.web_signer)
+        return security.wrap(BodyLimit(chain), settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         outer = self._consentry
@@ -80,8 +83,14 @@ def create_app(container: Container) -> FastAPI:
         version=__version__,
         description="Permissions center: catalogue, consent ledger and decision point.",
         dependencies=[Depends(gpc.honour_signal)],
+        # No redirect from /path/ to /path: Starlette builds its Location from the Host
+        # header, which the client chooses (an open redirect through a spoofed Host).
+        redirect_slashes=False,
     )
     app.state.container = container
+    # The page's cookie signer, shared by the page and the rate limits (which tell a valid
+    # session from a forged one).
+    app.state.web_signer = Signer(container.settings.jwt_secret_value())
     problems.install(app)
     access.install(app)
     for module in (catalog, subjects, rights, uses, decisions, changes, ops):

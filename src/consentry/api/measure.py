@@ -1,7 +1,7 @@
-"""Pure ASGI middleware: the request body limit, and latency and request metrics per route.
+"""Pure ASGI middleware: latency and request metrics per route (the body limit is
+``api/limits.py``, outside the rate limits).
 
-Bodies announced over ``MAX_BODY`` (or with a malformed ``Content-Length``) get 413 before any
-route runs. Each answer is counted, and timed up to its response start (a streamed answer, such
+Each answer is counted, and timed up to its response start (a streamed answer, such
 as a long poll on the change feed, counts once its headers leave), under the route's template,
 not the raw path, so subject ids never become metric labels.
 """
@@ -13,18 +13,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consentry.api.problems import problem_response
+from consentry.api.limits import MAX_BODY
 from consentry.metrics import Metrics
 
-MAX_BODY = 1_000_000
+__all__ = ["MAX_BODY", "Measure", "route_name"]
 
 
 def route_name(scope: Scope) -> str:
     return str(getattr(scope.get("route"), "path", "unmatched"))
-
-
-def _too_long(length: bytes) -> bool:
-    return not length.isdigit() or int(length) > MAX_BODY
 
 
 class Measure:
@@ -49,13 +45,6 @@ class Measure:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for key, value in scope["headers"]:
-            if key == b"content-length" and _too_long(value):
-                response = problem_response(
-                    413, f"request body over {MAX_BODY} bytes", code="body_too_large"
-                )
-                await response(scope, receive, send)
-                return
         started = time.perf_counter()
 
         async def timed_send(message: Message) -> None:

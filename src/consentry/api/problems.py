@@ -155,6 +155,14 @@ def install(app: FastAPI) -> None:
     for out_of_range in (DataError, OverflowError):
         app.add_exception_handler(out_of_range, _out_of_range)
 
+    # Text that is not well-formed Unicode (a lone surrogate such as "\ud800" in a JSON
+    # string) cannot be encoded, sealed or stored: the caller's error, nothing was written.
+    @app.exception_handler(UnicodeEncodeError)
+    async def _not_unicode(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        return problem_response(
+            422, "the request holds text that is not valid Unicode", code="validation_error"
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)

@@ -1,10 +1,14 @@
-"""Rate limiting: token buckets per credential and per subject, in this process.
+"""Rate limiting: token buckets per caller and per subject, in this process.
 
-Two buckets are charged for each request: the caller's (its ``Authorization`` header, else
-its page session cookie, else its address) and, on ``/v1/subjects/{sid}/...``, that subject's.
-Either one empty answers 429 ``application/problem+json`` with ``Retry-After``. The per-key
-limit stops one leaked or runaway credential from starving everyone; the per-subject limit
-stops hammering (or enumerating the history of) one customer from many keys.
+The caller's bucket is charged for each request: a verified service key's, subject token's or
+page session's own bucket, else (no credential, or one that does not verify) the caller's
+address. On ``/v1/subjects/{sid}/...`` a verified credential other than that subject's own also
+charges the subject's bucket. Either one empty answers 429 ``application/problem+json`` with
+``Retry-After``. The per-caller limit stops one leaked or runaway credential, or a flood of bad
+ones, from starving everyone; the per-subject limit stops hammering (or enumerating the history
+of) one customer from many keys. Neither anonymous nor badly authenticated traffic ever drains
+a subject's bucket, and a customer's own requests are charged to their own bucket only: a
+withdrawal is never refused because of someone else's traffic.
 
 Settings (0 turns a limit off): ``rate_limit_per_key`` / ``rate_limit_key_burst`` and
 ``rate_limit_per_subject`` / ``rate_limit_subject_burst``; production values are in
@@ -23,8 +27,12 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from consentry.api.deps import Principal, verify_key
 from consentry.api.problems import problem_response
+from consentry.bootstrap import Container
 from consentry.config import Settings
+from consentry.services.keys import PREFIX
+from consentry.web.session import Signer
 
 MAX_BUCKETS = 100_000  # least recently used buckets beyond this are dropped (memory stays flat)
 EXEMPT = frozenset({"/healthz"})  # load balancers' health checks are never limited
@@ -72,23 +80,67 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def caller_key(scope: Scope) -> str:
-    """A stable, non-secret name for the caller (the credential itself is never kept)."""
-    auth = _header(scope, b"authorization")
-    if not auth:
-        cookie = _SESSION_COOKIE.search(_header(scope, b"cookie") or "")
-        auth = f"session:{cookie.group(1)}" if cookie else None
-    if auth:
-        return "cred:" + hashlib.sha256(auth.encode()).hexdigest()[:32]
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _address(scope: Scope) -> str:
     client = scope.get("client")
     return f"addr:{client[0] if client else 'unknown'}"
 
 
-class RateLimit:
-    """ASGI middleware charging the caller's and the subject's bucket for each request."""
+class Callers:
+    """Who a request comes from, for the buckets: a verified credential names its own bucket;
+    anything else (none, a malformed, unknown, revoked, expired or forged one) is charged to
+    the caller's address, so rotating bad credentials buys no fresh bucket."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, container: Container, signer: Signer) -> None:
+        self.container = container
+        self.signer = signer
+        self.keys = container.replica.keys
+
+    async def _service_key(self, token: str) -> bool:
+        if isinstance(self.keys.get(token), Principal):
+            return True
+        try:
+            found = await verify_key(self.container, token)
+        except Exception:  # the database is away: the route answers (503)
+            return False
+        if found is None:
+            return False
+        self.keys.put(token, found)  # as the decision endpoints would: they read this cache
+        return True
+
+    async def resolve(self, scope: Scope) -> tuple[str, str | None]:
+        """(bucket key, the subject the caller is when it is a subject's own credential)."""
+        auth = _header(scope, b"authorization")
+        if auth:
+            scheme, _, token = auth.partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and token:
+                if token.startswith(PREFIX):
+                    if await self._service_key(token):
+                        return "key:" + _digest(token), None
+                else:
+                    subject = self.container.tokens.verify(token)
+                    if subject is not None:
+                        return "subject:" + _digest(subject), subject
+            return _address(scope), None
+        cookie = _SESSION_COOKIE.search(_header(scope, b"cookie") or "")
+        if cookie:
+            session = self.signer.session(cookie.group(1))
+            if session is not None:
+                return "subject:" + _digest(session.subject), session.subject
+        return _address(scope), None
+
+
+class RateLimit:
+    """ASGI middleware charging the caller's bucket for each request and, when a verified
+    credential other than the subject's own asks about a subject, that subject's bucket."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, callers: Callers) -> None:
         self.app = app
+        self.callers = callers
         self.keys = (
             TokenBuckets(settings.rate_limit_per_key, settings.rate_limit_key_burst)
             if settings.rate_limit_per_key > 0
@@ -104,11 +156,18 @@ class RateLimit:
         if scope["type"] != "http" or scope["path"] in EXEMPT:
             await self.app(scope, receive, send)
             return
+        caller, own_subject = await self.callers.resolve(scope)
         charged: list[tuple[TokenBuckets, str, str]] = []
         if self.keys is not None:
-            charged.append((self.keys, caller_key(scope), "this credential"))
+            who = "this address" if caller.startswith("addr:") else "this credential"
+            charged.append((self.keys, caller, who))
         match = _SUBJECT_PATH.match(scope["path"])
-        if self.subjects is not None and match:
+        if (
+            self.subjects is not None
+            and match
+            and not caller.startswith("addr:")  # unverified callers never drain a subject
+            and own_subject != match.group(1)  # a customer's own requests: their bucket only
+        ):
             charged.append((self.subjects, match.group(1), "this subject"))
         for buckets, key, who in charged:
             wait = buckets.wait(key)
@@ -127,8 +186,9 @@ class RateLimit:
         await self.app(scope, receive, send)
 
 
-def wrap(app: ASGIApp, settings: Settings) -> ASGIApp:
+def wrap(app: ASGIApp, container: Container, signer: Signer) -> ASGIApp:
     """``app`` behind the rate limits (itself when both are off)."""
+    settings = container.settings
     if settings.rate_limit_per_key > 0 or settings.rate_limit_per_subject > 0:
-        return RateLimit(app, settings)
+        return RateLimit(app, settings, Callers(container, signer))
     return app

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,8 +31,41 @@ def _iso_only(value: object) -> object:
     return value
 
 
-# A date-time given as text (RFC 3339), never a number.
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+def _representable(value: datetime) -> datetime:
+    # 9999-12-31T23:59:59-14:00 parses, but is past the last instant Python can hold in UTC.
+    try:
+        value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range (after 9999-12-31T23:59:59Z)") from None
+    return value
+
+
+# A date-time given as text (RFC 3339), never a number, that converts to UTC.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_representable)]
+
+MAX_OPTIONS_DEPTH = 8
+
+
+def _well_formed_options(value: dict[str, Any]) -> dict[str, Any]:
+    """Options nest at most ``MAX_OPTIONS_DEPTH`` deep and hold only well-formed Unicode (no
+    lone surrogates such as "\ud800": they cannot be encoded, sealed or stored)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_OPTIONS_DEPTH:
+                raise ValueError(f"options nest deeper than {MAX_OPTIONS_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise ValueError("options hold text that is not valid Unicode") from None
+    return value
+
+
+Options = Annotated[dict[str, Any], AfterValidator(_well_formed_options)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ChoiceLiteral = Literal["granted", "denied"]
@@ -104,7 +138,7 @@ class PermissionChangeOut(PermissionOut):
 
 class PermissionIn(_In):
     state: ChoiceLiteral
-    options: dict[str, Any] = Field(default_factory=dict, max_length=20)
+    options: Options = Field(default_factory=dict, max_length=20)
     notice_version: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
     expires_at: IsoDateTime | None = Field(
         default=None, description="For a time-limited grant: when it stops counting (UTC)."

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,13 +82,22 @@ class SecurityHeaders:
 
 # -- the access log --------------------------------------------------------------------------
 # Query parameters whose values are credentials (the page accepts ?token= once, then redirects).
-_SECRET_QUERY = re.compile(
-    r"(?i)([?&](?:token|access_token|id_token|key|api_key|apikey|secret|password)=)[^&\s]*"
+# Names are compared after percent-decoding, as the app reads them: ?tok%65n= is ?token=.
+_SECRET_NAMES = frozenset(
+    {"token", "access_token", "id_token", "key", "api_key", "apikey", "secret", "password"}
 )
+_QUERY_PAIR = re.compile(r"([?&])([^=&\s]*)=([^&\s]*)")
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    name = unquote_plus(match.group(2)).strip().lower()
+    if name in _SECRET_NAMES:
+        return f"{match.group(1)}{match.group(2)}=[redacted]"
+    return match.group(0)
 
 
 def redact(text: str) -> str:
-    return _SECRET_QUERY.sub(r"\1[redacted]", text)
+    return _QUERY_PAIR.sub(_redact_pair, text)
 
 
 class RedactSecrets(logging.Filter):

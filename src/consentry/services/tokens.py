@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -14,9 +16,12 @@ class TokenService:
         self.secret = settings.jwt_secret_value()
         self.public_key = settings.jwt_public_key
         self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.max_lifetime = settings.jwt_max_lifetime
 
     def verify(self, token: str) -> str | None:
-        """The subject id of a valid token; None if forged, expired, alg none or malformed."""
+        """The subject id of a valid token; None if forged, expired, alg none or malformed,
+        without the configured issuer or audience, or living longer than ``max_lifetime``."""
         key: str | None
         if self.public_key:
             key, algorithms = self.public_key, ["ES256"]
@@ -30,14 +35,24 @@ class TokenService:
                 key,
                 algorithms=algorithms,
                 issuer=self.issuer,
+                audience=self.audience,
                 options={"require": ["sub", "exp"]},
             )
         except jwt.PyJWTError:
+            return None
+        if not self._short_lived(claims):
             return None
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > 200:
             return None
         return subject
+
+    def _short_lived(self, claims: dict[str, Any]) -> bool:
+        issued, expires = claims.get("iat"), claims.get("exp")
+        if not isinstance(expires, int | float):
+            return False
+        start = issued if isinstance(issued, int | float) else time.time()
+        return expires - start <= self.max_lifetime
 
     def issue(self, subject: str, ttl: timedelta = timedelta(hours=12)) -> str:
         """Sign a token with the shared secret (demo and development; platforms sign their own)."""
@@ -47,4 +62,6 @@ class TokenService:
         claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + ttl}
         if self.issuer:
             claims["iss"] = self.issuer
+        if self.audience:
+            claims["aud"] = self.audience
         return jwt.encode(claims, self.secret, algorithm="HS256")
