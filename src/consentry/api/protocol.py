@@ -4,7 +4,7 @@ the request head.
 uvicorn's httptools protocol has no limit on the request line and headers: a client could send
 megabytes of header and the parser would buffer them all before the app saw anything. Here the
 bytes received while a request's head is incomplete are counted; past ``MAX_HEAD`` the request
-is answered 431 and the connection closed, so a head never costs more than ``MAX_HEAD`` plus one
+is answered 431, reading stops and the connection is closed a second later, so a head never costs more than ``MAX_HEAD`` plus one
 read of the socket.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD = 64 * 1024
+LINGER = 1.0  # seconds between the 431 and closing the connection
 
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"

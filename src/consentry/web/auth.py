@@ -1,7 +1,8 @@
 """Who is looking at the page: a subject JWT (``?token=`` or Bearer) or the session cookie.
 
 A token starts a session (an HttpOnly, SameSite=Lax cookie, Secure over https) and, when it came
-in the URL, a redirect drops it from there so it stays out of history, logs and referrers. Every
+in the URL, a redirect drops it from there so it stays out of history, logs and referrers. A
+token in the URL never replaces a live session of another subject (login CSRF). Every
 form post must carry the session's CSRF token (a form field, or the X-CSRF-Token header).
 """
 
@@ -70,7 +71,12 @@ def authenticate(web: Web) -> SignedIn | Response:
         redirect = RedirectResponse(
             request.url.path + (f"?{query}" if query else ""), status_code=303
         )
-        start_session(web, redirect, subject)
+        current = web.signer.session(request.cookies.get(SESSION_COOKIE))
+        if current is None or current.subject == subject:
+            start_session(web, redirect, subject)
+        # else: a link carrying another customer's token never replaces the session this
+        # browser holds (login CSRF: the next change would land in the link owner's ledger);
+        # the customer stays signed in as themselves. Signing out first lets the link work.
         return private(redirect)
     bearer = _bearer(web)
     if bearer is not None:
