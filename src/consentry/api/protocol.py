@@ -4,8 +4,8 @@ the request head.
 uvicorn's httptools protocol has no limit on the request line and headers: a client could send
 megabytes of header and the parser would buffer them all before the app saw anything. Here the
 bytes received while a request's head is incomplete are counted; past ``MAX_HEAD`` the request
-is answered 431, reading stops and the connection is closed a second later, so a head never costs more than ``MAX_HEAD`` plus one
-read of the socket.
+is answered 431, reading stops and the connection is closed a second later, so a head never
+costs more than ``MAX_HEAD`` plus one read of the socket.
 """
 
 from __future__ import annotations
