@@ -88,7 +88,11 @@ def test_a_grant_yields_a_signed_27560_receipt(keyed: tuple[Container, TestClien
     assert notice["text"].startswith("Adnet Example Inc.")
     assert notice["text_sha256"] == hashlib.sha256(notice["text"].encode()).hexdigest()
     assert receipt["purposes"] == [
-        {"purpose_id": "advertising", "purpose": "Publicité personnalisée"}
+        {
+            "purpose_id": "advertising",
+            "purpose": "Publicité personnalisée",
+            "purpose_type": "advertising",
+        }
     ]
     assert receipt["lawful_basis"] == "consent"
     assert [p["pii_type"] for p in receipt["pii_information"]] == ["behaviour.browsing"]
@@ -100,6 +104,73 @@ def test_a_grant_yields_a_signed_27560_receipt(keyed: tuple[Container, TestClien
     assert (event["event_type"], event["event_state"]) == ("consent_given", "given")
     assert receipt["ledger"]["seq"] == 1 and len(receipt["ledger"]["hash"]) == 64
     assert json.loads(data)["jws"].count(".") == 2
+
+
+# The processing fields of the W3C DPV guide "Consent Records and Receipts as per ISO/IEC TS
+# 27560:2023" (its table of ISO 27560, GDPR and DPV terms), in snake case.
+DPV_27560_PROCESSING_FIELDS = {
+    "privacy_notice",
+    "language",
+    "purposes",
+    "lawful_basis",
+    "pii_information",
+    "pii_controllers",
+    "collection_method",
+    "processing_method",
+    "storage_locations",
+    "retention_period",
+    "processing_locations",
+    "geographic_restrictions",
+    "recipient_third_parties",
+    "withdrawal_method",
+    "privacy_rights",
+    "authority_party",
+}
+DPV_27560_PII_FIELDS = {
+    "pii_type",
+    "pii_attribute_id",
+    "pii_optional",
+    "sensitive_pii_category",
+    "special_pii_category",
+}
+
+
+def test_a_receipt_carries_the_iso_27560_fields_of_the_dpv_guide(
+    keyed: tuple[Container, TestClient],
+) -> None:
+    """ "sale" goes only to a data buyer in the US: the controller (NL) still processes it."""
+    _, client = keyed
+    event_id = grant(client, "s9", "sale")
+    receipt = verify_receipt_file(download(client, "s9", event_id), parse_jwks(published(client)))
+    body = receipt.receipt
+    assert DPV_27560_PROCESSING_FIELDS <= body.keys(), DPV_27560_PROCESSING_FIELDS - body.keys()
+    for item in body["pii_information"]:
+        assert DPV_27560_PII_FIELDS <= item.keys()
+        assert item["pii_optional"] is False
+        assert isinstance(item["special_pii_category"], bool)
+    assert body["purposes"][0]["purpose_type"] == "sale"
+    assert body["processing_locations"] == ["NL", "US"]
+    assert body["storage_locations"] == ["NL", "US"]
+    assert {"collect", "store", "use", "disclose", "transfer"} <= set(body["processing_method"])
+    assert body["geographic_restrictions"] == [
+        {
+            "party_id": "buyer",
+            "country": "US",
+            "restriction": "transfer outside the EEA (GDPR Chapter V)",
+        }
+    ]
+    assert {r["right"] for r in body["privacy_rights"]} >= {
+        "access",
+        "erasure",
+        "withdraw_consent",
+        "complaint",
+    }
+    assert body["authority_party"] == {
+        "party_name": "Autoriteit Persoonsgegevens",
+        "party_country": "NL",
+        "party_role": "supervisory_authority",
+    }
+    assert set(body["retention_period"]) == {"data", "erasure", "record"}
 
 
 def test_a_withdrawal_and_a_refusal_are_told_apart(keyed: tuple[Container, TestClient]) -> None:

@@ -6,7 +6,8 @@ choice was collected and how to withdraw it. It is signed as a compact JWS (Ed25
 subject can prove it later without consentry's database: ``consentry receipt verify FILE``.
 
 Field names follow ISO/IEC TS 27560:2023 in snake case, as the W3C DPV guide "consent-27560"
-lays them out (record metadata, processing, parties, events).
+lays them out (record metadata, processing, parties, events); the processing fields beyond the
+core ones are built in ``receipt_fields``.
 
 The notice shown is quoted from the catalogue: the current version's text, or an earlier
 version's from ``notice.history``, with ``text_sha256``. When the catalogue no longer holds the
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from consentry.domain.catalogue import Catalogue, LegalBasis, RecipientKind
 from consentry.domain.events import Event, EventKind
+from consentry.services import receipt_fields
 from consentry.services._ledger_io import utcnow
 from consentry.services.consents import ConsentService
 from consentry.services.receipt_signing import (
@@ -131,23 +133,11 @@ def build_receipt(
             )
         recipients = [catalogue.recipients[r] for r in perm.recipients]
         processing = {
-            "purposes": [
-                {
-                    "purpose_id": perm.purpose,
-                    "purpose": catalogue.text(catalogue.purposes[perm.purpose].label, locale),
-                }
-            ],
+            "purposes": receipt_fields.purposes(catalogue, perm, locale),
             "lawful_basis": perm.legal_basis.value,
             "lawful_basis_reference": _GDPR_ARTICLE[perm.legal_basis],
-            "pii_information": [
-                {
-                    "pii_type": name,
-                    "label": catalogue.text(catalogue.categories[name].label, locale),
-                    "sensitive": catalogue.categories[name].sensitive,
-                }
-                for name in perm.categories
-            ],
-            "processing_locations": sorted({r.country for r in recipients}),
+            "pii_information": receipt_fields.pii_information(catalogue, perm, locale),
+            "processing_locations": receipt_fields.processing_locations(catalogue, perm),
             "recipient_third_parties": [
                 {
                     "party_id": rid,
@@ -160,6 +150,7 @@ def build_receipt(
                 if r.kind is not RecipientKind.CONTROLLER
             ],
             "withdrawal_method": _withdrawal(perm.legal_basis, controller.contact),
+            **receipt_fields.processing_extras(catalogue, perm),
         }
     event_type, event_state = _event_meaning(event, perm.legal_basis if perm else None, previous)
     return {
