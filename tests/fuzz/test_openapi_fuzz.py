@@ -1,6 +1,8 @@
 """Schemathesis against the real server's /openapi.json: every operation, positive and negative
 data, every check but one, as a platform service (admin key) and as a customer (subject token
-on their own resources). Passing means no 5xx and no answer outside the schema.
+on their own resources). Passing means no 5xx and no answer outside the schema. Besides the
+schema's own data, ``hostile_hooks.py`` adds deeply nested bodies, hostile Unicode (lone
+surrogates, NUL, noncharacters, bidirectional controls) and edge-of-range date-times.
 
 ``positive_data_acceptance`` is left out: a schema-valid body naming something the catalogue
 does not have (an unknown OS permission, a jurisdiction that is no ISO code) is refused with
@@ -33,6 +35,7 @@ SUBJECT = "fuzz-customer-1"
 PERMISSIONS = ["recs", "ads", "email", "orders", "fraud", "tax", "sale", "location"]
 # Operations left out until their owner fixes what the fuzzer found (path regex: the fix).
 KNOWN_ISSUES: dict[str, str] = {}
+HOOKS = Path(__file__).with_name("hostile_hooks.py")
 
 
 @pytest.fixture
@@ -113,10 +116,14 @@ def _run(
     ]
     for pattern in KNOWN_ISSUES:
         command += ["--exclude-path-regex", pattern]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)}
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+    )
     assert report.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     result: dict[str, Any] = json.loads(report.read_text())
     result["output"] = done.stdout
+    (tmp_path / f"{name}.out").write_text(done.stdout + done.stderr)  # the whole report
     return result
 
 
@@ -142,7 +149,17 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         }
         for name, r in runs.items()
     }
-    print(json.dumps({"fuzz": figures, "seed": seed, "left_out": list(KNOWN_ISSUES.values())}))
+    hostile_cases = len((tmp_path / "hostile-cases.count").read_text())
+    print(
+        json.dumps(
+            {
+                "fuzz": figures,
+                "hostile_cases": hostile_cases,
+                "seed": seed,
+                "left_out": list(KNOWN_ISSUES.values()),
+            }
+        )
+    )
     for name, r in runs.items():
         problems = r["failures"] + r["errors"]
         assert not problems, (
@@ -152,5 +169,6 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         assert r["operations"]["errored"] == 0, r["output"][-4000:]
         assert r["test_cases"]["generated"] > 0
     assert runs["service"]["operations"]["tested"] >= 25
+    assert hostile_cases >= 20, "the hostile hooks sent too few cases"
     log = server.log.read_text()
     assert " 500 " not in log and "unexpected error" not in log

@@ -170,6 +170,27 @@ def test_a_request_head_over_64_kb_gets_431_and_the_server_keeps_answering(
     assert httpx.get(f"{live.url}/healthz").status_code == 200
 
 
+def test_a_large_body_arriving_with_its_head_in_one_read_is_not_taken_for_a_long_head(
+    live: LiveServer, admin: dict[str, str]
+) -> None:
+    import json
+
+    check = {"subject": SID, "purpose": "advertising", "categories": ["behaviour.browsing"]}
+    body = json.dumps({"checks": [check] * 1000}).encode()
+    assert len(body) > 64 * 1024
+    head = (
+        "POST /v1/decisions/batch HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {admin['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", live.port), timeout=30) as sock:
+        sock.sendall(head + body)  # one write: the server reads head and body together
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
 # -- 3. inputs that answered 500 ------------------------------------------------------------
 def _nested(depth: int) -> dict[str, Any]:
     value: dict[str, Any] = {}

@@ -110,6 +110,10 @@ async def _out_of_range(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "a value is out of range", code="out_of_range")
 
 
+# What FastAPI raises (400) when decoding a JSON body fails other than by a syntax error.
+_UNPARSABLE = "There was an error parsing the body"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -141,6 +145,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE:
+            # JSON the decoder gave up on (nested deeper than it recurses): invalid input,
+            # answered like every other invalid body.
+            return problem_response(
+                422,
+                "the request body could not be read as JSON (nested too deep?)",
+                code="validation_error",
+            )
         headers = dict(exc.headers) if exc.headers else None
         if exc.status_code == 405:
             headers = {**(headers or {}), "Allow": _allowed(request)}

@@ -34,27 +34,32 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = True  # until the first request's headers are complete
         self._head_bytes = 0
+        self._heads_completed = 0  # heads completed during the current read
         self._refused = False
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
-        self._head_bytes = 0
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._heads_completed += 1
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True  # what comes next on this connection is another request's head
-        self._head_bytes = 0
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        self._heads_completed = 0
         super().data_received(data)
-        if self._in_head:
+        if not self._in_head:
+            self._head_bytes = 0
+        elif self._heads_completed:
+            self._head_bytes = 0  # a head ended in this read; the next one starts here
+        else:  # the whole read belongs to one head that is still incomplete
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD:
                 self._refuse()
@@ -63,4 +68,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = True
         self.logger.warning("request head over %d bytes: answered 431", MAX_HEAD)
         self.transport.write(_TOO_LARGE + b"content-length: %d\r\n\r\n" % len(_BODY) + _BODY)
-        self.transport.close()
+        # Stop reading, and close a moment later: closing with the client's bytes still unread
+        # resets the connection, and the client would lose the answer with it.
+        self.transport.pause_reading()
+        self.loop.call_later(LINGER, self.transport.close)
