@@ -170,8 +170,9 @@ def test_a_request_head_over_64_kb_gets_431_and_the_server_keeps_answering(
     assert httpx.get(f"{live.url}/healthz").status_code == 200
 
 
-def test_a_large_body_arriving_with_its_head_in_one_read_is_not_taken_for_a_long_head(
-    live: LiveServer, admin: dict[str, str]
+@pytest.mark.parametrize("split", [0, 1024], ids=["head-and-body-together", "body-end-apart"])
+def test_a_large_body_read_with_a_head_boundary_is_not_taken_for_a_long_head(
+    live: LiveServer, admin: dict[str, str], split: int
 ) -> None:
     import json
 
@@ -184,7 +185,10 @@ def test_a_large_body_arriving_with_its_head_in_one_read_is_not_taken_for_a_long
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
     with socket.create_connection(("127.0.0.1", live.port), timeout=30) as sock:
-        sock.sendall(head + body)  # one write: the server reads head and body together
+        if split:  # the head and a little body, then the rest: its read ends the message
+            sock.sendall(head + body[:split])
+            time.sleep(0.2)
+        sock.sendall((b"" if split else head) + body[split:])
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk

@@ -34,7 +34,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = True  # until the first request's headers are complete
         self._head_bytes = 0
-        self._heads_completed = 0  # heads completed during the current read
+        self._boundaries = 0  # heads or messages that ended during the current read
         self._refused = False
 
     def on_message_begin(self) -> None:
@@ -43,22 +43,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._heads_completed += 1
+        self._boundaries += 1
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True  # what comes next on this connection is another request's head
+        self._boundaries += 1
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        self._heads_completed = 0
+        self._boundaries = 0
         super().data_received(data)
-        if not self._in_head:
+        if not self._in_head or self._boundaries:
+            # In a body, or a head or message ended during this read: a new head (if any)
+            # starts within it and is counted from the next read on.
             self._head_bytes = 0
-        elif self._heads_completed:
-            self._head_bytes = 0  # a head ended in this read; the next one starts here
         else:  # the whole read belongs to one head that is still incomplete
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD:
