@@ -118,7 +118,7 @@ def _run(
         command += ["--exclude-path-regex", pattern]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)}
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+        command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env
     )
     assert report.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     result: dict[str, Any] = json.loads(report.read_text())
