@@ -15,10 +15,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from consentry.bootstrap import Container
 from consentry.domain.catalogue import Catalogue
-from consentry.domain.events import subject_ref
 from consentry.services.consents import view_to_json
 from consentry.services.ledger import verify
 from consentry.services.rights import rules_for
+from consentry.storage import pseudonyms
 from consentry.storage.period import PeriodCount, period_counts, period_totals
 
 _ENV = Environment(
@@ -38,9 +38,11 @@ def subject_report(container: Container, subject_id: str) -> str:
         }
         for v in container.consents.permissions(subject_id)
     ]
+    with container.db.read() as conn:
+        ref = pseudonyms.resolve(conn, subject_id)
     return _ENV.get_template("evidence.html.j2").render(
         subject=subject_id,
-        ref=subject_ref(subject_id),
+        ref=ref,
         controller=cat.controller,
         catalogue_version=cat.catalogue_version,
         jurisdiction=state.jurisdiction,
