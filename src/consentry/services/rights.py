@@ -114,7 +114,9 @@ class RightsService:
 
     # -- erasure (Art. 17) -------------------------------------------------------------------
     def erase(self, subject_id: str, context: Context) -> ErasureOutcome:
-        return retrying(lambda: self._erase_once(subject_id, context))
+        outcome = retrying(lambda: self._erase_once(subject_id, context))
+        self.db.flush_log()  # the erased rows' old pages out of SQLite's write-ahead log
+        return outcome
 
     def _erase_once(self, subject_id: str, context: Context) -> ErasureOutcome:
         now = self.clock()
