@@ -7,7 +7,7 @@ import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +19,9 @@ from consentry.config import InsecureSettings, Settings
 from consentry.demo_partners import SECRET_ENV, Outcome, PartnerInbox, PartnerReceiver, partners
 from consentry.events.command import relay_command
 from consentry.storage.database import display_url
+
+if TYPE_CHECKING:
+    from consentry.services.receipt_signing import ReceiptKeys
 
 app = typer.Typer(
     help="consentry: permissions center for e-commerce (catalogue, ledger, decision point).",
@@ -290,18 +293,77 @@ def db_upgrade() -> None:
         db.dispose()
 
 
+def _verifying_keys(settings: Settings) -> ReceiptKeys:
+    from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
+
+    try:
+        keys = load_receipt_keys(settings)
+    except ReceiptKeyError as exc:
+        raise fail(str(exc)) from exc
+    return keys
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write every checkpoint line to this file (to copy off-site)."),
+    ] = None,
+) -> None:
+    """Sign a checkpoint: a Merkle root over every chain's head, with the receipt key."""
+    from consentry.services import checkpoints
+    from consentry.storage.database import Database
+
+    settings = _settings()
+    keys = _verifying_keys(settings)
+    db = Database(settings.database_url)
+    try:
+        made = checkpoints.create(db, keys)
+        lines = checkpoints.published(db) if out is not None else []
+    except checkpoints.CheckpointInvalid as exc:
+        raise fail(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise fail(f"cannot read {_db(settings)!r}: {exc.__cause__ or exc}") from exc
+    finally:
+        db.dispose()
+    if out is not None:
+        out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    typer.echo(f"checkpoint {made.number}: {made.tree_size} chain(s), root {made.root}")
+
+
 @ledger_app.command("verify")
 def ledger_verify(
     subject: Annotated[str | None, typer.Option(help="Verify one subject only.")] = None,
+    checkpoints_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            help="A copy of the published checkpoints (one signed line each) to check against.",
+        ),
+    ] = None,
 ) -> None:
-    """Recompute every hash chain; exit 1 and name the first broken event on tampering."""
+    """Recompute every hash chain, hold each to the newest signed checkpoints, replay it
+    against the projection; exit 1 and name the first broken place on tampering."""
     from consentry.services.ledger import verify
     from consentry.storage.database import Database
 
     settings = _settings()
+    keys = _verifying_keys(settings).verifying_keys() or None
+    published = None
+    if checkpoints_file is not None:
+        try:
+            text = checkpoints_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise fail(f"cannot read {checkpoints_file}: {exc.strerror}") from exc
+        published = [line for line in text.splitlines() if line.strip()]
     db = Database(settings.database_url)
+
+    def progress(subjects: int, events: int) -> None:
+        if subjects % 100_000 == 0:
+            typer.echo(f"… {subjects} subject(s), {events} event(s)", err=True)
+
     try:
-        result = verify(db, subject)
+        result = verify(db, subject, keys=keys, published=published, progress=progress)
     except SQLAlchemyError as exc:
         raise fail(f"cannot read {_db(settings)!r}: {exc.__cause__ or exc}") from exc
     finally:
@@ -315,7 +377,10 @@ def ledger_verify(
         )
     if subject is not None and result.subjects == 0:
         raise fail(f"no ledger for subject {subject!r}", 1)
-    typer.echo(f"ledger ok: {result.subjects} subject(s), {result.events} event(s) verified")
+    against = f", against checkpoint {result.checkpoint}" if result.checkpoint else ""
+    typer.echo(
+        f"ledger ok: {result.subjects} subject(s), {result.events} event(s) verified{against}"
+    )
 
 
 def _day(value: str | None, option: str) -> datetime | None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from consentry.bootstrap import Container
 from consentry.domain.catalogue import Catalogue
 from consentry.services.consents import view_to_json
 from consentry.services.ledger import verify
+from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
 from consentry.services.rights import rules_for
 from consentry.storage import pseudonyms
 from consentry.storage.period import PeriodCount, period_counts, period_totals
@@ -25,6 +27,14 @@ _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent),
     autoescape=select_autoescape(["html", "j2"]),
 )
+
+
+def _keys(container: Container) -> dict[str, Ed25519PublicKey] | None:
+    """The keys that check the ledger's checkpoints (None: receipts and checkpoints are off)."""
+    try:
+        return load_receipt_keys(container.settings).verifying_keys() or None
+    except ReceiptKeyError:
+        return None
 
 
 def subject_report(container: Container, subject_id: str) -> str:
@@ -48,7 +58,7 @@ def subject_report(container: Container, subject_id: str) -> str:
         jurisdiction=state.jurisdiction,
         rules=rules_for(state.jurisdiction),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        verification=verify(container.db, subject_id),
+        verification=verify(container.db, subject_id, keys=_keys(container)),
         permissions=permissions,
         history=list(container.rights.history_items(subject_id)),
     )
@@ -105,7 +115,7 @@ def period_report(container: Container, start: datetime, end: datetime) -> str:
         start=start.isoformat(timespec="seconds"),
         end=end.isoformat(timespec="seconds"),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        verification=verify(container.db),
+        verification=verify(container.db, keys=_keys(container)),
         totals=totals,
         permissions=permissions,
         notices=_shown_notices(cat, counts),

@@ -229,7 +229,8 @@ web_sessions = Table(
 )
 
 # Signed checkpoints: a Merkle root over every chain's head, signed with the receipt key.
-# ``number`` counts from 1; each one's ``body`` is the signed JSON (``services/checkpoints``).
+# ``number`` counts from 1; ``body`` is the signed line as published (``services/checkpoints``);
+# ``leaves`` the heads it covers (68 bytes each, kept for the newest two checkpoints only).
 checkpoints = Table(
     "checkpoints",
     metadata,
@@ -238,4 +239,5 @@ checkpoints = Table(
     Column("root", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("body", Text, nullable=False),
+    Column("leaves", LargeBinary, nullable=True),
 )

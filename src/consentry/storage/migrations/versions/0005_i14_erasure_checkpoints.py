@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("root", sa.String(64), nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("body", sa.Text, nullable=False),
+        sa.Column("leaves", sa.LargeBinary, nullable=True),
     )
 
 
