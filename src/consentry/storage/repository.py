@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 from consentry.crypto import new_key
 from consentry.domain.events import GENESIS, Event, EventKind
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
-from consentry.storage import changes, pseudonyms
+from consentry.storage import changes, projection, pseudonyms
 from consentry.storage.changes import Head as Head
 from consentry.storage.changes import choice_of, dumps
 from consentry.storage.tables import (
@@ -52,16 +52,18 @@ def _device(row: Row[Any]) -> DeviceReport:
 
 
 def load_state(conn: Connection, subject_id: str) -> SubjectState:
-    """The subject's projected state; a subject never seen has no choices (all defaults)."""
+    """The subject's projected state, each row held to the chain; a subject never seen has no
+    choices (all defaults)."""
     jurisdiction = conn.execute(
         select(subjects.c.jurisdiction).where(subjects.c.subject_id == subject_id)
     ).scalar()
-    choices = {
+    stored = {
         row.permission_id: choice_of(row)
         for row in conn.execute(
             select(permission_states).where(permission_states.c.subject_id == subject_id)
         )
     }
+    choices = projection.checked(conn, subject_id, stored)  # held to the chain
     reports = {
         row.device_id: _device(row)
         for row in conn.execute(select(devices).where(devices.c.subject_id == subject_id))
