@@ -56,7 +56,7 @@ class Leaf:
 
 
 def pack(heads: Iterable[tuple[str, int, str]]) -> bytes:
-    return b"".join(LEAF.pack(bytes.fromhex(r), s, bytes.fromhex(h)) for r, s, h in heads)
+    return bytes.fromhex("".join(f"{r}{s:08x}{h}" for r, s, h in heads))
 
 
 def unpack(blob: bytes) -> list[Leaf]:

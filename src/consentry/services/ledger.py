@@ -19,12 +19,12 @@ from typing import Any, Generic, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from consentry.domain import merkle
-from consentry.domain.events import GENESIS, ChainBreak, EventKind, recompute
+from consentry.domain.events import GENESIS, ChainBreak, EventKind
+from consentry.services import _ledger_rows as rw
 from consentry.services import checkpoints as cps
 from consentry.storage import checkpoints as rows
 from consentry.storage import pseudonyms
 from consentry.storage.database import Database
-from consentry.storage.repository import event_from_row
 
 T = TypeVar("T")
 _CHOICES = {EventKind.PERMISSION_GRANTED.value, EventKind.PERMISSION_DENIED.value}
@@ -208,16 +208,16 @@ def _walk(
         return VerifyResult(count_subjects, count_events, ChainBreak(place, seq, event_id, problem))
 
     while subjects.head is not None:
-        subject = subjects.pop()
-        ref, name = subject.subject_ref, subject.subject_id or f"ref:{subject.subject_ref}"
+        ref, subject_id, head_seq, head_hash = subjects.pop()
+        name = subject_id or f"ref:{ref}"
         count_subjects += 1
-        while events.head is not None and events.head.subject_ref < ref:
+        while events.head is not None and events.head[rw.REF] < ref:
             orphan = events.pop()
             return broken(
-                f"ref:{orphan.subject_ref}",
+                f"ref:{orphan[rw.REF]}",
                 "events without a subject row (the subject row was deleted)",
-                orphan.seq,
-                orphan.event_id,
+                orphan[rw.SEQ],
+                orphan[rw.EVENT_ID],
             )
         recorded: dict[int, tuple[int, str]] = {}
         while pins.head is not None and pins.head[0] <= ref:
@@ -230,28 +230,29 @@ def _walk(
                 )
             recorded = {seq: (number, h) for number, seq, h in heads}
         prev, seq, last = GENESIS, 0, {}
-        while events.head is not None and events.head.subject_ref == ref:
-            event = event_from_row(events.pop())
+        while events.head is not None and events.head[rw.REF] == ref:
+            row = events.pop()
             count_events += 1
             seq += 1
-            if event.seq != seq:
-                return broken(name, "sequence gap", event.seq, event.event_id)
-            if event.prev_hash != prev:
-                return broken(name, "prev_hash mismatch", event.seq, event.event_id)
-            if recompute(event) != event.hash:
-                return broken(name, "hash mismatch", event.seq, event.event_id)
-            pinned = recorded.get(event.seq)
-            if pinned is not None and pinned[1] != event.hash:
+            at, event_id = row[rw.SEQ], row[rw.EVENT_ID]
+            if at != seq:
+                return broken(name, "sequence gap", at, event_id)
+            if row[rw.PREV] != prev:
+                return broken(name, "prev_hash mismatch", at, event_id)
+            if not rw.hash_ok(row):
+                return broken(name, "hash mismatch", at, event_id)
+            pinned = recorded.get(at)
+            if pinned is not None and pinned[1] != row[rw.HASH]:
                 return broken(
                     name,
                     f"differs from checkpoint {pinned[0]} (the chain was rewritten)",
-                    event.seq,
-                    event.event_id,
+                    at,
+                    event_id,
                 )
-            prev = event.hash
-            if event.kind.value in _CHOICES:
-                last[event.permission_id] = event
-        if prev != subject.head_hash or seq != subject.head_seq:
+            prev = row[rw.HASH]
+            if row[rw.KIND] in _CHOICES:
+                last[row[rw.PERMISSION]] = row
+        if prev != head_hash or seq != head_seq:
             return broken(name, "chain ends before the recorded head (events removed)", seq + 1)
         beyond = [s for s in recorded if s > seq]
         if beyond:
@@ -273,10 +274,10 @@ def _walk(
     if events.head is not None:
         orphan = events.pop()
         return broken(
-            f"ref:{orphan.subject_ref}",
+            f"ref:{orphan[rw.REF]}",
             "events without a subject row (the subject row was deleted)",
-            orphan.seq,
-            orphan.event_id,
+            orphan[rw.SEQ],
+            orphan[rw.EVENT_ID],
         )
     if pins.head is not None:
         pinned_ref, heads = pins.pop()
@@ -286,15 +287,15 @@ def _walk(
         )
     while projection.head is not None:
         row = projection.pop()
-        return broken(str(row.subject_id), "projection rows of a subject with no live chain")
+        return broken(str(row[rw.P_SUBJECT]), "projection rows of a subject with no live chain")
     return VerifyResult(count_subjects, count_events, None)
 
 
 def _projection_of(projection: _Peek[Any], ref: str) -> str | None:
     """The subject id of a row before ``ref`` or with no chain at all (a forged row), if any."""
     head = projection.head
-    if head is not None and (head.subject_ref is None or head.subject_ref < ref):
-        return str(projection.pop().subject_id)
+    if head is not None and (head[rw.P_REF] is None or head[rw.P_REF] < ref):
+        return str(projection.pop()[rw.P_SUBJECT])
     return None
 
 
@@ -302,21 +303,21 @@ def _compare(projection: _Peek[Any], ref: str, last: dict[str, Any], name: str) 
     """The projection rows of chain ``ref`` against its replay: one row per permission the
     chain chose on, equal to the last such event."""
     seen: set[str] = set()
-    while projection.head is not None and projection.head.subject_ref == ref:
+    while projection.head is not None and projection.head[rw.P_REF] == ref:
         row = projection.pop()
-        event = last.get(row.permission_id)
-        seen.add(row.permission_id)
+        pid = row[rw.P_PERMISSION]
+        event = last.get(pid)
+        seen.add(pid)
         if event is None:
-            return f"projection row {row.permission_id!r} has no event in the chain"
-        if (row.state, row.notice_version, row.event_id, row.expires_at) != (
-            event.state,
-            event.notice_version,
-            event.event_id,
-            event.expires_at,
-        ):
+            return f"projection row {pid!r} has no event in the chain"
+        if (row[rw.P_STATE], row[rw.P_VERSION], row[rw.P_EVENT]) != (
+            event[rw.STATE],
+            event[rw.VERSION],
+            event[rw.EVENT_ID],
+        ) or rw.moment(row[rw.P_EXPIRES]) != rw.moment(event[rw.EXPIRES]):
             return (
-                f"projection row {row.permission_id!r} says {row.state!r}, the chain "
-                f"{event.state!r} (event seq {event.seq}): the projection was edited"
+                f"projection row {pid!r} says {row[rw.P_STATE]!r}, the chain "
+                f"{event[rw.STATE]!r} (event seq {event[rw.SEQ]}): the projection was edited"
             )
     missing = sorted(set(last) - seen)
     if missing and name and not name.startswith("ref:"):

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from consentry.storage.tables import checkpoints, events, permission_states, subjects
+from consentry.storage.tables import checkpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +30,37 @@ def _streamed(conn: Connection, query: Any) -> Generator[Any, None, None]:
         result.close()
 
 
+def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> Generator[Any, None, None]:
+    """As ``_streamed``, for a statement whose rows need no conversion: tuples straight from
+    the driver, in the connection's transaction (a server-side cursor on PostgreSQL). The
+    passes over a whole ledger are dominated by per-row work."""
+    driver: Any = conn.connection.driver_connection
+    postgresql = conn.dialect.name == "postgresql"
+    cursor = driver.cursor(name=f"consentry_pass_{id(params)}") if postgresql else driver.cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(10_000):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def _param(conn: Connection) -> str:
+    return "%(ref)s" if conn.dialect.name == "postgresql" else ":ref"
+
+
 def heads(conn: Connection) -> Iterator[tuple[str, int, str]]:
     """(reference, head seq, head hash) of every chain, by reference."""
-    query = select(subjects.c.subject_ref, subjects.c.head_seq, subjects.c.head_hash).order_by(
-        subjects.c.subject_ref
-    )
-    for row in _streamed(conn, query):
+    sql = "SELECT subject_ref, head_seq, head_hash FROM subjects ORDER BY subject_ref"
+    for row in _raw(conn, sql, {}):
         yield row[0], row[1], row[2]
+
+
+# Event columns in the order ``services/ledger`` reads them.
+EVENT_COLUMNS = (
+    "subject_ref, seq, event_id, kind, permission_id, state, options, notice_version, locale, "
+    "source, channel, occurred_at, expires_at, prev_hash, hash"
+)
 
 
 def all_checkpoints(conn: Connection) -> list[CheckpointRow]:
@@ -74,42 +98,29 @@ def save(conn: Connection, row: CheckpointRow, leaves: bytes) -> None:
 
 
 def all_events(conn: Connection, ref: str | None = None) -> Generator[Any, None, None]:
-    """Every event by (reference, seq): the whole ledger in one pass."""
-    query = select(events).order_by(events.c.subject_ref, events.c.seq)
-    if ref is not None:
-        query = query.where(events.c.subject_ref == ref)
-    yield from _streamed(conn, query)
+    """Every event by (reference, seq), as driver rows of ``EVENT_COLUMNS``: the whole ledger
+    in one pass (datetimes as the driver gives them: text on SQLite)."""
+    where = f" WHERE subject_ref = {_param(conn)}" if ref is not None else ""
+    sql = f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY subject_ref, seq"
+    yield from _raw(conn, sql, {"ref": ref} if ref is not None else {})
 
 
 def subject_rows(conn: Connection, ref: str | None = None) -> Generator[Any, None, None]:
-    query = select(
-        subjects.c.subject_ref, subjects.c.subject_id, subjects.c.head_seq, subjects.c.head_hash
-    ).order_by(subjects.c.subject_ref)
-    if ref is not None:
-        query = query.where(subjects.c.subject_ref == ref)
-    yield from _streamed(conn, query)
+    """(subject_ref, subject_id, head_seq, head_hash) of every chain (or one), by reference."""
+    where = f" WHERE subject_ref = {_param(conn)}" if ref is not None else ""
+    sql = f"SELECT subject_ref, subject_id, head_seq, head_hash FROM subjects{where}"
+    yield from _raw(conn, sql + " ORDER BY subject_ref", {"ref": ref} if ref else {})
 
 
 def projection_rows(conn: Connection, subject_id: str | None = None) -> Generator[Any, None, None]:
     """Every projection row with its chain's reference (None: no live chain has its id), by
-    reference then permission."""
-    query = (
-        select(
-            subjects.c.subject_ref,
-            permission_states.c.subject_id,
-            permission_states.c.permission_id,
-            permission_states.c.state,
-            permission_states.c.notice_version,
-            permission_states.c.expires_at,
-            permission_states.c.event_id,
-        )
-        .select_from(
-            permission_states.outerjoin(
-                subjects, subjects.c.subject_id == permission_states.c.subject_id
-            )
-        )
-        .order_by(subjects.c.subject_ref, permission_states.c.permission_id)
+    reference then permission: (subject_ref, subject_id, permission_id, state, notice_version,
+    expires_at, event_id), datetimes as the driver gives them."""
+    where = f" WHERE p.subject_id = {_param(conn)}" if subject_id is not None else ""
+    sql = (
+        "SELECT s.subject_ref, p.subject_id, p.permission_id, p.state, p.notice_version, "
+        "p.expires_at, p.event_id FROM permission_states p "
+        f"LEFT JOIN subjects s ON s.subject_id = p.subject_id{where} "
+        "ORDER BY s.subject_ref, p.permission_id"
     )
-    if subject_id is not None:
-        query = query.where(permission_states.c.subject_id == subject_id)
-    yield from _streamed(conn, query)
+    yield from _raw(conn, sql, {"ref": subject_id} if subject_id is not None else {})
