@@ -411,12 +411,32 @@ def report(
     output: Annotated[
         Path | None, typer.Option(help="Write the HTML here (default: standard output).")
     ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option(help="The ledger reference of an erased customer's chain (from the erasure)."),
+    ] = None,
 ) -> None:
     """Evidence pack for a regulator, as HTML: one subject's (--subject: what was shown and
     chosen, when, from where, chain verified) or a period's (--from/--to: what the ledger
     recorded, counted, with the notices shown; names no customer)."""
-    from consentry.reports.evidence import period_report, subject_report
+    from consentry.reports.evidence import erased_report, period_report, subject_report
 
+    if ref is not None:
+        if subject is not None or start or end:
+            raise fail("give --ref alone", 2)
+        container = _container(_settings())
+        try:
+            page = erased_report(container, ref)
+        finally:
+            container.close()
+        if page is None:
+            raise fail(f"no ledger chain with reference {ref!r}", 1)
+        if output is None:
+            typer.echo(page)
+        else:
+            output.write_text(page, encoding="utf-8")
+            typer.echo(f"evidence pack for chain {ref[:12]}… written to {output}", err=True)
+        return
     since, until = _day(start, "--from"), _day(end, "--to")
     if subject is not None and (since or until):
         raise fail("give either --subject or --from/--to, not both", 2)

@@ -117,6 +117,12 @@ def _live_everything(client: TestClient, container: Container) -> tuple[dict[str
 def _erase(client: TestClient) -> None:
     erased = client.delete(f"/v1/subjects/{SID}", headers=bearer(_token(SID)))
     assert erased.status_code == 200, erased.text
+    body = erased.json()
+    day = datetime.fromisoformat(body["erased_at"]).strftime("%B %Y")
+    said = body["statement"]  # what was erased and when, in plain words
+    assert said.startswith("On ") and day in said and "every personal value" in said
+    assert "3 current choices" in said and "1 device report" in said
+    assert body["subject_ref"][:12] in said and "can never be read again" in said
 
 
 def _after_erasure_nothing_leads_back(
@@ -205,3 +211,32 @@ def test_logout_ends_every_session_of_the_subject_and_old_cookies_answer_signed_
         assert phone.get("/permissions").status_code == 401  # the other browser too
         phone.cookies.set("consentry_session", kept or "")
         assert phone.get("/permissions").status_code == 401
+
+
+def test_the_evidence_pack_of_an_erased_chain_says_what_was_erased_and_when(
+    sqlite_container: Container, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from consentry.cli import app
+    from support import MINI
+
+    with TestClient(create_app(sqlite_container)) as client:
+        _live_everything(client, sqlite_container)
+        erased = client.delete(f"/v1/subjects/{SID}", headers=bearer(_token(SID))).json()
+    env = {
+        "CONSENTRY_DATABASE_URL": sqlite_url,
+        "CONSENTRY_CATALOGUE": str(MINI),
+        "CONSENTRY_JWT_SECRET": TEST_SECRET,
+    }
+    monkeypatch.delenv("CONSENTRY_DEMO", raising=False)
+    page = CliRunner().invoke(app, ["report", "--ref", erased["subject_ref"]], env=env)
+    assert page.exit_code == 0, page.stderr
+    html = page.stdout
+    assert "every personal value of this customer was erased" in html
+    assert datetime.fromisoformat(erased["erased_at"]).strftime("%B %Y") in html
+    assert "Hash chain intact: 5 event(s)" in html and "subject erased" in html
+    for needle in _needles():
+        assert needle not in html, needle
+    missing = CliRunner().invoke(app, ["report", "--ref", "ab" * 32], env=env)
+    assert missing.exit_code == 1 and "no ledger chain" in missing.stderr

@@ -167,11 +167,11 @@ def verify(
     keys: Mapping[str, Ed25519PublicKey] | None = None,
     published: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    ref: str | None = None,
 ) -> VerifyResult:
     """Check the ledger (or one subject's chain): see the module docstring. ``keys``: the
     receipt keys that sign checkpoints; ``published``: the lines of an off-site copy."""
     with db.read() as conn:
-        ref: str | None = None
         if subject_id is not None:
             ref = pseudonyms.resolve(conn, subject_id)
             if ref is None:
@@ -184,7 +184,9 @@ def verify(
         streams = [
             rows.subject_rows(conn, ref),
             rows.all_events(conn, ref),
-            rows.projection_rows(conn, subject_id),
+            rows.projection_rows(conn, subject_id)
+            if subject_id is not None or ref is None
+            else rows.projection_rows(conn, rows.subject_of(conn, ref) or ""),
         ]
         try:
             subjects, events, projection = (_Peek(s) for s in streams)

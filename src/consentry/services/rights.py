@@ -47,6 +47,8 @@ class ErasureOutcome:
     subject_ref: str
     event_id: str
     removed: dict[str, int]
+    erased_at: datetime | None = None
+    seq: int = 0  # events the chain keeps, the erasure's own included
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -148,6 +150,8 @@ class RightsService:
                 "sessions": removed.sessions,
                 "webhook_deliveries": removed.deliveries,
             },
+            event.occurred_at,
+            event.seq,
         )
 
     # -- export (Art. 15 and 20) -------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from consentry.storage.tables import checkpoints
+from consentry.storage.tables import checkpoints, subjects
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +124,10 @@ def projection_rows(conn: Connection, subject_id: str | None = None) -> Generato
         "ORDER BY s.subject_ref, p.permission_id"
     )
     yield from _raw(conn, sql, {"ref": subject_id} if subject_id is not None else {})
+
+
+def subject_of(conn: Connection, ref: str) -> str | None:
+    """The subject id still linked to chain ``ref`` (None once erased)."""
+    found = conn.execute(select(subjects.c.subject_id).where(subjects.c.subject_ref == ref))
+    value = found.scalar()
+    return str(value) if value is not None else None

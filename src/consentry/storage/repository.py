@@ -244,6 +244,12 @@ def subject_heads(conn: Connection, subject_id: str | None = None) -> Iterator[C
         yield ChainHead(row.subject_ref, row.subject_id, row.head_hash)
 
 
+def subject_heads_by_ref(conn: Connection, ref: str) -> Iterator[ChainHead]:
+    query = select(subjects.c.subject_ref, subjects.c.subject_id, subjects.c.head_hash)
+    for row in conn.execute(query.where(subjects.c.subject_ref == ref)):
+        yield ChainHead(row.subject_ref, row.subject_id, row.head_hash)
+
+
 def save_device(conn: Connection, report: DeviceReport, subject_id: str) -> None:
     values = {
         "platform": report.platform,
