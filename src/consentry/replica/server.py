@@ -263,7 +263,6 @@ class ServerReplica:
                             record.seq,
                             record.jurisdiction,
                             record.choices,
-                            force=True,
                             ref=record.ref,
                         )
         self.cursor = changes[-1].cursor
