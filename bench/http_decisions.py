@@ -49,7 +49,8 @@ from sqlalchemy import insert
 
 from consentry.bootstrap import bootstrap
 from consentry.config import Settings
-from consentry.domain.events import GENESIS, subject_ref
+from consentry.domain.events import GENESIS
+from consentry.storage.pseudonyms import new_ref
 from consentry.storage.tables import permission_states, subjects
 
 HERE = Path(__file__).resolve().parent
@@ -80,7 +81,7 @@ def populate(url: str, work: Workload) -> str:
             insert(subjects),
             [
                 {
-                    "subject_ref": subject_ref(sid),
+                    "subject_ref": new_ref(),
                     "subject_id": sid,
                     "jurisdiction": None,
                     "head_seq": len(work.choices[sid]),

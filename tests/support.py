@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 from consentry.config import Settings
+from consentry.storage import pseudonyms
+from consentry.storage.database import Database
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MINI = FIXTURES / "mini.yaml"
@@ -26,3 +28,11 @@ def make_settings(database_url: str, **extra: object) -> Settings:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def ref_of(db: Database, subject_id: str) -> str:
+    """The reference of a subject's live chain (random: looked up, never computed)."""
+    with db.read() as conn:
+        ref = pseudonyms.resolve(conn, subject_id)
+    assert ref is not None, f"no chain for {subject_id!r}"
+    return ref

@@ -14,6 +14,7 @@ from consentry.replica.server import ObservedDatabase, ServerReplica
 from consentry.services.consents import ConsentService
 from consentry.services.keys import KeyService
 from consentry.services.rights import RightsService
+from consentry.services.sessions import SessionService
 from consentry.services.tokens import TokenService
 from consentry.services.uses import UsesService
 from consentry.storage.database import Database
@@ -33,6 +34,7 @@ class Container:
     tokens: TokenService
     metrics: Metrics
     replica: ServerReplica
+    sessions: SessionService
 
     def close(self) -> None:
         self.replica.close()
@@ -68,4 +70,5 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
         tokens=TokenService(settings),
         metrics=metrics,
         replica=replica,
+        sessions=SessionService(db),
     )

@@ -7,7 +7,7 @@ import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +20,9 @@ from consentry.demo_partners import SECRET_ENV, Outcome, PartnerInbox, PartnerRe
 from consentry.events.command import relay_command
 from consentry.scopes import Scope
 from consentry.storage.database import display_url
+
+if TYPE_CHECKING:
+    from consentry.services.receipt_signing import ReceiptKeys
 
 app = typer.Typer(
     help="consentry: permissions center for e-commerce (catalogue, ledger, decision point).",
@@ -316,18 +319,77 @@ def db_upgrade() -> None:
         db.dispose()
 
 
+def _verifying_keys(settings: Settings) -> ReceiptKeys:
+    from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
+
+    try:
+        keys = load_receipt_keys(settings)
+    except ReceiptKeyError as exc:
+        raise fail(str(exc)) from exc
+    return keys
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write every checkpoint line to this file (to copy off-site)."),
+    ] = None,
+) -> None:
+    """Sign a checkpoint: a Merkle root over every chain's head, with the receipt key."""
+    from consentry.services import checkpoints
+    from consentry.storage.database import Database
+
+    settings = _settings()
+    keys = _verifying_keys(settings)
+    db = Database(settings.database_url)
+    try:
+        made = checkpoints.create(db, keys)
+        lines = checkpoints.published(db) if out is not None else []
+    except checkpoints.CheckpointInvalid as exc:
+        raise fail(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise fail(f"cannot read {_db(settings)!r}: {exc.__cause__ or exc}") from exc
+    finally:
+        db.dispose()
+    if out is not None:
+        out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    typer.echo(f"checkpoint {made.number}: {made.tree_size} chain(s), root {made.root}")
+
+
 @ledger_app.command("verify")
 def ledger_verify(
     subject: Annotated[str | None, typer.Option(help="Verify one subject only.")] = None,
+    checkpoints_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            help="A copy of the published checkpoints (one signed line each) to check against.",
+        ),
+    ] = None,
 ) -> None:
-    """Recompute every hash chain; exit 1 and name the first broken event on tampering."""
+    """Recompute every hash chain, hold each to the newest signed checkpoints, replay it
+    against the projection; exit 1 and name the first broken place on tampering."""
     from consentry.services.ledger import verify
     from consentry.storage.database import Database
 
     settings = _settings()
+    keys = _verifying_keys(settings).verifying_keys() or None
+    published = None
+    if checkpoints_file is not None:
+        try:
+            text = checkpoints_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise fail(f"cannot read {checkpoints_file}: {exc.strerror}") from exc
+        published = [line for line in text.splitlines() if line.strip()]
     db = Database(settings.database_url)
+
+    def progress(subjects: int, events: int) -> None:
+        if subjects % 100_000 == 0:
+            typer.echo(f"… {subjects} subject(s), {events} event(s)", err=True)
+
     try:
-        result = verify(db, subject)
+        result = verify(db, subject, keys=keys, published=published, progress=progress)
     except SQLAlchemyError as exc:
         raise fail(f"cannot read {_db(settings)!r}: {exc.__cause__ or exc}") from exc
     finally:
@@ -341,7 +403,10 @@ def ledger_verify(
         )
     if subject is not None and result.subjects == 0:
         raise fail(f"no ledger for subject {subject!r}", 1)
-    typer.echo(f"ledger ok: {result.subjects} subject(s), {result.events} event(s) verified")
+    against = f", against checkpoint {result.checkpoint}" if result.checkpoint else ""
+    typer.echo(
+        f"ledger ok: {result.subjects} subject(s), {result.events} event(s) verified{against}"
+    )
 
 
 def _day(value: str | None, option: str) -> datetime | None:
@@ -372,12 +437,32 @@ def report(
     output: Annotated[
         Path | None, typer.Option(help="Write the HTML here (default: standard output).")
     ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option(help="The ledger reference of an erased customer's chain (from the erasure)."),
+    ] = None,
 ) -> None:
     """Evidence pack for a regulator, as HTML: one subject's (--subject: what was shown and
     chosen, when, from where, chain verified) or a period's (--from/--to: what the ledger
     recorded, counted, with the notices shown; names no customer)."""
-    from consentry.reports.evidence import period_report, subject_report
+    from consentry.reports.evidence import erased_report, period_report, subject_report
 
+    if ref is not None:
+        if subject is not None or start or end:
+            raise fail("give --ref alone", 2)
+        container = _container(_settings())
+        try:
+            page = erased_report(container, ref)
+        finally:
+            container.close()
+        if page is None:
+            raise fail(f"no ledger chain with reference {ref!r}", 1)
+        if output is None:
+            typer.echo(page)
+        else:
+            output.write_text(page, encoding="utf-8")
+            typer.echo(f"evidence pack for chain {ref[:12]}… written to {output}", err=True)
+        return
     since, until = _day(start, "--from"), _day(end, "--to")
     if subject is not None and (since or until):
         raise fail("give either --subject or --from/--to, not both", 2)

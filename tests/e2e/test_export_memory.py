@@ -16,7 +16,7 @@ import pytest
 
 from consentry import crypto
 from consentry.bootstrap import bootstrap
-from consentry.domain.events import EventKind, seal, subject_ref
+from consentry.domain.events import EventKind, seal
 from consentry.storage import changes
 from consentry.storage import repository as repo
 from live_server import LiveServer, server_env
@@ -33,8 +33,9 @@ def write_long_history(database_url: str) -> None:
     """100,000 chained events on one permission, each with sealed options, written in chunks
     through the ledger's own append (the same rows a long life of toggling leaves)."""
     container = bootstrap(make_settings(database_url))
-    ref = subject_ref(SID)
     start = datetime(2025, 1, 1, tzinfo=UTC)
+    with container.db.write() as conn:
+        ref = repo.ensure_subject(conn, SID, start)
     try:
         seq = 0
         while seq < EVENTS:

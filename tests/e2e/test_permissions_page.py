@@ -671,7 +671,7 @@ def test_delete_my_data_without_javascript_confirms_then_erases_and_signs_out(
     expect(page.get_by_role("heading", level=1)).to_have_text("Your data has been deleted")
     assert "/permissions/deleted" in page.url
     assert not live.effective(subject)["marketing.email"]
-    assert live.container.consents.history(subject, 1).events[0].kind.value == "subject_erased"
+    assert live.container.consents.history(subject, 1).events == []  # the id leads nowhere now
     page.goto("/permissions?lang=en")  # signed out
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to see your permissions")
     page.context.close()

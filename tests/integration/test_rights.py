@@ -104,8 +104,8 @@ def test_erasure_leaves_no_personal_value_and_keeps_the_chain(
     assert "someone-else" in after  # only the erased subject is gone
 
 
-def test_after_erasure_the_subject_starts_from_defaults_and_history_shows_only_the_fact(
-    client: TestClient, service: dict[str, str]
+def test_after_erasure_the_same_id_starts_a_new_empty_subject_and_the_old_chain_still_verifies(
+    client: TestClient, service: dict[str, str], container: Container
 ) -> None:
     client.put(
         f"/v1/subjects/{SID}/permissions/recs",
@@ -121,9 +121,13 @@ def test_after_erasure_the_subject_starts_from_defaults_and_history_shows_only_t
     }
     assert states["recs"]["state"] == "default" and not states["recs"]["effective"]
     events = client.get(f"/v1/subjects/{SID}/history", headers=service).json()["events"]
-    assert [e["kind"] for e in events] == ["subject_erased", "permission_granted"]
-    assert events[1]["options"] == {}  # the key is gone: the option can never be read again
+    assert events == []  # the id no longer leads to the old chain
     assert ask(client, service, "recommendations", "behaviour.browsing")["allowed"] is False
+    client.put(f"/v1/subjects/{SID}/permissions/ads", json={"state": "denied"}, headers=service)
+    again = client.get(f"/v1/subjects/{SID}/history", headers=service).json()["events"]
+    assert [(e["seq"], e["permission"]) for e in again] == [(1, "ads")]  # a new chain
+    result = verify(container.db)
+    assert result.broken is None and (result.subjects, result.events) == (2, 3)
 
 
 def test_erasure_of_another_subject_is_404_for_a_subject_token(client: TestClient) -> None:

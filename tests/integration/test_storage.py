@@ -14,13 +14,13 @@ from sqlalchemy import func, select, update
 
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.errors import ConcurrencyConflict, IdempotencyMismatch
-from consentry.domain.events import EventKind, seal, subject_ref
+from consentry.domain.events import EventKind, seal
 from consentry.domain.state import Choice, ChoiceState
 from consentry.services.consents import Change, Context, Idempotency
 from consentry.services.ledger import verify
 from consentry.storage import changes
 from consentry.storage.tables import events, metadata, outbox, permission_states, subjects
-from support import make_settings
+from support import make_settings, ref_of
 
 GRANT = ChoiceState.GRANTED
 DENY = ChoiceState.DENIED
@@ -217,7 +217,7 @@ def test_tampered_row_is_found_by_verification(ledger: Container) -> None:
     with ledger.db.write() as conn:
         conn.execute(
             update(events)
-            .where(events.c.subject_ref == subject_ref("s1"), events.c.seq == 2)
+            .where(events.c.subject_ref == ref_of(ledger.db, "s1"), events.c.seq == 2)
             .values(state="granted")
         )
     result = verify(ledger.db)
@@ -229,7 +229,9 @@ def test_tampered_row_is_found_by_verification(ledger: Container) -> None:
 def test_deleted_newest_event_is_found_by_verification(ledger: Container) -> None:
     with ledger.db.write() as conn:
         conn.execute(
-            events.delete().where(events.c.subject_ref == subject_ref("s1"), events.c.seq == 3)
+            events.delete().where(
+                events.c.subject_ref == ref_of(ledger.db, "s1"), events.c.seq == 3
+            )
         )
     broken = verify(ledger.db, "s1").broken
     assert broken is not None and "removed" in broken.problem
@@ -247,12 +249,12 @@ def test_a_write_after_the_head_moved_writes_nothing(container: Container) -> No
     consents = container.consents
     consents.change("s1", [Change("recs", GRANT)], Context())
     with container.db.read() as conn:
-        seen = changes.current(conn, "s1", subject_ref("s1"), ["recs"])
+        seen = changes.current(conn, "s1", ["recs"])
     consents.change("s1", [Change("recs", DENY)], Context())  # another writer moves the head
     now = consents.clock()
     late = seal(
         event_id="00000000-0000-4000-8000-000000000001",
-        subject_ref=subject_ref("s1"),
+        subject_ref=seen.ref,
         seq=seen.head.seq + 1,
         kind=EventKind.PERMISSION_DENIED,
         permission_id="ads",

@@ -3,6 +3,7 @@ the server's decision function."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,6 @@ from hypothesis import strategies as st
 
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.decisions import Decision, DecisionRequest, Reason, decide
-from consentry.domain.events import subject_ref
 from consentry.domain.state import Choice, ChoiceState, SubjectState
 from consentry.replica.core import Replica
 from consentry.replica.rows import PyRows
@@ -21,12 +21,18 @@ from replica_support import CATALOGUE, INDEX, ROWS, new_replica
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
+def chain(subject: str, n: int = 1) -> str:
+    """A stand-in chain reference for a subject's ``n``-th chain (the server's are random)."""
+    return hashlib.sha256(f"{subject}/{n}".encode()).hexdigest()
+
+
 def event(
     subject: str, seq: int, permission: str, state: str = "granted", **kw: Any
 ) -> dict[str, Any]:
     perm = INDEX.permissions[permission]
     return {
         "subject": subject,
+        "subject_ref": kw.get("ref", chain(subject)),
         "seq": seq,
         "kind": f"permission_{state}",
         "permission": permission,
@@ -89,11 +95,26 @@ def test_a_grant_on_a_materially_changed_notice_does_not_count(replica: Replica)
 def test_erasure_by_ledger_reference_returns_the_subject_to_defaults(replica: Replica) -> None:
     replica.apply(event("s1", 1, "recs"))
     replica.apply(event("s2", 1, "recs"))
-    erased = {"kind": "subject_erased", "subject_ref": subject_ref("s1"), "seq": 2}
+    erased = {"kind": "subject_erased", "subject_ref": chain("s1"), "seq": 2}
     assert replica.apply(erased)
     assert not replica.check("s1", "recommendations", "behaviour.browsing").allowed
     assert replica.check("s2", "recommendations", "behaviour.browsing").allowed
-    assert replica.apply(event("s1", 3, "recs"))  # a new chapter after erasure
+    # The same id signs in again: a new chain, from seq 1, under another reference.
+    assert replica.apply(event("s1", 1, "recs", ref=chain("s1", 2)))
+    assert replica.check("s1", "recommendations", "behaviour.browsing").allowed
+    assert replica.seq("s1") == 1
+
+
+def test_a_new_chain_for_an_id_replaces_the_old_one_even_without_its_erasure_notice(
+    replica: Replica,
+) -> None:
+    replica.apply(event("s1", 1, "recs"))
+    replica.apply(event("s1", 2, "ads"))
+    assert replica.apply(event("s1", 1, "email", ref=chain("s1", 2)))
+    seq, _, codes = replica.state_of("s1")
+    assert (seq, sorted(codes)) == (1, ["email"])
+    assert replica.apply(event("s1", 2, "recs", ref=chain("s1", 2)))
+    assert replica.seq("s1") == 2 and sorted(replica.state_of("s1")[2]) == ["email", "recs"]
 
 
 def test_a_jurisdiction_change_moves_the_defaults(replica: Replica) -> None:

@@ -86,6 +86,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/catalog"): Rule(Access.PUBLIC),
     ("GET", "/.well-known/gpc.json"): Rule(Access.PUBLIC),
     ("GET", "/.well-known/consentry-keys.json"): Rule(Access.PUBLIC),
+    ("GET", "/.well-known/consentry-checkpoints.json"): Rule(Access.PUBLIC),
     ("POST", "/v1/decisions"): Rule(Access.DECIDE),
     ("POST", "/v1/decisions/batch"): Rule(Access.DECIDE),
     ("GET", "/v1/changes"): Rule(Access.DECIDE, (_NDJSON,), (410,)),
@@ -109,6 +110,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_S}/uses"): Rule(Access.SUBJECT_READ),
     ("GET", f"{_S}/signals"): Rule(Access.SUBJECT_READ),
     ("GET", f"{_S}/receipts/{{event_id}}"): Rule(Access.SUBJECT_READ),
+    ("GET", f"{_S}/receipts/{{event_id}}/inclusion"): Rule(Access.SUBJECT_READ),
     ("GET", f"{_S}/deliveries"): Rule(Access.SUBJECT_READ),
 }
 

@@ -96,13 +96,18 @@ def _redact_pair(match: re.Match[str]) -> str:
     return match.group(0)
 
 
+# Subject ids in paths: the log names no subject, so erasure leaves nothing of one there.
+_SUBJECT_PATH = re.compile(r"(/v1/subjects/)[^/?\s\"]+")
+
+
 def redact(text: str) -> str:
-    return _QUERY_PAIR.sub(_redact_pair, text)
+    return _SUBJECT_PATH.sub(r"\1~", _QUERY_PAIR.sub(_redact_pair, text))
 
 
 class RedactSecrets(logging.Filter):
     """Blanks credential values in query strings of access-log lines (uvicorn logs the path
-    with its query; a subject token in ``?token=`` would otherwise land in the log)."""
+    with its query; a subject token in ``?token=`` would otherwise land in the log) and the
+    subject id of ``/v1/subjects/{sid}`` paths (written as ``~``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):

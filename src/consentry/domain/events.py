@@ -5,7 +5,9 @@ first). The hash covers every stored field, so changing any of them, or removing
 middle, breaks the chain at that point.
 
 The ledger names a subject by a pseudonymous reference, never by the platform's subject id, so
-erasing a subject (removing the id and everything keyed by it) keeps the chain verifiable.
+erasing a subject (removing the id and everything keyed by it) keeps the chain verifiable. The
+reference is random, drawn when the chain starts (``storage/pseudonyms.py``): nothing computed
+from the id finds it once erasure has removed the one row that links the two.
 """
 
 from __future__ import annotations
@@ -19,12 +21,6 @@ from enum import StrEnum
 from typing import Any
 
 GENESIS = "0" * 64
-_REF_DOMAIN = b"consentry.subject.v1:"
-
-
-def subject_ref(subject_id: str) -> str:
-    """The ledger's pseudonymous name for a subject: SHA-256 of the id, domain-separated."""
-    return hashlib.sha256(_REF_DOMAIN + subject_id.encode()).hexdigest()
 
 
 class EventKind(StrEnum):

@@ -1,7 +1,7 @@
 """Claiming outbox rows for the relay, and the shard a subject's changes go to.
 
-Every event of a subject, erasure included, is keyed by its ledger reference (``subject_ref``),
-so all of them land on one shard, in order.
+Every message of a subject, erasure included, is keyed by its chain's reference
+(``subject_ref``, random: ``storage/pseudonyms.py``), so all of them land on one shard, in order.
 
 On PostgreSQL several relays claim rows with ``FOR UPDATE SKIP LOCKED``. Skipping locked rows
 alone would let relay B publish a subject's newer event while relay A still holds an older
@@ -22,7 +22,6 @@ from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, Connection, String, any_, bindparam, func, select, update
 
-from consentry.domain.events import subject_ref
 from consentry.storage.tables import UTCDateTime, outbox
 
 
@@ -42,11 +41,10 @@ def shard_of(key: str, shards: int) -> int:
 
 
 def subject_key(subject_id: str, payload: Mapping[str, Any]) -> str:
+    """The chain's reference every message of a subject carries (the row's column for a row
+    written before messages carried it)."""
     ref = payload.get("subject_ref")
-    if isinstance(ref, str):
-        return ref
-    subject = payload.get("subject")
-    return subject_ref(subject if isinstance(subject, str) else subject_id)
+    return ref if isinstance(ref, str) else subject_id
 
 
 def _message(position: int, event_id: str, subject_id: str, raw: str) -> OutboxMessage:

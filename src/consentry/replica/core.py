@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from time import monotonic as _monotonic
@@ -20,7 +22,6 @@ from typing import Any
 
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.compiled import JURISDICTION_BITS, CompiledCatalogue, Plan, decide_state
-from consentry.domain.events import subject_ref
 from consentry.domain.rules import Code, Decision, Reason
 from consentry.replica.rows import (
     AllowsFunc,
@@ -28,7 +29,6 @@ from consentry.replica.rows import (
     RowsFactory,
     fast_checker,
     new_rows,
-    rows_iter,
 )
 
 GRANTED = "permission_granted"
@@ -40,6 +40,18 @@ _J_MASK = (1 << JURISDICTION_BITS) - 1
 
 # (permission id, "granted" | "denied", notice version, expires_at as POSIX seconds or None)
 ChoiceRow = tuple[str, str, str, float | None]
+
+
+def chain_tag(ref: object) -> int:
+    """The first 64 bits of a chain's reference (random: ``storage/pseudonyms.py``); 0 when
+    unknown. A replica keeps one per subject to tell the subject's chains apart: an erasure
+    notice names only the reference, and a later chain for the same id has another one."""
+    if isinstance(ref, str) and len(ref) >= 16:
+        try:
+            return int(ref[:16], 16)
+        except ValueError:
+            return 0
+    return 0
 
 
 def timestamp(value: str | datetime | None) -> float | None:
@@ -67,6 +79,10 @@ class Replica:
         self._fresh_until = float("inf")
         self._new_rows = rows
         self._expiries: dict[int, dict[int, float]] = {}
+        # Each row's chain tag, in row order (rows only grow, in increasing order): 16 bytes
+        # a subject, found by bisection.
+        self._tag_rows = array("q")
+        self._tags = array("Q")
         self._empty = self.compiled.pack(())
         self._x_shift = self.compiled.x_shift
         # The compiled catalogue's plans, looked up with the request's own key (any shape).
@@ -227,10 +243,13 @@ class Replica:
         choices: Iterable[ChoiceRow],
         *,
         force: bool = False,
+        ref: str | None = None,
     ) -> bool:
-        """Replace a subject's whole state, unless the replica already holds a later seq."""
+        """Replace a subject's whole state, unless the replica already holds a later seq of
+        the same chain (``ref``: the chain's reference, when known)."""
         row = self._rows.find(subject)
-        if row >= 0 and not force and self._rows.seq(row) > seq:
+        tag = chain_tag(ref)
+        if row >= 0 and not force and self._rows.seq(row) > seq and not self._new_chain(row, tag):
             return False
         compiled = self.compiled
         codes: dict[int, Code] = {}
@@ -244,7 +263,8 @@ class Replica:
             if expires is not None and code is not Code.DENIED:
                 expiries[bit] = expires
         jid = compiled.jurisdiction_id(jurisdiction)
-        self._store(subject, row, seq, compiled.pack(codes.items(), jid, bool(expiries)), expiries)
+        packed = compiled.pack(codes.items(), jid, bool(expiries))
+        self._store(subject, row, seq, packed, expiries, tag)
         return True
 
     def load_masks(
@@ -255,13 +275,14 @@ class Replica:
         c0: int,
         c1: int,
         expiries: dict[int, float],
+        ref: str | None = None,
     ) -> None:
         """Add a subject from a snapshot line: its stored code masks, as the server's compiled
         catalogue (the same catalogue, sent in the snapshot header) produced them."""
         compiled = self.compiled
         jid = compiled.jurisdiction_id(jurisdiction)
         state = compiled.assemble(c0 & compiled.full, c1 & compiled.full, 0, jid, bool(expiries))
-        self._store(subject, self._rows.find(subject), seq, state, expiries)
+        self._store(subject, self._rows.find(subject), seq, state, expiries, chain_tag(ref))
 
     def masks_of(self, subject: str) -> tuple[int, int, dict[int, float]]:
         """(c0, c1, expiries) of a subject, as a snapshot line carries them."""
@@ -278,24 +299,26 @@ class Replica:
         if kind == ERASED and "subject" not in change:
             self.erase_ref(str(change["subject_ref"]), int(change["seq"]))
             return True
+        tag = chain_tag(change.get("subject_ref"))
         if kind == JURISDICTION_SET:
-            self.set_jurisdiction(str(change["subject"]), change.get("jurisdiction"))
+            self.set_jurisdiction(str(change["subject"]), change.get("jurisdiction"), tag)
             return True
         if "subject" not in change:
             return True  # redacted by an erasure; the erasure event itself follows
         subject = change["subject"]
         seq = int(change["seq"])
         row = self._rows.find(subject)
-        last = self._rows.seq(row) if row >= 0 else 0
+        fresh = row >= 0 and self._new_chain(row, tag)
+        last = self._rows.seq(row) if row >= 0 and not fresh else 0
         if seq <= last:
             return True  # already applied (a snapshot or a local write got here first)
         if seq != last + 1:
             return False
         compiled = self.compiled
-        state = self._rows.state(row) if row >= 0 else self._empty
+        state = self._rows.state(row) if row >= 0 and not fresh else self._empty
         jid = compiled.jurisdiction_index(state)
         codes = compiled.codes(state)
-        expiries = dict(self._expiries.get(row, {})) if row >= 0 else {}
+        expiries = dict(self._expiries.get(row, {})) if row >= 0 and not fresh else {}
         if kind == ERASED:
             codes, expiries, jid = {}, {}, 0
         elif kind in (GRANTED, DENIED):
@@ -309,36 +332,75 @@ class Replica:
                 else:
                     expiries.pop(bit, None)
         # Any other kind only moves the subject's seq on.
-        self._store(subject, row, seq, compiled.pack(codes.items(), jid, bool(expiries)), expiries)
+        packed = compiled.pack(codes.items(), jid, bool(expiries))
+        self._store(subject, row, seq, packed, expiries, tag)
         return True
 
+    def _index(self, row: int) -> int:
+        at = bisect_left(self._tag_rows, row)
+        return at if at < len(self._tag_rows) and self._tag_rows[at] == row else -1
+
+    def _new_chain(self, row: int, tag: int) -> bool:
+        """Whether a message with chain tag ``tag`` starts a new chain for the subject of
+        ``row`` (its earlier chain was erased): both tags known, and different."""
+        at = self._index(row)
+        known = self._tags[at] if at >= 0 else 0
+        return bool(tag and known and known != tag)
+
+    def _tag(self, row: int, tag: int) -> None:
+        if not tag:
+            return
+        at = self._index(row)
+        if at >= 0:
+            self._tags[at] = tag
+        elif not self._tag_rows or row > self._tag_rows[-1]:
+            self._tag_rows.append(row)
+            self._tags.append(tag)
+        else:  # not expected (rows grow in order), but stay correct
+            at = bisect_left(self._tag_rows, row)
+            self._tag_rows.insert(at, row)
+            self._tags.insert(at, tag)
+
     def erase_ref(self, ref: str, seq: int) -> None:
-        """An erasure names the subject by ledger reference only (the id is gone from the
-        server): find the row whose id has that reference. O(subjects); erasures are rare."""
+        """An erasure names the subject by chain reference only (the server keeps no link to
+        the id any more): the row whose chain has that tag. O(subjects); erasures are rare."""
+        tag = chain_tag(ref)
+        if not tag:
+            return
         rows = self._rows
-        matches = [row for row in rows_iter(rows) if subject_ref(rows.subject(row)) == ref]
+        matches = [row for row, t in zip(self._tag_rows, self._tags, strict=True) if t == tag]
         for row in matches:
             if rows.seq(row) < seq:
                 self._store(rows.subject(row), row, seq, self._empty, {})
 
-    def set_jurisdiction(self, subject: str, jurisdiction: str | None) -> None:
+    def set_jurisdiction(self, subject: str, jurisdiction: str | None, tag: int = 0) -> None:
         compiled = self.compiled
         row = self._rows.find(subject)
+        if row >= 0 and self._new_chain(row, tag):  # a new chain: nothing of the old one
+            self._store(subject, row, 0, self._empty, {}, tag)
         state = self._rows.state(row) if row >= 0 else self._empty
         expiries = dict(self._expiries.get(row, {})) if row >= 0 else {}
         jid = compiled.jurisdiction_id(jurisdiction)
         packed = compiled.pack(compiled.codes(state).items(), jid, bool(expiries))
-        self._store(subject, row, self._rows.seq(row) if row >= 0 else 0, packed, expiries)
+        seq = self._rows.seq(row) if row >= 0 else 0
+        self._store(subject, row, seq, packed, expiries, tag)
 
     def _store(
-        self, subject: str, row: int, seq: int, state: int, expiries: dict[int, float]
+        self,
+        subject: str,
+        row: int,
+        seq: int,
+        state: int,
+        expiries: dict[int, float],
+        tag: int = 0,
     ) -> None:
         if row < 0:
             if not expiries:
-                self._rows.add(subject, state, seq)
+                self._tag(self._rows.add(subject, state, seq), tag)
                 return
             # A state with expiries is readable only once its expiries are: add the row empty.
             row = self._rows.add(subject, self._empty, 0)
+        self._tag(row, tag)
         if expiries:
             self._expiries[row] = expiries
         else:
@@ -349,3 +411,5 @@ class Replica:
         """Forget every subject (before loading a new snapshot into this object)."""
         self._use_rows(self._new_rows(1024, self._state_bits))
         self._expiries = {}
+        self._tag_rows = array("q")
+        self._tags = array("Q")

@@ -185,6 +185,7 @@ class SubjectRecord:
     seq: int
     jurisdiction: str | None
     choices: list[ChoiceRow]
+    ref: str | None = None
 
 
 def _choice(row: Any) -> ChoiceRow:
@@ -201,6 +202,7 @@ def subjects_in(conn: Connection) -> Iterator[SubjectRecord]:
     query = (
         select(
             subjects.c.subject_id,
+            subjects.c.subject_ref,
             subjects.c.head_seq,
             subjects.c.jurisdiction,
             permission_states.c.permission_id,
@@ -221,7 +223,9 @@ def subjects_in(conn: Connection) -> Iterator[SubjectRecord]:
         if current is None or row.subject_id != current.subject:
             if current is not None:
                 yield current
-            current = SubjectRecord(row.subject_id, int(row.head_seq), row.jurisdiction, [])
+            current = SubjectRecord(
+                row.subject_id, int(row.head_seq), row.jurisdiction, [], row.subject_ref
+            )
         if row.permission_id is not None:
             current.choices.append(_choice(row))
     if current is not None:
@@ -237,7 +241,7 @@ def load_subject(db: Database, subject_id: str) -> SubjectRecord | None:
     """One subject as stored now; None when there is no such subject (any more)."""
     with consistent_read(db) as conn:
         found = conn.execute(
-            select(subjects.c.head_seq, subjects.c.jurisdiction).where(
+            select(subjects.c.head_seq, subjects.c.jurisdiction, subjects.c.subject_ref).where(
                 subjects.c.subject_id == subject_id
             )
         ).first()
@@ -252,5 +256,9 @@ def load_subject(db: Database, subject_id: str) -> SubjectRecord | None:
             ).where(permission_states.c.subject_id == subject_id)
         )
         return SubjectRecord(
-            subject_id, int(found.head_seq), found.jurisdiction, [_choice(r) for r in rows]
+            subject_id,
+            int(found.head_seq),
+            found.jurisdiction,
+            [_choice(r) for r in rows],
+            found.subject_ref,
         )

@@ -229,7 +229,9 @@ class ServerReplica:
         replica = self._new_replica()
         with feed.consistent_read(self.db) as conn, replica.lock:
             for record in feed.subjects_in(conn):
-                replica.put(record.subject, record.seq, record.jurisdiction, record.choices)
+                replica.put(
+                    record.subject, record.seq, record.jurisdiction, record.choices, ref=record.ref
+                )
         loaded_at = cursor
         with self._lock:
             if self.status != LOADING:
@@ -251,8 +253,17 @@ class ServerReplica:
             for change in changes:
                 if not replica.apply(change.payload):
                     # A gap for this subject: take it whole from the database.
-                    record = feed.load_subject(self.db, str(change.payload["subject"]))
-                    if record is not None:
-                        replica.put(record.subject, record.seq, record.jurisdiction, record.choices)
+                    subject = str(change.payload["subject"])
+                    record = feed.load_subject(self.db, subject)
+                    if record is None:  # erased since: nothing of it stays
+                        replica.put(subject, 0, None, [], force=True)
+                    else:
+                        replica.put(
+                            record.subject,
+                            record.seq,
+                            record.jurisdiction,
+                            record.choices,
+                            ref=record.ref,
+                        )
         self.cursor = changes[-1].cursor
         return len(changes)

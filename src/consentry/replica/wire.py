@@ -7,11 +7,12 @@ Both are JSON lines. A snapshot is a header, one line per subject, and a trailer
     ["user-2", 1, "US-CA", 1, 0, [[0, 1798761600.0]]]
     {"end": true, "subjects": 2}
 
-A subject line is ``[id, seq, jurisdiction, c0, c1, expiries]``: ``c0``/``c1`` are the masks of
+A subject line is ``[id, seq, jurisdiction, c0, c1, expiries, ref]``: ``c0``/``c1`` are the masks of
 its stored codes (bit i = permission i of the header's catalogue, in file order: 01 granted,
 10 denied, 11 granted on a notice that changed since) and ``expiries`` lists ``[bit, POSIX
-seconds]`` for time-limited grants. A change line is ``{"cursor": "43", "change": {...}}``,
-the change being the outbox payload.
+seconds]`` for time-limited grants; ``ref`` is the reference of the subject's chain (random,
+named again by an erasure notice; absent in lines of earlier servers). A change line is
+``{"cursor": "43", "change": {...}}``, the change being the outbox payload.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ SNAPSHOT_FORMAT = "consentry.snapshot.v1"
 NDJSON = "application/x-ndjson"
 CURSOR_HEADER = "Consentry-Cursor"
 
-SubjectLine = tuple[str, int, str | None, int, int, dict[int, float]]
+SubjectLine = tuple[str, int, str | None, int, int, dict[int, float], str | None]
 
 
 def _dumps(value: Any) -> str:
@@ -52,6 +53,7 @@ def subject_line(
     seq: int,
     jurisdiction: str | None,
     choices: Iterable[ChoiceRow],
+    ref: str | None = None,
 ) -> str:
     c0 = c1 = 0
     expiries: list[list[float]] = []
@@ -66,7 +68,10 @@ def subject_line(
                 expiries.append([bit, expires])
         if code is not Code.GRANTED:
             c1 |= 1 << bit
-    return _dumps([subject, seq, jurisdiction, c0, c1, expiries])
+    line: list[Any] = [subject, seq, jurisdiction, c0, c1, expiries]
+    if ref is not None:
+        line.append(ref)
+    return _dumps(line)
 
 
 def trailer_line(subjects: int) -> str:
@@ -74,7 +79,8 @@ def trailer_line(subjects: int) -> str:
 
 
 def parse_subject(line: Any) -> SubjectLine:
-    subject, seq, jurisdiction, c0, c1, expiries = line
+    subject, seq, jurisdiction, c0, c1, expiries = line[:6]
+    ref = line[6] if len(line) > 6 and isinstance(line[6], str) else None
     return (
         str(subject),
         int(seq),
@@ -82,6 +88,7 @@ def parse_subject(line: Any) -> SubjectLine:
         int(c0),
         int(c1),
         {int(bit): float(ts) for bit, ts in expiries},
+        ref,
     )
 
 

@@ -11,20 +11,33 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from consentry.bootstrap import Container
 from consentry.domain.catalogue import Catalogue
-from consentry.domain.events import subject_ref
+from consentry.domain.events import EventKind
+from consentry.services import erasure_notes
 from consentry.services.consents import view_to_json
 from consentry.services.ledger import verify
+from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
 from consentry.services.rights import rules_for
+from consentry.storage import pseudonyms
+from consentry.storage import repository as repo
 from consentry.storage.period import PeriodCount, period_counts, period_totals
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent),
     autoescape=select_autoescape(["html", "j2"]),
 )
+
+
+def _keys(container: Container) -> dict[str, Ed25519PublicKey] | None:
+    """The keys that check the ledger's checkpoints (None: receipts and checkpoints are off)."""
+    try:
+        return load_receipt_keys(container.settings).verifying_keys() or None
+    except ReceiptKeyError:
+        return None
 
 
 def subject_report(container: Container, subject_id: str) -> str:
@@ -38,17 +51,47 @@ def subject_report(container: Container, subject_id: str) -> str:
         }
         for v in container.consents.permissions(subject_id)
     ]
+    with container.db.read() as conn:
+        ref = pseudonyms.resolve(conn, subject_id)
     return _ENV.get_template("evidence.html.j2").render(
         subject=subject_id,
-        ref=subject_ref(subject_id),
+        ref=ref,
         controller=cat.controller,
         catalogue_version=cat.catalogue_version,
         jurisdiction=state.jurisdiction,
         rules=rules_for(state.jurisdiction),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        verification=verify(container.db, subject_id),
+        verification=verify(container.db, subject_id, keys=_keys(container)),
         permissions=permissions,
         history=list(container.rights.history_items(subject_id)),
+    )
+
+
+def erased_report(container: Container, ref: str) -> str | None:
+    """The evidence pack of a chain whose subject was erased, by its reference (from the
+    erasure's answer or receipt): what it still proves, and what can no longer be read.
+    None when there is no such chain."""
+    with container.db.read() as conn:
+        heads = list(repo.subject_heads_by_ref(conn, ref))
+        chain = list(repo.chain(conn, ref)) if heads else []
+    if not heads:
+        return None
+    erased = next((e for e in chain if e.kind is EventKind.SUBJECT_ERASED), None)
+    removed: dict[str, int] = {}
+    statement = (
+        erasure_notes.statement(ref, erased.occurred_at, erased.seq, removed)
+        if erased is not None
+        else None
+    )
+    return _ENV.get_template("erased.html.j2").render(
+        ref=ref,
+        controller=container.catalogue.controller,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        verification=verify(container.db, keys=_keys(container), ref=ref),
+        linked=heads[0].subject_id is not None,
+        erased_at=erased.occurred_at.isoformat(timespec="seconds") if erased else None,
+        statement=statement,
+        history=chain,
     )
 
 
@@ -103,7 +146,7 @@ def period_report(container: Container, start: datetime, end: datetime) -> str:
         start=start.isoformat(timespec="seconds"),
         end=end.isoformat(timespec="seconds"),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        verification=verify(container.db),
+        verification=verify(container.db, keys=_keys(container)),
         totals=totals,
         permissions=permissions,
         notices=_shown_notices(cat, counts),

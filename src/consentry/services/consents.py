@@ -25,7 +25,7 @@ from consentry.domain.errors import (
     NotToggleable,
     UnknownPermission,
 )
-from consentry.domain.events import Event, EventKind, seal, subject_ref
+from consentry.domain.events import Event, EventKind, seal
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.services._ledger_io import opened, retrying, retrying_on_loop, utcnow
 from consentry.services.keys import KeyCheck
@@ -174,7 +174,7 @@ class ConsentService:
             before = int(cursor)
         with self.db.read() as conn:
             items = repo.history(conn, subject_id, limit + 1, before)
-            key = repo.subject_key(conn, subject_ref(subject_id)) if items else None
+            key = repo.subject_key(conn, items[0].subject_ref) if items else None
         more = len(items) > limit
         items = [opened(e, key) for e in items[:limit]]
         return HistoryPage(items, str(items[-1].seq) if more and items else None)
@@ -284,11 +284,12 @@ class ConsentService:
     ) -> ChangeOutcome:
         now = self.clock()
         with self.db.write(statements_commit=_plain(changes, context, idempotency)) as conn:
-            ref = subject_ref(subject_id)
-            # The head, the jurisdiction, the choices this change touches and the writer's key.
+            # The chain's reference and head, the jurisdiction, the choices this change touches
+            # and the writer's key.
             found = ledger_writes.current(
-                conn, subject_id, ref, [p.id for p in _unique(perms)], _hash_of(key)
+                conn, subject_id, [p.id for p in _unique(perms)], _hash_of(key)
             )
+            ref = found.ref
             _admit(found, key)
             if idempotency is not None:
                 replay = self._replay(conn, idempotency)
@@ -313,6 +314,7 @@ class ConsentService:
                     idempotency.fingerprint,
                     outcome_to_json(planned.outcome),
                     now,
+                    subject_id,
                 )
             return planned.outcome
 
@@ -326,17 +328,16 @@ class ConsentService:
         if pool is None or not _plain([change], context, None):
             return None
         perms = [self._check(change)]
-        ref = subject_ref(subject_id)
 
         async def once() -> ChangeOutcome:
             now = self.clock()
             async with pool.connection() as conn:
                 found = await async_pg.current(
-                    conn, subject_id, ref, [change.permission_id], _hash_of(key)
+                    conn, subject_id, [change.permission_id], _hash_of(key)
                 )
                 _admit(found, key)
                 planned = _plan(
-                    subject_id, ref, [change], perms, context, found, now, sealing=_no_sealing
+                    subject_id, found.ref, [change], perms, context, found, now, sealing=_no_sealing
                 )
                 await async_pg.write(
                     conn, subject_id, found.head, planned.new, now, planned.projected

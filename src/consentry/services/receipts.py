@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from consentry.domain.catalogue import Catalogue, LegalBasis, RecipientKind
 from consentry.domain.events import Event, EventKind
-from consentry.services import receipt_fields
+from consentry.services import checkpoints, receipt_fields
 from consentry.services._ledger_io import utcnow
 from consentry.services.consents import ConsentService
 from consentry.services.receipt_signing import (
@@ -267,6 +267,16 @@ class ReceiptService:
             issued_at=self.clock(),
             receipt_id=str(uuid.uuid4()),
         )
+        covered = checkpoints.covering(self.consents.db, event.subject_ref, event.seq)
+        if covered is not None:  # the published checkpoint this event is in
+            record["ledger"]["checkpoint"] = {
+                "number": covered["number"],
+                "root": covered["root"],
+                "tree_size": covered["tree_size"],
+                "created_at": covered["created_at"],
+                "published_at": "/.well-known/consentry-checkpoints.json",
+                "inclusion_proof": f"/v1/subjects/{subject_id}/receipts/{event.event_id}/inclusion",
+            }
         payload = canonical_json(record)
         # The readable copy is the payload read back, so it has the payload's key order.
         return SignedReceipt(json.loads(payload), self.keys.sign(payload))

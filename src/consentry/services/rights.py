@@ -20,7 +20,7 @@ from typing import Any
 from consentry.domain.catalogue import LegalBasis
 from consentry.domain.decisions import CatalogueIndex
 from consentry.domain.errors import InvalidChange, NotToggleable
-from consentry.domain.events import EventKind, seal, subject_ref
+from consentry.domain.events import EventKind, seal
 from consentry.domain.jurisdictions import region_of
 from consentry.domain.state import ChoiceState
 from consentry.services._ledger_io import opened, retrying, utcnow
@@ -33,7 +33,7 @@ from consentry.services.consents import (
 )
 from consentry.services.deliveries import delivery_of
 from consentry.storage import deliveries as delivery_rows
-from consentry.storage import erasure
+from consentry.storage import erasure, pseudonyms
 from consentry.storage import repository as repo
 from consentry.storage import uses as use_rows
 from consentry.storage.database import Database
@@ -47,6 +47,8 @@ class ErasureOutcome:
     subject_ref: str
     event_id: str
     removed: dict[str, int]
+    erased_at: datetime | None = None
+    seq: int = 0  # events the chain keeps, the erasure's own included
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -114,16 +116,18 @@ class RightsService:
 
     # -- erasure (Art. 17) -------------------------------------------------------------------
     def erase(self, subject_id: str, context: Context) -> ErasureOutcome:
-        return retrying(lambda: self._erase_once(subject_id, context))
+        outcome = retrying(lambda: self._erase_once(subject_id, context))
+        self.db.flush_log()  # the erased rows' old pages out of SQLite's write-ahead log
+        return outcome
 
     def _erase_once(self, subject_id: str, context: Context) -> ErasureOutcome:
         now = self.clock()
         with self.db.write() as conn:
-            repo.ensure_subject(conn, subject_id, now)
+            ref = repo.ensure_subject(conn, subject_id, now)
             head = repo.head(conn, subject_id)
             event = seal(
                 event_id=str(uuid.uuid4()),
-                subject_ref=subject_ref(subject_id),
+                subject_ref=ref,
                 seq=head.seq + 1,
                 kind=EventKind.SUBJECT_ERASED,
                 permission_id="",
@@ -143,13 +147,20 @@ class RightsService:
                 "outbox_redacted": removed.outbox,
                 "access_reports": removed.uses,
                 "idempotency_keys": removed.idempotency_keys,
+                "sessions": removed.sessions,
+                "webhook_deliveries": removed.deliveries,
             },
+            event.occurred_at,
+            event.seq,
         )
 
     # -- export (Art. 15 and 20) -------------------------------------------------------------
     def history_items(self, subject_id: str) -> Iterator[dict[str, Any]]:
         """Every event of the subject, oldest first, readable, with the notice as shown."""
-        ref = subject_ref(subject_id)
+        with self.db.read() as conn:
+            ref = pseudonyms.resolve(conn, subject_id)
+        if ref is None:
+            return
         after = 0
         while True:
             with self.db.read() as conn:

@@ -68,12 +68,11 @@ class AsyncPool:
 async def current(
     conn: psycopg.AsyncConnection[Any],
     subject_id: str,
-    ref: str,
     permission_ids: Sequence[str],
     key_hash: str | None,
 ) -> changes.Current:
     """``changes.current`` on an async connection."""
-    params = changes.current_params(subject_id, ref, permission_ids, key_hash)
+    params = changes.current_params(subject_id, permission_ids, key_hash)
     cursor = await conn.execute(changes.CURRENT_POSTGRESQL, params)
     return changes.current_of(await cursor.fetchall())
 

@@ -46,7 +46,7 @@ from sqlalchemy.dialects import sqlite
 from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import GENESIS, Event
 from consentry.domain.state import Choice, ChoiceState
-from consentry.storage import database, keys
+from consentry.storage import database, keys, pseudonyms
 from consentry.storage.tables import UTCDateTime, events, outbox, permission_states, subjects
 
 
@@ -67,12 +67,14 @@ class Head:
 class Current:
     """What a change reads before it writes. ``key_scopes``: the scopes of the service key
     asked about (``key_hash``), or None when there is no such key, it is revoked, or none was
-    asked about."""
+    asked about. ``ref``: the chain's reference, resolved by the subject id in the same read
+    (a new random one when the id has no live chain: ``pseudonyms``)."""
 
     head: Head
     jurisdiction: str | None
     choices: dict[str, Choice]
     key_scopes: frozenset[str] | None = None
+    ref: str = ""
 
 
 def choice_of(row: Any) -> Choice:
@@ -92,6 +94,7 @@ def choice_of(row: Any) -> Choice:
 # permissions' projected choices (if any), joined to a constant.
 _anchor = select(literal(1, Integer).label("one")).subquery("anchor")
 _CURRENT = select(
+    subjects.c.subject_ref,
     subjects.c.head_seq,
     subjects.c.head_hash,
     subjects.c.jurisdiction,
@@ -104,7 +107,7 @@ _CURRENT = select(
     permission_states.c.expires_at,
     permission_states.c.event_id,
 ).select_from(
-    _anchor.outerjoin(subjects, subjects.c.subject_ref == bindparam("ref")).outerjoin(
+    _anchor.outerjoin(subjects, subjects.c.subject_id == bindparam("sid")).outerjoin(
         permission_states,
         and_(
             permission_states.c.subject_id == bindparam("sid"),
@@ -119,9 +122,9 @@ _CURRENT = select(
 CURRENT_POSTGRESQL = """
 SELECT s.head_seq, s.head_hash, s.jurisdiction,
        p.permission_id, p.state, p.options, p.notice_version, p.source, p.updated_at,
-       p.expires_at, p.event_id, k.scopes
+       p.expires_at, p.event_id, k.scopes, s.subject_ref
 FROM (SELECT 1) AS anchor
-LEFT JOIN subjects AS s ON s.subject_ref = %(ref)s
+LEFT JOIN subjects AS s ON s.subject_id = %(sid)s
 LEFT JOIN api_keys AS k ON k.key_hash = %(kh)s AND k.revoked_at IS NULL
 LEFT JOIN permission_states AS p
     ON p.subject_id = %(sid)s AND p.permission_id = ANY(CAST(%(pids)s AS varchar[]))
@@ -134,10 +137,10 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def current_params(
-    subject_id: str, ref: str, permission_ids: Sequence[str], key_hash: str | None
+    subject_id: str, permission_ids: Sequence[str], key_hash: str | None
 ) -> dict[str, Any]:
     """The parameters of ``CURRENT_POSTGRESQL``."""
-    return {"ref": ref, "sid": subject_id, "pids": list(permission_ids), "kh": key_hash}
+    return {"sid": subject_id, "pids": list(permission_ids), "kh": key_hash}
 
 
 def current_of(rows: Sequence[Sequence[Any]]) -> Current:
@@ -159,20 +162,19 @@ def current_of(rows: Sequence[Sequence[Any]]) -> Current:
         if row[3] is not None
     }
     scopes = frozenset(first[11].split()) if first[11] is not None else None
-    return Current(head, first[2], choices, scopes)
+    return Current(head, first[2], choices, scopes, first[12] or pseudonyms.new_ref())
 
 
 def current(
     conn: Connection,
     subject_id: str,
-    ref: str,
     permission_ids: Sequence[str],
     key_hash: str | None = None,
 ) -> Current:
     """The head, the jurisdiction and the choices on ``permission_ids``, in one statement (and
     the scopes of the live service key whose hash is ``key_hash``: in the same statement on
     PostgreSQL, in one more on SQLite)."""
-    params = current_params(subject_id, ref, permission_ids, key_hash)
+    params = current_params(subject_id, permission_ids, key_hash)
     if conn.dialect.name == "postgresql":
         return current_of(database.driver_rows(conn, CURRENT_POSTGRESQL, params))
     found = conn.execute(_CURRENT, params).all()
@@ -188,6 +190,7 @@ def current(
         top.jurisdiction,
         {row.permission_id: choice_of(row) for row in found if row.permission_id is not None},
         key.scopes if key is not None and key.revoked_at is None else None,
+        top.subject_ref or pseudonyms.new_ref(),
     )
 
 
@@ -215,6 +218,7 @@ def outbox_payload(subject_id: str, event: Event) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
         "subject": subject_id,
+        "subject_ref": event.subject_ref,
         "seq": event.seq,
         "kind": event.kind.value,
         "permission": event.permission_id,

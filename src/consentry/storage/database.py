@@ -95,6 +95,8 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, not left in free space of the file.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -182,6 +184,20 @@ class Database:
             return
         with engine.begin() as conn:
             yield conn
+
+    def flush_log(self) -> None:
+        """On SQLite, copy the write-ahead log into the database file and empty it, so page
+        images written before (an erased subject's rows among them) leave the disk; a
+        reader still holding old pages makes it partial, and the next call finishes it."""
+        if self.dialect != "sqlite":
+            return
+        raw = self.write_engine.raw_connection()  # outside a transaction: BEGIN would block it
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.close()
+        finally:
+            raw.close()
 
     def dispose(self) -> None:
         with self._async_lock:

@@ -1,11 +1,11 @@
-"""Erasing a subject: remove everything keyed by their id, shred their key, keep the chain."""
+"""Erasing a subject: remove everything keyed by their id, unlink and shred, keep the chain."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, update
+from sqlalchemy import Connection, delete, insert, or_, update
 
 from consentry.domain.events import Event
 from consentry.storage.changes import Head, dumps, event_row
@@ -19,6 +19,7 @@ from consentry.storage.tables import (
     permission_states,
     subject_keys,
     uses,
+    web_sessions,
 )
 
 # The kind of an outbox row whose subject was erased after it was written.
@@ -32,13 +33,17 @@ class Erased:
     outbox: int  # rows redacted
     uses: int
     idempotency_keys: int
+    sessions: int
+    deliveries: int
 
 
 def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: datetime) -> Erased:
     """Append the erasure event and remove the subject's personal data, in one transaction.
 
-    The outbox row announcing the erasure names the subject by ledger reference only: a
-    consumer that knows the id computes the same reference (``subject_ref``)."""
+    The head moves with ``subject_id`` cleared: that column was the only link between the id
+    and the chain's random reference (``pseudonyms``), so from here on the chain, the erasure
+    notice and the redacted outbox rows are named by a reference nothing computes from the id.
+    Followers learned the reference from the subject's earlier messages (or snapshot line)."""
     ref = event.subject_ref
     erased = {"subject_id": None, "jurisdiction": None, "erased_at": now}
     move_head(conn, expected, event, now, name=subject_id, **erased)
@@ -58,11 +63,20 @@ def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: 
             )
         ).rowcount,
         uses=conn.execute(delete(uses).where(uses.c.subject_id == subject_id)).rowcount,
+        # Answers stored for any credential about this subject, and the subject's own.
         idempotency_keys=conn.execute(
-            delete(idempotency_keys).where(idempotency_keys.c.credential == f"subject:{subject_id}")
+            delete(idempotency_keys).where(
+                or_(
+                    idempotency_keys.c.subject_id == subject_id,
+                    idempotency_keys.c.credential == f"subject:{subject_id}",
+                )
+            )
         ).rowcount,
+        sessions=conn.execute(
+            delete(web_sessions).where(web_sessions.c.subject_id == subject_id)
+        ).rowcount,
+        deliveries=forget_subject(conn, subject_id),  # the erasure notice supersedes them
     )
-    forget_subject(conn, subject_id)  # webhook deliveries; the erasure notice supersedes them
     conn.execute(delete(subject_keys).where(subject_keys.c.subject_ref == ref))
     conn.execute(
         insert(outbox).values(

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from consentry.crypto import new_key
-from consentry.domain.events import GENESIS, Event, EventKind, subject_ref
+from consentry.domain.events import GENESIS, Event, EventKind
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
-from consentry.storage import changes
+from consentry.storage import changes, projection, pseudonyms
 from consentry.storage.changes import Head as Head
 from consentry.storage.changes import choice_of, dumps
 from consentry.storage.tables import (
@@ -34,9 +34,7 @@ from consentry.storage.tables import (
 
 def head(conn: Connection, subject_id: str) -> Head:
     row = conn.execute(
-        select(subjects.c.head_seq, subjects.c.head_hash).where(
-            subjects.c.subject_ref == subject_ref(subject_id)
-        )
+        select(subjects.c.head_seq, subjects.c.head_hash).where(subjects.c.subject_id == subject_id)
     ).first()
     if row is None:
         return Head(0, GENESIS, False)
@@ -54,16 +52,18 @@ def _device(row: Row[Any]) -> DeviceReport:
 
 
 def load_state(conn: Connection, subject_id: str) -> SubjectState:
-    """The subject's projected state; a subject never seen has no choices (all defaults)."""
+    """The subject's projected state, each row held to the chain; a subject never seen has no
+    choices (all defaults)."""
     jurisdiction = conn.execute(
-        select(subjects.c.jurisdiction).where(subjects.c.subject_ref == subject_ref(subject_id))
+        select(subjects.c.jurisdiction).where(subjects.c.subject_id == subject_id)
     ).scalar()
-    choices = {
+    stored = {
         row.permission_id: choice_of(row)
         for row in conn.execute(
             select(permission_states).where(permission_states.c.subject_id == subject_id)
         )
     }
+    choices = projection.checked(conn, subject_id, stored)  # held to the chain
     reports = {
         row.device_id: _device(row)
         for row in conn.execute(select(devices).where(devices.c.subject_id == subject_id))
@@ -114,30 +114,18 @@ def subject_key(conn: Connection, ref: str, now: datetime | None = None) -> byte
     return bytes(key) if key is not None else None
 
 
-def ensure_subject(conn: Connection, subject_id: str, now: datetime) -> None:
-    """A subjects row without events yet (head at genesis), e.g. to hold a jurisdiction."""
-    ref = subject_ref(subject_id)
-    exists = conn.execute(select(subjects.c.subject_ref).where(subjects.c.subject_ref == ref))
-    if exists.first() is None:
-        conn.execute(
-            insert(subjects).values(
-                subject_ref=ref,
-                subject_id=subject_id,
-                jurisdiction=None,
-                head_seq=0,
-                head_hash=GENESIS,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+def ensure_subject(conn: Connection, subject_id: str, now: datetime) -> str:
+    """The subject's reference; a subjects row without events yet (head at genesis) when the
+    id has no live chain, e.g. to hold a jurisdiction."""
+    return pseudonyms.resolve_or_create(conn, subject_id, now)
 
 
 def set_jurisdiction(conn: Connection, subject_id: str, code: str | None, now: datetime) -> None:
-    ensure_subject(conn, subject_id, now)
+    ref = ensure_subject(conn, subject_id, now)
     conn.execute(
         update(subjects)
-        .where(subjects.c.subject_ref == subject_ref(subject_id))
-        .values(jurisdiction=code, subject_id=subject_id, updated_at=now)
+        .where(subjects.c.subject_ref == ref)
+        .values(jurisdiction=code, updated_at=now)
     )
     # Followers (SDK replicas) learn the new defaults from the feed, like any change.
     conn.execute(
@@ -145,7 +133,12 @@ def set_jurisdiction(conn: Connection, subject_id: str, code: str | None, now: d
             event_id=str(uuid.uuid4()),
             subject_id=subject_id,
             payload=dumps(
-                {"kind": "jurisdiction_set", "subject": subject_id, "jurisdiction": code}
+                {
+                    "kind": "jurisdiction_set",
+                    "subject": subject_id,
+                    "subject_ref": ref,
+                    "jurisdiction": code,
+                }
             ),
             created_at=now,
             published_at=None,
@@ -154,7 +147,7 @@ def set_jurisdiction(conn: Connection, subject_id: str, code: str | None, now: d
 
 
 def history(conn: Connection, subject_id: str, limit: int, before_seq: int | None) -> list[Event]:
-    query = select(events).where(events.c.subject_ref == subject_ref(subject_id))
+    query = select(events).where(events.c.subject_ref == pseudonyms.ref_of(subject_id))
     if before_seq is not None:
         query = query.where(events.c.seq < before_seq)
     query = query.order_by(events.c.seq.desc()).limit(limit)
@@ -165,7 +158,8 @@ def find_event(conn: Connection, subject_id: str, event_id: str) -> Event | None
     """One of the subject's events by id; another subject's event is not found."""
     row = conn.execute(
         select(events).where(
-            events.c.event_id == event_id, events.c.subject_ref == subject_ref(subject_id)
+            events.c.event_id == event_id,
+            events.c.subject_ref == pseudonyms.ref_of(subject_id),
         )
     ).first()
     return event_from_row(row) if row is not None else None
@@ -204,7 +198,7 @@ def choice_at(
     row = conn.execute(
         select(events)
         .where(
-            events.c.subject_ref == subject_ref(subject_id),
+            events.c.subject_ref == pseudonyms.ref_of(subject_id),
             events.c.permission_id == permission_id,
             events.c.occurred_at <= moment,
         )
@@ -245,8 +239,14 @@ class ChainHead:
 def subject_heads(conn: Connection, subject_id: str | None = None) -> Iterator[ChainHead]:
     query = select(subjects.c.subject_ref, subjects.c.subject_id, subjects.c.head_hash)
     if subject_id is not None:
-        query = query.where(subjects.c.subject_ref == subject_ref(subject_id))
+        query = query.where(subjects.c.subject_id == subject_id)
     for row in conn.execute(query.order_by(subjects.c.subject_ref)):
+        yield ChainHead(row.subject_ref, row.subject_id, row.head_hash)
+
+
+def subject_heads_by_ref(conn: Connection, ref: str) -> Iterator[ChainHead]:
+    query = select(subjects.c.subject_ref, subjects.c.subject_id, subjects.c.head_hash)
+    for row in conn.execute(query.where(subjects.c.subject_ref == ref)):
         yield ChainHead(row.subject_ref, row.subject_id, row.head_hash)
 
 
@@ -293,6 +293,7 @@ def save_idempotent(
     fingerprint: str,
     response: Mapping[str, Any],
     now: datetime,
+    subject_id: str | None = None,
 ) -> None:
     conn.execute(
         insert(idempotency_keys).values(
@@ -301,5 +302,6 @@ def save_idempotent(
             fingerprint=fingerprint,
             response=dumps(response),
             created_at=now,
+            subject_id=subject_id,
         )
     )

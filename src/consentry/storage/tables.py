@@ -201,6 +201,8 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# ``subject_id``: the subject the stored answer is about, so erasure removes the answers
+# stored for every credential (a service key's included).
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
@@ -209,5 +211,33 @@ idempotency_keys = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("response", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("subject_id", SID, nullable=True),
     PrimaryKeyConstraint("credential", "key", name="pk_idempotency_keys"),
+    Index("ix_idempotency_keys_subject", "subject_id"),
+)
+
+# The page's sessions, server side: the cookie names a row by its random nonce (stored as
+# SHA-256 only); logout and erasure delete every row of the subject, so old cookies stop.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("nonce_hash", String(64), primary_key=True),
+    Column("subject_id", SID, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_web_sessions_subject", "subject_id"),
+)
+
+# Signed checkpoints: a Merkle root over every chain's head, signed with the receipt key.
+# ``number`` counts from 1; ``body`` is the signed line as published (``services/checkpoints``);
+# ``leaves`` the heads it covers (68 bytes each, kept for the newest two checkpoints only).
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("tree_size", BigId, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("leaves", LargeBinary, nullable=True),
 )

@@ -21,6 +21,7 @@ from consentry.web.session import SESSION_COOKIE, SESSION_TTL, Session
 
 def start_session(web: Web, response: Response, subject: str) -> Session:
     session, cookie = web.signer.new_session(subject)
+    web.container.sessions.open(session.nonce, subject, SESSION_TTL)
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -85,10 +86,19 @@ def authenticate(web: Web) -> SignedIn | Response:
             return sign_in_page(web, expired=True)
         carrier = Response()
         return SignedIn(start_session(web, carrier, subject), carrier)
-    session = web.signer.session(request.cookies.get(SESSION_COOKIE))
+    session = live_session(web)
     if session is None:
         return sign_in_page(web)
     return SignedIn(session)
+
+
+def live_session(web: Web) -> Session | None:
+    """The cookie's session, when it is well signed and still open on the server (logout and
+    erasure close every session of the subject, wherever its cookies are)."""
+    session = web.signer.session(web.request.cookies.get(SESSION_COOKIE))
+    if session is None or not web.container.sessions.alive(session.nonce, session.subject):
+        return None
+    return session
 
 
 def signed_in(web: Web) -> SignedIn | Response:
@@ -106,7 +116,7 @@ def signed_in(web: Web) -> SignedIn | Response:
 
 def session_for_change(web: Web, csrf: str | None) -> Session | Response:
     """The session of a form post whose CSRF token matches it, or the refusal to send."""
-    session = web.signer.session(web.request.cookies.get(SESSION_COOKIE))
+    session = live_session(web)
     if session is None:
         if web.wants_json:
             return problem_response(401, "sign in again", code="no_session")

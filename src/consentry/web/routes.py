@@ -253,6 +253,7 @@ def logout(web: WebDep, csrf: FormText = None) -> Response:
     session = session_for_change(web, csrf)
     if not isinstance(session, Session):
         return session
+    web.container.sessions.end_all(session.subject)  # every browser of the subject signs out
     target = "/demo/login" if web.container.settings.demo else "/permissions"
     redirect = RedirectResponse(target, status_code=303)
     redirect.delete_cookie(SESSION_COOKIE, path="/")

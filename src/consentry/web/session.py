@@ -1,9 +1,12 @@
 """The page's session cookie, CSRF tokens and one-shot flash messages, signed with HMAC-SHA256.
 
 A session holds the subject id, when it was issued and a random nonce; the CSRF token is an HMAC
-of that nonce, so it is tied to the session without being stored anywhere. The key is derived
-from the subject-token secret; with no shared secret (ES256 setups) a per-process key is used,
-which means sessions end on restart and need one worker (or sticky sessions).
+of that nonce, so it is tied to the session without being stored anywhere. The server also keeps
+a row per session (``storage/sessions.py``, by the nonce's SHA-256): a well-signed cookie counts
+only while its row exists, so logout and erasure end every session of the subject at once. The
+key is derived from the subject-token secret; with no shared secret (ES256 setups) a
+per-process key is used, which means sessions end on restart and need one worker (or sticky
+sessions).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 
 from consentry.catalogue_io import load_catalogue
 from consentry.domain.catalogue import Catalogue
-from consentry.domain.events import GENESIS, Event, EventKind, seal, subject_ref
+from consentry.domain.events import GENESIS, Event, EventKind, seal
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.services.consents import PermissionView, view
 from consentry.services.uses import UseGroup
@@ -263,7 +263,7 @@ def _event(
 ) -> Event:
     return seal(
         event_id="e-1",
-        subject_ref=subject_ref("s-1"),
+        subject_ref="5e" * 32,
         seq=1,
         kind=EventKind.PERMISSION_GRANTED if state == "granted" else EventKind.PERMISSION_DENIED,
         permission_id=pid,
@@ -297,7 +297,7 @@ def test_history_rows_say_what_changed_when_and_from_where(market: Catalogue) ->
 def test_an_automatic_reset_says_so_in_the_history(market: Catalogue) -> None:
     event = seal(
         event_id="e-2",
-        subject_ref=subject_ref("s-1"),
+        subject_ref="5e" * 32,
         seq=1,
         kind=EventKind.PERMISSION_DENIED,
         permission_id="marketing.email",

@@ -113,7 +113,12 @@ def _snapshot_lines(container: Container, cursor: str) -> Iterator[str]:
             count += 1
             yield (
                 wire.subject_line(
-                    compiled, record.subject, record.seq, record.jurisdiction, record.choices
+                    compiled,
+                    record.subject,
+                    record.seq,
+                    record.jurisdiction,
+                    record.choices,
+                    record.ref,
                 )
                 + "\n"
             )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
@@ -19,7 +20,9 @@ from consentry.api.deps import (
 from consentry.api.routes.subjects import patch_out
 from consentry.api.schemas import PermissionsPatchOut
 from consentry.domain.jurisdictions import region_of
+from consentry.services import erasure_notes
 from consentry.services.consents import Context
+from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
 from consentry.services.rights import rules_for
 
 router = APIRouter(tags=["rights"])
@@ -48,6 +51,10 @@ class ErasureOut(BaseModel):
     subject_ref: str
     event_id: str
     removed: dict[str, int]
+    erased_at: datetime | None = None
+    statement: str = ""
+    # Signed with the receipt key when one is configured: {"receipt": {...}, "jws": "..."}.
+    erasure_receipt: dict[str, Any] | None = None
 
 
 def _source(principal: Principal) -> str:
@@ -120,11 +127,36 @@ def export(
 
 @router.delete("/v1/subjects/{sid}", response_model=ErasureOut)
 def delete_subject(sid: SubjectId, principal: SubjectWriter, container: ContainerDep) -> ErasureOut:
+    """Erase the subject: every personal value goes, the id is unlinked from its ledger chain
+    (which stays, unreadable and unlinked, as proof). The answer says what was erased and when,
+    in plain words, and signs it when receipts are on: keep it, nothing else can recall it."""
     outcome = container.rights.erase(sid, Context(source=_source(principal)))
+    erased_at = outcome.erased_at or datetime.now(UTC)
+    try:
+        keys = load_receipt_keys(container.settings)
+    except ReceiptKeyError:
+        keys = None
+    signed = (
+        erasure_notes.receipt(
+            keys,
+            ref=outcome.subject_ref,
+            event_id=outcome.event_id,
+            seq=outcome.seq,
+            erased_at=erased_at,
+            removed=outcome.removed,
+        )
+        if keys is not None
+        else None
+    )
     return ErasureOut(
         subject=sid,
         erased=True,
         subject_ref=outcome.subject_ref,
         event_id=outcome.event_id,
         removed=outcome.removed,
+        erased_at=erased_at,
+        statement=erasure_notes.statement(
+            outcome.subject_ref, erased_at, outcome.seq, outcome.removed
+        ),
+        erasure_receipt=signed,
     )

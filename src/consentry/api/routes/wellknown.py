@@ -1,12 +1,16 @@
-"""Public well-known resources: the GPC support statement and the receipt verification keys."""
+"""Public well-known resources: the GPC support statement, the receipt verification keys and
+the signed checkpoints of the ledger."""
 
 from __future__ import annotations
+
+import json
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from consentry.api.deps import ContainerDep
 from consentry.api.problems import Problem
+from consentry.services import checkpoints
 from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
 
 router = APIRouter(tags=["well-known"])
@@ -34,3 +38,17 @@ def receipt_keys(container: ContainerDep) -> JSONResponse:
         media_type="application/json",
         headers={"Cache-Control": "public, max-age=300"},
     )
+
+
+@router.get("/.well-known/consentry-checkpoints.json")
+def checkpoint_log(container: ContainerDep) -> JSONResponse:
+    """Every signed checkpoint, oldest first (``services/checkpoints.py`` gives the format):
+    the same lines as ``consentry ledger checkpoint --out FILE``. Copy it off-site; ``consentry
+    ledger verify --checkpoints FILE`` checks the database against the copy. Checkpoints carry
+    no personal data: roots over pseudonymous chain heads."""
+    lines = checkpoints.published(container.db)
+    body = {
+        "format": checkpoints.FORMAT,
+        "checkpoints": [json.loads(line) for line in lines],
+    }
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
