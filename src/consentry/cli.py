@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -151,6 +152,11 @@ def demo(
     typer.echo(f"Service key:      {key}")
     typer.echo(
         f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/subjects/{customers[0]}/permissions"
+    )
+    typer.echo(
+        f"Demo shop:        {base}/demo/shop   (tags served by the partners' port as "
+        f"http://<partner>.localhost:{urlsplit(receiver.url).port}; with two mistakes: "
+        f"{base}/demo/broken-shop/ - try consentry verify-site on both)"
     )
     typer.echo(
         f"Partners' inbox:  {receiver.url}/   (the signed opt-outs the {len(names)} partners "

@@ -401,7 +401,7 @@
     var sid = encodeURIComponent(visit.subject);
     return Promise.all([
       api("GET", "/v1/subjects/" + sid + "/permissions"),
-      api("GET", "/v1/subjects/" + sid + "/signals"),
+      api("GET", "/v1/subjects/" + sid + "/signals?locale=" + visit.locale),
     ]).then(function (r) {
       var perms = {}, before = st;
       r[0].permissions.forEach(function (p) {
