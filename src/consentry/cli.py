@@ -382,6 +382,23 @@ def report(
         typer.echo(f"evidence pack {what} written to {output}", err=True)
 
 
+@app.command("verify-site")
+def verify_site_command(
+    url: Annotated[str, typer.Argument(help="A page of the shop (others are found from it).")],
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the signed report (default: site-checks/<time>.json)."),
+    ] = None,
+    pages: Annotated[int, typer.Option(min=1, max=20, help="Pages to visit per state.")] = 4,
+) -> None:
+    """Drive Chromium through each consent state on URL; exit 1 listing every request, cookie
+    or storage write the state does not allow (and every third-party domain no recipient
+    claims). Writes a report signed with the receipt key, which `consentry report` includes."""
+    from consentry.storefront.cli import verify_site_cli
+
+    verify_site_cli(_settings(), url, output, pages)
+
+
 uses_app = typer.Typer(help="Access reports (who used the data).", no_args_is_help=True)
 lifecycle_app = typer.Typer(
     help="The life of a grant: auto-reset of unused ones.", no_args_is_help=True

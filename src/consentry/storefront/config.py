@@ -23,7 +23,7 @@ class _Default:
     updated_at: datetime | None = None
 
 
-def _no_choice(catalogue: Catalogue, jurisdiction: str | None) -> list[_Default]:
+def no_choice(catalogue: Catalogue, jurisdiction: str | None) -> list[_Default]:
     rows = []
     for perm in catalogue.permissions:
         if perm.legal_basis is LegalBasis.CONSENT:
@@ -52,9 +52,9 @@ def consent_mode_defaults(catalogue: Catalogue) -> list[dict[str, Any]]:
     for key in sorted(keys, key=lambda k: ("-" not in k, k)):
         sample = _gtag_regions(key)[0]
         out.append(
-            {**consent_mode(catalogue, _no_choice(catalogue, sample)), "region": _gtag_regions(key)}
+            {**consent_mode(catalogue, no_choice(catalogue, sample)), "region": _gtag_regions(key)}
         )
-    out.append(consent_mode(catalogue, _no_choice(catalogue, None)))
+    out.append(consent_mode(catalogue, no_choice(catalogue, None)))
     return out
 
 
