@@ -352,6 +352,10 @@ def report(
     output: Annotated[
         Path | None, typer.Option(help="Write the HTML here (default: standard output).")
     ] = None,
+    site_checks: Annotated[
+        Path | None,
+        typer.Option(help="Period pack: folder of verify-site reports (default: site-checks)."),
+    ] = None,
 ) -> None:
     """Evidence pack for a regulator, as HTML: one subject's (--subject: what was shown and
     chosen, when, from where, chain verified) or a period's (--from/--to: what the ledger
@@ -371,7 +375,7 @@ def report(
             html, what = subject_report(container, subject), f"for {subject!r}"
         else:
             assert since is not None and until is not None
-            html = period_report(container, since, until)
+            html = period_report(container, since, until, site_checks)
             what = f"for {since.date()} to {until.date()}"
     finally:
         container.close()
