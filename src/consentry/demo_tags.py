@@ -103,13 +103,36 @@ def tag_script(recipient: str, origin: str) -> str:
     return f"(function () {{\n{consts}{_COMMON}{body}}})();\n"
 
 
+# The player asks the page's CMP for the TC string through the __tcfapiLocator frame, as an ad
+# in a cross-origin frame does, and shows what it got (``#tcf``).
+_ASK_CMP = """<script>
+(function () {
+  var out = document.getElementById("tcf"), f = window, cmp = null;
+  for (;;) {
+    try { if (f.frames.__tcfapiLocator) { cmp = f; break; } } catch (e) {}
+    if (f === window.top) break;
+    f = f.parent;
+  }
+  if (!cmp) { out.textContent = "no CMP"; return; }
+  window.addEventListener("message", function (e) {
+    var d = e.data;
+    if (typeof d === "string") { try { d = JSON.parse(d); } catch (x) { return; } }
+    var r = d && d.__tcfapiReturn;
+    if (r && r.callId === "video") out.textContent = r.success ? r.returnValue.tcString : "refused";
+  });
+  cmp.postMessage({__tcfapiCall: {command: "getTCData", version: 2, callId: "video"}}, "*");
+})();
+</script>"""
+
+
 def _video(query: str) -> str:
     product = html.escape(parse_qs(query).get("product", ["?"])[0])
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Product video</title>'
         '</head><body style="margin:0;background:#111;color:#fff;font:16px sans-serif">'
         f'<p style="padding:1rem">Bannerfield video player: product {product} (demo)</p>'
-        "</body></html>"
+        '<p style="padding:0 1rem;font-size:10px;word-break:break-all">TC string: '
+        f'<span id="tcf">asking the CMP</span></p>{_ASK_CMP}</body></html>'
     )
 
 

@@ -401,7 +401,7 @@
     var sid = encodeURIComponent(visit.subject);
     return Promise.all([
       api("GET", "/v1/subjects/" + sid + "/permissions"),
-      api("GET", "/v1/subjects/" + sid + "/signals?locale=" + visit.locale),
+      api("GET", "/v1/subjects/" + sid + "/signals?locale=" + visit.locale + (gpc ? "&gpc=true" : "")),
     ]).then(function (r) {
       var perms = {}, before = st;
       r[0].permissions.forEach(function (p) {
@@ -441,6 +441,7 @@
     acted = true;
     body.banner = visit.banner;
     body.locale = visit.locale;
+    body.gpc = gpc;
     return api("POST", "/v1/subjects/" + encodeURIComponent(visit.subject) + "/choices", body)
       .then(function () {
         close();
@@ -539,6 +540,9 @@
   w.consentry = {
     allowed: allowed,
     open: open,
+    subject: function () {
+      return visit && visit.subject;
+    },
     ready: started,
     gpc: gpc,
   };

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from consentry.api import access
+from consentry.api.access import Access
 from consentry.api.deps import ContainerDep, SubjectId, SubjectWriter
 from consentry.api.gpc import honour_gpc
 from consentry.api.problems import Problem
@@ -127,7 +129,7 @@ def _admit_new_device(request: Request, container: Container) -> None:
         buckets.take(address)
 
 
-@router.post("/v1/storefront/visit")
+@router.post("/v1/storefront/visit", openapi_extra=access.declare(Access.PUBLIC))
 def visit(body: VisitIn, request: Request, container: ContainerDep) -> JSONResponse:
     """The visitor's device subject (from its cookie, or a new one), a one-hour token for it,
     and what the banner must ask (empty: no banner). ``gpc``: the browser's
@@ -183,14 +185,16 @@ class ChoicesIn(BaseModel):
     )
     banner: Annotated[str, StringConstraints(pattern=r"^banner-[0-9a-f]{16}$")] | None = None
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
+    gpc: bool = False  # navigator.globalPrivacyControl: honoured after the choice, as Sec-GPC
 
 
-@router.post("/v1/subjects/{sid}/choices")
+@router.post("/v1/subjects/{sid}/choices", openapi_extra=access.declare(Access.SUBJECT_WRITE))
 def record_choices(
     sid: SubjectId, _: SubjectWriter, body: ChoicesIn, container: ContainerDep
 ) -> dict[str, Any]:
     """A choice made in the banner: "all" (every consent permission) or "set" (some). Recorded
-    like any change, with the banner shown (its version) as the event's channel."""
+    like any change, with the banner shown (its version) as the event's channel. ``gpc``: the
+    browser sends Global Privacy Control, so sale and sharing are then withdrawn (source gpc)."""
     if (body.all is None) == (body.set is None):
         raise Problem(422, "give exactly one of 'all' or 'set'")
     consents = container.consents
@@ -202,11 +206,12 @@ def record_choices(
             raise Problem(422, "'set' names no permission")
     context = Context(source=Source.BANNER.value, locale=body.locale, channel=body.banner)
     outcome = consents.change(sid, changes, context)
-    return {
-        "subject": sid,
-        "changed": outcome.changed,
-        "event_ids": [e.event_id for e in outcome.entries if e.id in outcome.changed],
-    }
+    event_ids = [e.event_id for e in outcome.entries if e.id in outcome.changed]
+    changed = list(outcome.changed)
+    if body.gpc:  # the signal wins over the choice just made, as it does with Sec-GPC
+        withdrawn = honour_gpc(consents, sid, "1").changed
+        changed += [pid for pid in withdrawn if pid not in changed]
+    return {"subject": sid, "changed": changed, "event_ids": event_ids}
 
 
 def merge_device(container: Container, device: str, account: str) -> list[rules.Merged]:
@@ -225,7 +230,7 @@ def merge_device(container: Container, device: str, account: str) -> list[rules.
     return plan
 
 
-@router.post("/v1/subjects/{sid}/merge-device")
+@router.post("/v1/subjects/{sid}/merge-device", openapi_extra=access.declare(Access.SUBJECT_WRITE))
 def merge(
     sid: SubjectId, _: SubjectWriter, request: Request, container: ContainerDep
 ) -> dict[str, Any]:
