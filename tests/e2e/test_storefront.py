@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
+from consentry.services.tokens import TokenService
 from consentry.storefront.texts import TEXTS
 from shop_support import CHROMIUM, CHROMIUM_ARGS, Shop, running_shop
 
@@ -335,3 +336,18 @@ def test_sign_in_merges_the_device_choices_into_the_account(visitor: Visitor, sh
     assert after["sharing.ad_partners"]["state"] == "denied"
     merged = [e for e in shop.history(account) if e["source"] == "device_merge"]
     assert {e["permission"] for e in merged} >= {"analytics.product", "sharing.ad_partners"}
+
+
+def test_the_script_merges_the_browser_into_the_account_it_is_given(
+    visitor: Visitor, shop: Shop
+) -> None:
+    account = "demo-dylan"  # granted marketing.push and recommendations on his account
+    visitor.open("/demo/shop/")
+    visitor.click("refuse")
+    token = TokenService(shop.container.settings).issue(account)
+    merged = visitor.call(f"() => window.consentry.merge({account!r}, {token!r})")
+    states = {m["id"]: (m["state"], m["why"]) for m in merged["merged"]}
+    # His account's grants came before the refusal on this browser: the refusal wins.
+    assert states["recommendations.personalised"] == ("denied", "protective")
+    assert shop.permissions(account)["recommendations.personalised"]["state"] == "denied"
+    assert shop.permissions(account)["recommendations.personalised"]["source"] == "device_merge"

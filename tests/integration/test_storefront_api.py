@@ -249,3 +249,13 @@ def test_without_a_shared_secret_device_subjects_answer_503(es256_client: TestCl
     response = es256_client.post("/v1/storefront/visit", json={})
     assert response.status_code == 503
     assert "CONSENTRY_JWT_SECRET" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"gpc": 0}, {"gpc": "yes"}, {"languages": "en"}, {"languages": ["x" * 40]}, {"other": 1}],
+)
+def test_a_bad_visit_body_gets_a_problem(client: TestClient, body: dict[str, Any]) -> None:
+    response = client.post("/v1/storefront/visit", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

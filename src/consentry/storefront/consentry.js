@@ -543,6 +543,17 @@
     subject: function () {
       return visit && visit.subject;
     },
+    // After sign-in: merge this browser's choices into the account (its subject token).
+    merge: function (account, token) {
+      return fetch(base + "/v1/subjects/" + encodeURIComponent(account) + "/merge-device", {
+        method: "POST",
+        credentials: "include",
+        headers: { Authorization: "Bearer " + token },
+      }).then(function (r) {
+        if (!r.ok) throw new Error("consentry: merge answered " + r.status);
+        return r.json();
+      });
+    },
     ready: started,
     gpc: gpc,
   };

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from consentry.api import access
 from consentry.api.access import Access
@@ -98,7 +98,7 @@ Language = Annotated[str, StringConstraints(max_length=35)]
 class VisitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     languages: list[Language] = Field(default_factory=list, max_length=20)
-    gpc: bool = False
+    gpc: StrictBool = False
 
 
 def _devices(request: Request, container: Container) -> Devices:
@@ -185,7 +185,7 @@ class ChoicesIn(BaseModel):
     )
     banner: Annotated[str, StringConstraints(pattern=r"^banner-[0-9a-f]{16}$")] | None = None
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
-    gpc: bool = False  # navigator.globalPrivacyControl: honoured after the choice, as Sec-GPC
+    gpc: StrictBool = False  # navigator.globalPrivacyControl: honoured after the choice, as Sec-GPC
 
 
 @router.post("/v1/subjects/{sid}/choices", openapi_extra=access.declare(Access.SUBJECT_WRITE))
