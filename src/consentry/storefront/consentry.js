@@ -321,16 +321,16 @@
         }
         var ph = el.previousElementSibling;
         var mine = ph && ph.hasAttribute("data-consentry-placeholder");
+        var on = el.hasAttribute("data-consentry-loaded");
         if (ok) {
           if (mine) ph.remove();
           el.hidden = false;
-          if (!el.getAttribute("src")) el.src = el.getAttribute("data-src");
+          if (!on) el.src = el.getAttribute("data-src");
+          el.setAttribute("data-consentry-loaded", "");
           return;
         }
-        if (el.getAttribute("src")) el.removeAttribute("src");
-        if (el.contentWindow && el.contentWindow.location.href !== "about:blank") {
-          el.src = "about:blank";
-        }
+        if (on || el.getAttribute("src")) el.src = "about:blank"; // stop what it was showing
+        el.removeAttribute("data-consentry-loaded");
         el.hidden = true;
         if (mine || !T.blocked) return;
         var title = ids;
