@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -168,6 +169,11 @@ def demo(
     typer.echo(f"Service key:      {key}")
     typer.echo(
         f"Try: curl -H 'Authorization: Bearer {key}' {base}/v1/subjects/{customers[0]}/permissions"
+    )
+    typer.echo(
+        f"Demo shop:        {base}/demo/shop   (tags served by the partners' port as "
+        f"http://<partner>.localhost:{urlsplit(receiver.url).port}; with two mistakes: "
+        f"{base}/demo/broken-shop/ - try consentry verify-site on both)"
     )
     typer.echo(
         f"Partners' inbox:  {receiver.url}/   (the signed opt-outs the {len(names)} partners "
@@ -441,6 +447,10 @@ def report(
         str | None,
         typer.Option(help="The ledger reference of an erased customer's chain (from the erasure)."),
     ] = None,
+    site_checks: Annotated[
+        Path | None,
+        typer.Option(help="Period pack: folder of verify-site reports (default: site-checks)."),
+    ] = None,
 ) -> None:
     """Evidence pack for a regulator, as HTML: one subject's (--subject: what was shown and
     chosen, when, from where, chain verified) or a period's (--from/--to: what the ledger
@@ -476,7 +486,7 @@ def report(
             html, what = subject_report(container, subject), f"for {subject!r}"
         else:
             assert since is not None and until is not None
-            html = period_report(container, since, until)
+            html = period_report(container, since, until, site_checks)
             what = f"for {since.date()} to {until.date()}"
     finally:
         container.close()
@@ -485,6 +495,23 @@ def report(
     else:
         output.write_text(html, encoding="utf-8")
         typer.echo(f"evidence pack {what} written to {output}", err=True)
+
+
+@app.command("verify-site")
+def verify_site_command(
+    url: Annotated[str, typer.Argument(help="A page of the shop (others are found from it).")],
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the signed report (default: site-checks/<time>.json)."),
+    ] = None,
+    pages: Annotated[int, typer.Option(min=1, max=20, help="Pages to visit per state.")] = 4,
+) -> None:
+    """Drive Chromium through each consent state on URL; exit 1 listing every request, cookie
+    or storage write the state does not allow (and every third-party domain no recipient
+    claims). Writes a report signed with the receipt key, which `consentry report` includes."""
+    from consentry.storefront.cli import verify_site_cli
+
+    verify_site_cli(_settings(), url, output, pages)
 
 
 uses_app = typer.Typer(help="Access reports (who used the data).", no_args_is_help=True)

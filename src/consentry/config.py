@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     rate_limit_key_burst: int = 2000
     rate_limit_per_subject: float = 50.0
     rate_limit_subject_burst: int = 200
+    # The storefront runtime (/consentry.js, docs/storefront.md): the CMP id the site puts in
+    # its TCF / GPP answers (default: the catalogue's tcf.cmp_id), whether GDPR applies to its
+    # visitors, and how many new device subjects one address may start per minute.
+    storefront_cmp_id: int | None = Field(default=None, ge=0, le=4095)
+    storefront_gdpr_applies: bool = True
+    storefront_new_devices_per_minute: float = Field(default=30.0, ge=0)
     hsts: bool = False  # send Strict-Transport-Security over plain http (TLS ends at a proxy)
 
     def jwt_secret_value(self) -> str | None:

@@ -7,7 +7,8 @@ delivery is checked with :func:`consentry.events.webhooks.verify_signature` (the
 webhook contract asks of every recipient, replay window included): a valid one is acknowledged
 with 200, anything else refused with a 4xx. The receiver keeps the last deliveries in memory,
 prints a line per delivery on the demo's console and lists them at ``GET /`` (a page) and
-``GET /received`` (JSON).
+``GET /received`` (JSON). The same port serves the partners' web tags for the demo shop
+(``demo_tags.py``), at ``http://<recipient>.localhost:<port>``.
 
 A client of the server like any real partner: it knows the catalogue and the secret, nothing
 else."""
@@ -25,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from consentry import demo_tags
 from consentry.domain.catalogue import Catalogue, RecipientKind, Webhook
 from consentry.events.webhooks import (
     ERASURE,
@@ -283,8 +285,17 @@ class PartnerReceiver:
                 self._answer(status, json.dumps(value).encode(), media)
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                path = urlsplit(self.path).path
-                if path == "/":
+                url = urlsplit(self.path)
+                path = url.path
+                tag = demo_tags.serve(path, url.query, self.headers.get("Host"))
+                if tag is not None:
+                    self.send_response(tag.status)
+                    self.send_header("Content-Type", tag.media)
+                    self.send_header("Content-Length", str(len(tag.body)))
+                    self.send_header("Cache-Control", "no-store")
+                    self.end_headers()
+                    self.wfile.write(tag.body)
+                elif path == "/":
                     page = receiver.inbox.page().encode()
                     self._answer(200, page, "text/html; charset=utf-8")
                 elif path == "/received":

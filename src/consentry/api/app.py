@@ -27,6 +27,7 @@ from consentry.api.routes import (
     wellknown,
 )
 from consentry.bootstrap import Container
+from consentry.storefront import routes as storefront_routes
 from consentry.web import routes as web_routes
 from consentry.web.session import Signer
 
@@ -98,6 +99,7 @@ def create_app(container: Container) -> FastAPI:
     for module in (signals, receipts, wellknown):
         app.include_router(module.router)
     app.include_router(deliveries.router)
+    app.include_router(storefront_routes.router)
     app.include_router(web_routes.router)
     app.mount(web_routes.STATIC_PREFIX, web_routes.static_files(), name="static")
 

@@ -28,6 +28,23 @@ Identifier = Annotated[
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Localized = dict[Locale, Annotated[str, StringConstraints(min_length=1, max_length=2000)]]
+# A web host a recipient loads from or sends to: lower-case DNS labels; it covers its subdomains.
+WebDomain = Annotated[
+    str,
+    StringConstraints(
+        max_length=253,
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+    ),
+]
+# A cookie or storage key a permission's tags may set; a trailing "*" matches any suffix.
+StorageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,100}\*?$")]
+
+
+def storage_matches(pattern: str, name: str) -> bool:
+    """A ``cookies:`` entry against a cookie or storage key name ("_ga*" is a prefix)."""
+    if pattern.endswith("*"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
 
 
 class LegalBasis(StrEnum):
@@ -198,6 +215,9 @@ class Recipient(_Model):
     gvl_id: GvlVendorId | None = None
     # Operator configuration, not shown to subjects or sent to SDK replicas (excluded from dumps).
     webhook: Webhook | None = Field(default=None, exclude=True)
+    # The web hosts its tags load from or send to (each covers its subdomains): how a browser
+    # request is traced to a recipient (consentry.js, ``consentry verify-site``).
+    domains: tuple[WebDomain, ...] = ()
 
     @property
     def outside_eea(self) -> bool:
@@ -260,6 +280,9 @@ class Permission(_Model):
     notice: Notice
     tcf: TcfMapping | None = None
     consent_mode: tuple[ConsentModeType, ...] = ()
+    # The cookies and storage keys (local/session storage) its tags may set; removed from the
+    # browser when no permission declaring them allows any more. "name*" matches a prefix.
+    cookies: tuple[StorageName, ...] = ()
 
     @property
     def toggleable(self) -> bool:
@@ -390,6 +413,7 @@ class Catalogue(_Model):
             self._check_locales(where + ".text", dev.text)
         self._check_lawful_bases()
         self._check_signals()
+        self._check_web()
         for name, cat in self.categories.items():
             self._check_locales(f"categories.{name}.label", cat.label)
         for name, purpose in self.purposes.items():
@@ -457,6 +481,42 @@ class Catalogue(_Model):
                     f"permission {perm.id!r}: tcf.vendors {unnamed} are not the gvl_id of any of "
                     "its recipients, so its notice does not name them"
                 )
+
+    def _check_web(self) -> None:
+        """One owner per web domain (a request must trace to one recipient), and no name
+        listed twice in one permission's ``cookies``."""
+        owners: dict[str, str] = {}
+        for name, recipient in self.recipients.items():
+            for domain in recipient.domains:
+                other = owners.setdefault(domain, name)
+                if other != name:
+                    raise ValueError(
+                        f"recipients {other!r} and {name!r} both list domain {domain!r}: a "
+                        "request to it must trace to one recipient"
+                    )
+        for perm in self.permissions:
+            if len(set(perm.cookies)) != len(perm.cookies):
+                raise ValueError(f"permission {perm.id!r}: a name is listed twice in cookies")
+
+    def recipient_of_host(self, host: str) -> str | None:
+        """The recipient whose ``domains`` cover ``host`` (the longest match), or None."""
+        host = host.lower().rstrip(".")
+        best: tuple[int, str] | None = None
+        for name, recipient in self.recipients.items():
+            for domain in recipient.domains:
+                if (host == domain or host.endswith("." + domain)) and (
+                    best is None or len(domain) > best[0]
+                ):
+                    best = (len(domain), name)
+        return best[1] if best else None
+
+    def permissions_of_storage(self, name: str) -> tuple[str, ...]:
+        """The permissions whose ``cookies`` declare the cookie or storage key ``name``."""
+        return tuple(
+            perm.id
+            for perm in self.permissions
+            if any(storage_matches(pattern, name) for pattern in perm.cookies)
+        )
 
     def _check_locales(self, where: str, texts: Localized) -> None:
         missing = [loc for loc in self.locales if loc not in texts]

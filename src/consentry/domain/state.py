@@ -20,6 +20,8 @@ class Source(StrEnum):
     API = "api"
     GPC = "gpc"
     SYSTEM = "system"
+    BANNER = "banner"
+    DEVICE_MERGE = "device_merge"
 
 
 @dataclass(frozen=True, slots=True)

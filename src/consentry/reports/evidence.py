@@ -120,8 +120,22 @@ def _shown_notices(cat: Catalogue, counts: list[PeriodCount]) -> list[dict[str, 
     return shown
 
 
-def period_report(container: Container, start: datetime, end: datetime) -> str:
-    """The period pack: ``start <= occurred_at < end`` (UTC-aware datetimes)."""
+def period_report(
+    container: Container, start: datetime, end: datetime, site_checks: Path | None = None
+) -> str:
+    """The period pack: ``start <= occurred_at < end`` (UTC-aware datetimes). ``site_checks``:
+    a folder of ``consentry verify-site`` reports; those finished in the period are included,
+    each with the state of its signature."""
+    from consentry.services.receipt_signing import load_receipt_keys
+    from consentry.storefront.site_report import DEFAULT_DIR, in_period
+
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    checks = in_period(
+        site_checks or DEFAULT_DIR,
+        load_receipt_keys(container.settings),
+        start.astimezone(UTC).strftime(stamp),
+        end.astimezone(UTC).strftime(stamp),
+    )
     cat = container.catalogue
     with container.db.read() as conn:
         counts = period_counts(conn, start, end)
@@ -150,4 +164,5 @@ def period_report(container: Container, start: datetime, end: datetime) -> str:
         totals=totals,
         permissions=permissions,
         notices=_shown_notices(cat, counts),
+        site_checks=checks,
     )

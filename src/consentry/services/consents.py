@@ -29,7 +29,7 @@ from consentry.domain.events import Event, EventKind, seal
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.services._ledger_io import opened, retrying, retrying_on_loop, utcnow
 from consentry.services.keys import KeyCheck
-from consentry.storage import async_pg
+from consentry.storage import async_pg, pseudonyms
 from consentry.storage import changes as ledger_writes
 from consentry.storage import repository as repo
 from consentry.storage.database import Database
@@ -157,6 +157,11 @@ class ConsentService:
     def state(self, subject_id: str) -> SubjectState:
         with self.db.read() as conn:
             return repo.load_state(conn, subject_id)
+
+    def chain_ref(self, subject_id: str) -> str | None:
+        """The ledger's random reference of the subject's live chain (None: no chain yet)."""
+        with self.db.read() as conn:
+            return pseudonyms.resolve(conn, subject_id)
 
     def permissions(self, subject_id: str) -> list[PermissionView]:
         state = self.state(subject_id)

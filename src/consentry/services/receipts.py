@@ -58,6 +58,13 @@ _COLLECTION = {
         "as an opt-out of sale and sharing (California Code of Regulations, title 11, § 7025)"
     ),
     "system": "by consentry itself",
+    "banner": (
+        "in the first-visit choice on the shop (consentry.js); the channel names the banner shown"
+    ),
+    "device_merge": (
+        "carried over at sign-in from the choices made on this browser before signing in "
+        "(the more protective choice wins unless the account's own choice is later)"
+    ),
 }
 
 

@@ -13,6 +13,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from consentry.api.problems import problem_response
 from consentry.services.demo import DEMO_CUSTOMERS
+from consentry.storefront.device import COOKIE as DEVICE_COOKIE
+from consentry.storefront.device import Devices
+from consentry.storefront.routes import merge_device
 from consentry.web.auth import SignedIn, authenticate, start_session
 from consentry.web.pages import FormText, Web, WebDep, private
 from consentry.web.session import LOGIN_COOKIE
@@ -55,6 +58,10 @@ def login(web: WebDep, subject: FormText = None, csrf: FormText = None) -> Respo
         return RedirectResponse("/demo/login", status_code=303)
     redirect = RedirectResponse("/account", status_code=303)
     start_session(web, redirect, str(subject))
+    devices = Devices(web.container.settings)
+    device = devices.read(web.request.cookies.get(DEVICE_COOKIE))
+    if device is not None:  # choices made on this browser before signing in
+        merge_device(web.container, device, str(subject))
     redirect.delete_cookie(LOGIN_COOKIE, path="/demo/login")
     return private(redirect)
 

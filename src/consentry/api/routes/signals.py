@@ -40,6 +40,13 @@ def get_signals(
     locale: Annotated[
         str | None, Query(pattern=r"^[a-z]{2}$", description="TCF ConsentLanguage")
     ] = None,
+    gpc: Annotated[
+        bool,
+        Query(
+            description="The browser's navigator.globalPrivacyControl, from a script that "
+            "cannot send Sec-GPC itself (consentry.js): sets the GPP Gpc flag as the header does"
+        ),
+    ] = False,
 ) -> SignalsOut:
     """A consent bit is set only by an explicit grant that is in force; ``tcf`` is null when
     the catalogue has no TCF settings. GPP carries usnat (and tcfeuv2), with the GPC
@@ -50,7 +57,7 @@ def get_signals(
             404, f"locale {locale!r} not offered; offered: {', '.join(catalogue.locales)}"
         )
     views = container.consents.permissions(sid)
-    gpc = signal_sent(request.headers) or honoured_gpc(views)
+    gpc = gpc or signal_sent(request.headers) or honoured_gpc(views)
     result = signals(catalogue, views, now=container.consents.clock(), language=locale, gpc=gpc)
     return SignalsOut(
         tcf=result.tcf,
