@@ -100,7 +100,7 @@ def gpp_header_of_1_35m_ids() -> str:
 
 
 def gpp_20000_sections() -> str:
-    """A header listing ids 13..20012 and 20,000 one-character-pair sections (60 KB)."""
+    """A header listing ids 13..20012 and 20,000 two-character sections (60 KB)."""
     return _group_header(13, 19_999) + "~AA" * 20_000
 
 

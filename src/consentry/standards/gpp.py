@@ -6,8 +6,9 @@ then the section ids as a Fibonacci range (Int(12) entry count; per entry a grou
 Fibonacci-coded offset from the previous id, and for a group the Fibonacci-coded distance from
 its first to its last id). Sections follow in header order, which is ascending id order.
 
-Decoding is bounded: the header may list no more section ids than the string has sections, and
-the decoder stops as soon as it lists more (a short Fibonacci group can stand for millions).
+Decoding is bounded: a string carries at most ``MAX_SECTIONS`` sections (about twenty section
+ids exist), and the header may list no more section ids than the string has sections; the
+decoder stops as soon as it lists more (a short Fibonacci group can stand for millions).
 
 Section 2 (tcfeuv2) holds a TC string, section 7 (usnat) is decoded by ``usnat``; every other
 section is kept verbatim as a RawSection and listed by ``GPPString.unknown_section_ids``.
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 HEADER_TYPE = 3
+MAX_SECTIONS = 100
 GPP_VERSION = 1
 TCFEUV2_SECTION_ID = 2
 USNAT_SECTION_ID = UsNat.SECTION_ID
@@ -206,7 +208,9 @@ def decode_gpp(text: str) -> GPPString:
     """
     if not isinstance(text, str):
         raise GPPError(f"GPP string must be a str, got {type(text).__name__}")
-    header, *bodies = text.split("~")
+    header, *bodies = text.split("~", MAX_SECTIONS + 1)
+    if len(bodies) > MAX_SECTIONS:
+        raise GPPError(f"GPP string has more than {MAX_SECTIONS} sections; refusing to decode it")
     section_ids = _decode_header(header, len(bodies))
     if len(section_ids) != len(bodies):
         raise GPPError(

@@ -149,11 +149,11 @@ def test_a_short_gpp_header_cannot_expand_past_the_sections_the_string_carries()
     assert len(str(caught.value)) < 300  # the ids are summarised, never printed in full
 
 
-def test_thousands_of_sections_decode_as_raw_sections() -> None:
-    # ids 13..4013 (one group) then 4,001 sections, none of them decoded here
-    header = _group_header(4_000, first=13)
-    gpp = decode_gpp(header + "~AA" * 4_001)
-    assert len(gpp.sections) == 4_001
+def test_a_gpp_string_with_more_sections_than_exist_is_refused() -> None:
+    header = _group_header(4_000, first=13)  # ids 13..4013, then 4,001 sections
+    with pytest.raises(GPPError, match="more than 100 sections"):
+        decode_gpp(header + "~AA" * 4_001)
+    assert len(decode_gpp(_group_header(99, first=13) + "~AA" * 100).sections) == 100
 
 
 def _tc_core_without_vendors() -> str:
