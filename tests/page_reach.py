@@ -39,7 +39,7 @@ _CLICKABLE = """() => {
   const out = [];
   all.forEach((el, i) => {
     const r = el.getBoundingClientRect();
-    if (r.width === 0 || r.height === 0) return;
+    if (!el.checkVisibility() || r.width === 0 || r.height === 0) return;
     if (r.bottom <= 0 || r.top >= vh) return;
     out.push(i);
   });
@@ -56,7 +56,8 @@ _DISTANCES = """() => {
   const out = {};
   document.querySelectorAll('button[role="switch"]').forEach(el => {
     const r = el.getBoundingClientRect();
-    if (r.width === 0 || r.height === 0) { out[el.id] = null; return; }
+    // checkVisibility: false inside a closed <details> (whose content keeps a stale box).
+    if (!el.checkVisibility() || r.width === 0 || r.height === 0) { out[el.id] = null; return; }
     let px = 0;
     if (r.bottom > vh) px = r.bottom - vh;
     else if (r.top < 0) px = -r.top;

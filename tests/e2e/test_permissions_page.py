@@ -204,6 +204,20 @@ def flipped(value: str | None) -> str:
     return "false" if value == "true" else "true"
 
 
+def open_section_of(page: Page, element_id: str) -> None:
+    """Open the collapsed section holding ``element_id``, as a customer does: one click on its
+    heading (nothing to do when it is open already)."""
+    section = page.locator(f"details.section:has([id='{element_id}'])")
+    if section.count() and not section.evaluate("d => d.open"):
+        section.locator("> summary").click()
+
+
+def open_all_sections(page: Page) -> None:
+    for summary in page.locator("details.section > summary").all():
+        if not summary.evaluate("s => s.parentElement.open"):
+            summary.click()
+
+
 # -- finding the page ------------------------------------------------------------------------------
 def test_account_home_links_prominently_to_the_permissions_page(
     browser: Browser, live: Live
@@ -216,9 +230,11 @@ def test_account_home_links_prominently_to_the_permissions_page(
     summary = page.locator("#summary")
     expect(summary).to_contain_text("vos données ne sont pas vendues")
     expect(summary).to_contain_text("Seul Example Marketplace B.V. utilise votre position précise")
-    for heading in ("Sur votre appareil", "Comment nous utilisons vos données"):
-        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-    expect(page.get_by_role("heading", name="Qui reçoit vos données", exact=True)).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Comment nous utilisons vos données", exact=True)
+    ).to_be_visible()
+    for section in ("Sur votre appareil", "Qui reçoit vos données"):
+        expect(page.locator("details.section > summary", has_text=section)).to_be_visible()
     page.context.close()
 
 
@@ -231,6 +247,7 @@ def test_every_switch_is_named_by_its_title_and_flips_in_one_click(
     toggleable = [p for p in catalog if p["toggleable"]]
     page = signed_in(browser, live, subject, locale=locale)
     page.goto(f"/permissions?lang={locale}")  # opening the page: zero clicks
+    open_all_sections(page)
     expect(page.get_by_role("switch")).to_have_count(len(toggleable))
     for perm in catalog:
         if not perm["toggleable"]:
@@ -251,6 +268,7 @@ def test_every_switch_is_named_by_its_title_and_flips_in_one_click(
 def test_a_change_is_confirmed_and_can_be_undone(browser: Browser, live: Live) -> None:
     page = signed_in(browser, live, "demo-bram")
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-marketing.email")
     switch = page.get_by_role("switch", name="Offers by email", exact=True)
     before = switch.get_attribute("aria-checked")
     switch.click()
@@ -300,16 +318,96 @@ def test_refuse_all_and_accept_all_are_equally_prominent_and_both_work(
     assert_equally_prominent(refuse, accept)
 
     consent = {p["id"] for p in live.catalog("de") if p["legal_basis"] == "consent"}
-    accept.click()
+    toggleable = {p["id"] for p in live.catalog("de") if p["toggleable"]}
+    accept.click()  # a confirmation step first, naming what is most sensitive
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bevor Sie alles akzeptieren")
+    assert_equally_prominent(
+        page.get_by_role("button", name="Alle akzeptieren", exact=True),
+        page.get_by_role("button", name="Alle außer diesen akzeptieren", exact=True),
+    )
+    page.get_by_role("button", name="Alle akzeptieren", exact=True).click()
     expect(page.locator('[data-slot="all"]')).to_contain_text("Sie haben alle optionalen")
     assert all(v for k, v in live.effective("demo-clara").items() if k in consent)
+    open_section_of(page, "sw-marketing.email")
     expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "true")
-    refuse.click()
+    refuse.click()  # refusing stays one click
     expect(page.locator('[data-slot="all"]')).to_contain_text("abgelehnt")
     effective = live.effective("demo-clara")
-    assert not any(v for k, v in effective.items() if k in consent)
-    assert effective["fraud.prevention"]  # objecting to legitimate interest is separate
+    # Everything the customer can refuse is off, legitimate interest included (an objection).
+    assert not any(v for k, v in effective.items() if k in toggleable)
+    assert effective["orders.fulfilment"] and effective["tax.records"]
     expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "false")
+    # Counter and switches agree: no switch says On.
+    open_all_sections(page)
+    expect(page.locator("#consent-count")).to_contain_text(f"0 von {len(toggleable)}")
+    expect(page.locator('button[role="switch"][aria-checked="true"]')).to_have_count(0)
+    page.context.close()
+
+
+def test_refuse_all_shows_what_stays_on_and_why_next_to_the_buttons(
+    browser: Browser, live: Live
+) -> None:
+    page = signed_in(browser, live, "demo-amelie")
+    page.goto("/permissions?lang=en")
+    remains = page.locator("#choices #remains")
+    expect(remains).to_be_visible()
+    for title in ("Order delivery", "Tax records"):
+        expect(remains.get_by_role("link", name=title, exact=True)).to_be_visible()
+    expect(remains).to_contain_text("it is part of your contract with us")
+    expect(remains).to_contain_text("Required by law")
+    # Not grey small print: the same colour as the page's text.
+    ink = page.evaluate("getComputedStyle(document.body).color")
+    assert remains.evaluate("el => getComputedStyle(el).color") == ink
+    page.context.close()
+
+
+def test_refuse_all_writes_one_event_per_use_that_was_on_and_history_shows_them(
+    browser: Browser, live: Live
+) -> None:
+    subject = "demo-bram"
+    before = live.effective(subject)
+    switchable = {p["id"] for p in live.catalog("en") if p["toggleable"]}
+    was_on = sorted(pid for pid in switchable if before[pid])
+    consents = live.container.consents
+    seen = {e.event_id for e in consents.history(subject, 500).events}
+    page = signed_in(browser, live, subject)
+    page.goto("/permissions?lang=en")
+    page.get_by_role("button", name="Refuse all", exact=True).click()
+    status = page.locator('[data-slot="all"]')
+    expect(status).to_contain_text(f"({len(was_on)} changes)")
+    written = [e for e in consents.history(subject, 500).events if e.event_id not in seen]
+    # One event per use whose effective state changed; nothing for what was already off.
+    assert sorted(e.permission_id for e in written) == was_on
+    assert all(e.state == "denied" for e in written)
+    page.get_by_role("link", name="History", exact=True).click()
+    items = page.locator(".history-item")
+    shown = items.all_inner_texts()[: len(was_on)]
+    titles = {p["id"]: p["title"] for p in live.catalog("en")}
+    for pid in was_on:
+        assert any(titles[pid] in text for text in shown), (pid, shown)
+    page.context.close()
+
+
+def test_accept_all_except_these_keeps_sale_tracking_and_transfers_off(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-accept-except"
+    page = opened(browser, live, subject)
+    page.get_by_role("button", name="Accept all", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Before you accept everything")
+    sensitive = page.locator("#sensitive")
+    expect(sensitive).to_contain_text("Sale of your data")
+    expect(sensitive).to_contain_text("Your data is sold to a company that buys personal data.")
+    expect(sensitive).to_contain_text("Tracking across other apps")
+    expect(sensitive).to_contain_text("You are followed across other apps and websites")
+    expect(sensitive).to_contain_text("Customer service from Singapore")
+    expect(sensitive).to_contain_text("leaves the European Economic Area, to: Singapore.")
+    page.get_by_role("button", name="Accept all except these", exact=True).click()
+    expect(page.locator('[data-slot="all"]')).to_contain_text("except the uses named before")
+    effective = live.effective(subject)
+    for pid in ("sale.data_buyers", "tracking.cross_app", "transfer.outside_eea"):
+        assert not effective[pid], pid
+    assert effective["marketing.email"] and effective["recommendations.personalised"]
     page.context.close()
 
 
@@ -335,9 +433,14 @@ def test_keyboard_only_reaches_a_switch_with_visible_focus_and_toggles_it(
             unseen.append(str(focus["id"]))
         if focus["id"] == target:
             break
+        # The heading of the collapsed section that holds the switch: Enter opens it.
+        closed = f"details.section:not([open]):has([id='{target}']) > summary"
+        if page.evaluate("(sel) => document.activeElement.matches(sel)", closed):
+            page.keyboard.press("Enter")
     else:
         pytest.fail("Tab never reached the switch")
     assert unseen == [], f"focus not visible on: {unseen}"
+    open_section_of(page, "sw-marketing.sms")
     switch = page.get_by_role("switch", name="Offers by text message", exact=True)
     expect(switch).to_be_focused()
     box = switch.bounding_box()
@@ -406,6 +509,7 @@ def test_text_and_switches_meet_wcag_aa_contrast(browser: Browser, live: Live) -
     page.goto("/account?lang=en")
     assert page.evaluate(CONTRAST) == []
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-marketing.email")
     page.get_by_role("switch", name="Offers by email", exact=True).click()
     expect(page.locator("#p-marketing\\.email").get_by_role("status")).to_contain_text("Saved")
     assert page.evaluate(CONTRAST) == []
@@ -421,11 +525,13 @@ def test_without_javascript_a_switch_is_a_form_post_with_confirmation_and_undo(
 ) -> None:
     page = signed_in(browser, live, "demo-bram", javascript=False)
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-search.history")
     switch = page.get_by_role("switch", name="Recent searches", exact=True)
     before = switch.get_attribute("aria-checked")
     with page.expect_navigation():
         switch.click()
     assert "#p-search.history" in page.url
+    open_section_of(page, "sw-search.history")
     switch = page.get_by_role("switch", name="Recent searches", exact=True)
     expect(switch).to_have_attribute("aria-checked", flipped(before))
     assert live.effective("demo-bram")["search.history"] is (before == "false")
@@ -459,6 +565,7 @@ def test_nothing_scrolls_sideways_at_360_px(browser: Browser, live: Live) -> Non
 def test_desktop_screenshot(browser: Browser, live: Live) -> None:
     page = signed_in(browser, live, "demo-bram", width=1100)
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-analytics.product")
     page.get_by_role("switch", name="Usage statistics", exact=True).click()
     expect(page.locator("#p-analytics\\.product").get_by_role("status")).to_contain_text("Saved")
     page.screenshot(path=str(SCREENSHOT), full_page=True)
@@ -471,6 +578,7 @@ def test_history_lists_the_change_with_its_source_and_a_receipt_to_download(
 ) -> None:
     page = signed_in(browser, live, "demo-dylan")
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-microphone.voice_search")
     switch = page.get_by_role("switch", name="Voice search", exact=True)
     before = switch.get_attribute("aria-checked")
     switch.click()
@@ -511,11 +619,13 @@ def test_accept_language_picks_the_language_and_the_switcher_changes_it(
     assert page.evaluate("document.documentElement.lang") == "nl"
     expect(page.get_by_role("heading", level=1)).to_have_text("Uw toestemmingen")
     nl_title = next(p["title"] for p in live.catalog("nl") if p["id"] == "marketing.email")
+    open_section_of(page, "sw-marketing.email")
     expect(page.get_by_role("switch", name=nl_title, exact=True)).to_have_count(1)
     page.get_by_role("navigation", name="Taal").get_by_role("link", name="Deutsch").click()
     assert page.evaluate("document.documentElement.lang") == "de"
     expect(page.get_by_role("heading", level=1)).to_have_text("Ihre Berechtigungen")
     de_title = next(p["title"] for p in live.catalog("de") if p["id"] == "marketing.email")
+    open_section_of(page, "sw-marketing.email")
     expect(page.get_by_role("switch", name=de_title, exact=True)).to_have_count(1)
     page.context.close()
 
@@ -634,10 +744,12 @@ def test_a_withdrawal_shows_the_partners_delivery_pending_then_acknowledged(
 def test_download_my_data_gives_json_and_csv_files(browser: Browser, live: Live) -> None:
     subject = "e2e-export"
     page = opened(browser, live, subject)
+    open_section_of(page, "sw-marketing.email")
     page.get_by_role("switch", name="Offers by email", exact=True).click()
     expect(page.get_by_role("switch", name="Offers by email", exact=True)).to_have_attribute(
         "aria-checked", "true"
     )
+    page.locator("#your-data > summary").click()
     with page.expect_download() as download:
         page.get_by_role("button", name="Download my data (JSON)").click()
     assert download.value.suggested_filename == "my-data.json"
@@ -659,6 +771,7 @@ def test_delete_my_data_without_javascript_confirms_then_erases_and_signs_out(
         subject, [Change("marketing.email", ChoiceState.GRANTED)], Context("web")
     )
     page = opened(browser, live, subject, javascript=False)
+    page.locator("#your-data > summary").click()
     page.get_by_role("link", name="Delete my data…").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Delete my data")
     expect(page.get_by_role("heading", name="What is deleted")).to_be_visible()
@@ -666,6 +779,7 @@ def test_delete_my_data_without_javascript_confirms_then_erases_and_signs_out(
     page.get_by_role("link", name="Cancel, keep my data").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your permissions")
     assert live.effective(subject)["marketing.email"]  # cancelled: nothing erased
+    page.locator("#your-data > summary").click()
     page.get_by_role("link", name="Delete my data…").click()
     page.get_by_role("button", name="Yes, delete my data").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your data has been deleted")
@@ -771,6 +885,7 @@ def test_expired_and_auto_reset_grants_read_differently_from_refusals_and_rules_
     expect(page.locator("#rules")).to_contain_text("U bent in België")
     expect(page.locator("#p-marketing\\.email .badge-status")).to_have_text("Verlopen")
     # Switched on again (with the script): the expiry no longer applies, nor its note.
+    open_section_of(page, "sw-marketing.email")
     page.locator("#sw-marketing\\.email").click()
     expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "true")
     expect(page.locator("#p-marketing\\.email .perm-note")).to_have_count(0)

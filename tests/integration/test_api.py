@@ -206,7 +206,7 @@ def test_patch_set_is_atomic(client: TestClient, service: dict[str, str]) -> Non
     assert sorted(ok["changed"]) == ["email", "recs"] and len(ok["event_ids"]) == 2
 
 
-def test_patch_all_grants_and_refuses_every_consent(
+def test_patch_all_grants_every_consent_and_refuses_everything_refusable(
     client: TestClient, service: dict[str, str]
 ) -> None:
     granted = client.patch(
@@ -216,7 +216,8 @@ def test_patch_all_grants_and_refuses_every_consent(
     refused = client.patch(
         "/v1/subjects/s1/permissions", json={"all": "denied"}, headers=service
     ).json()
-    assert sorted(refused["changed"]) == sorted(granted["changed"])
+    # Refusing also objects to the legitimate-interest use (fraud), which was on.
+    assert sorted(refused["changed"]) == sorted([*granted["changed"], "fraud"])
     states = client.get("/v1/subjects/s1/permissions", headers=service).json()["permissions"]
     assert not any(p["effective"] for p in states if p["id"] in granted["changed"])
 

@@ -95,6 +95,13 @@ class Web:
     def url(self, path: str, **params: str) -> str:
         return page_url(path, self.locale, **params)
 
+    def fragment(self, template: str, **context: Any) -> str:
+        """A piece of a page (for the script to put in place), in the page's language."""
+        tr = self.tr
+        return templates.get_template(template).render(
+            _=tr.gettext, ngettext=tr.ngettext, **context
+        )
+
     def render(
         self,
         template: str,

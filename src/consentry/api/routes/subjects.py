@@ -29,6 +29,7 @@ from consentry.api.schemas import (
     PermissionsPatchOut,
 )
 from consentry.domain.state import ChoiceState
+from consentry.services import bulk
 from consentry.services.consents import (
     Change,
     ChangeOutcome,
@@ -121,7 +122,10 @@ def patch_permissions(
 ) -> PermissionsPatchOut:
     consents = container.consents
     if body.all is not None:
-        changes = consents.all_consents(ChoiceState(body.all))
+        # Only what changes the subject's effective state (and objections to legitimate
+        # interest on a refusal): see services.bulk.
+        views = consents.permissions(sid)
+        changes = bulk.plan(container.catalogue, views, ChoiceState(body.all))
     else:
         changes = [Change(pid, ChoiceState(state)) for pid, state in (body.set or {}).items()]
     outcome = consents.change(
