@@ -906,3 +906,28 @@ def test_answering_a_changed_notice_with_its_switch_ends_the_prompt_without_relo
     expect(page.locator("#reconsent")).to_have_count(0)
     assert live.effective(subject)["sharing.ad_partners"]
     page.context.close()
+
+
+# -- API docs offline ------------------------------------------------------------------------------
+def test_swagger_ui_and_redoc_render_with_every_other_host_unreachable(
+    browser: Browser, live: Live
+) -> None:
+    context = browser.new_context(base_url=live.url)
+    elsewhere: list[str] = []
+
+    def only_here(route: Any) -> None:
+        if route.request.url.startswith(live.url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_here)
+    page = context.new_page()
+    page.goto("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("consentry")
+    expect(page.locator(".opblock").first).to_be_visible()
+    page.goto("/redoc")
+    expect(page.get_by_role("heading", level=1).first).to_contain_text("consentry")
+    assert elsewhere == []
+    context.close()

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry import __version__
-from consentry.api import access, fastpath, gpc, problems, putpath, ratelimit, security
+from consentry.api import access, docs_pages, fastpath, gpc, problems, putpath, ratelimit, security
 from consentry.api.measure import Measure
 from consentry.api.routes import (
     catalog,
@@ -80,7 +80,10 @@ def create_app(container: Container) -> FastAPI:
         version=__version__,
         description="Permissions center: catalogue, consent ledger and decision point.",
         dependencies=[Depends(gpc.honour_signal)],
+        docs_url=None,
+        redoc_url=None,
     )
+    docs_pages.install(app)
     app.state.container = container
     problems.install(app)
     access.install(app)
