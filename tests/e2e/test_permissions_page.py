@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,6 +36,7 @@ from consentry.events.relay import Relay, build_relay
 from consentry.services.consents import Change, ConsentService, Context
 from consentry.services.demo import DEMO_CUSTOMERS, seed
 from consentry.services.receipt_signing import load_receipt_keys, verify_receipt_file
+from consentry.services.uses import UseReport
 from webhook_receiver import SECRET, SECRET_ENV, Receiver, receiving
 
 pytestmark = pytest.mark.browser
@@ -614,8 +616,10 @@ def test_history_lists_the_change_with_its_source_and_a_receipt_to_download(
 def test_accept_language_picks_the_language_and_the_switcher_changes_it(
     browser: Browser, live: Live
 ) -> None:
-    page = signed_in(browser, live, "demo-clara", locale="nl-BE")
-    page.goto("/permissions")
+    # A customer with no stored language: the browser's Accept-Language decides.
+    context = browser.new_context(base_url=live.url, locale="nl-BE")
+    page = context.new_page()
+    page.goto(f"/permissions?token={live.container.tokens.issue('e2e-language')}")
     assert page.evaluate("document.documentElement.lang") == "nl"
     expect(page.get_by_role("heading", level=1)).to_have_text("Uw toestemmingen")
     nl_title = next(p["title"] for p in live.catalog("nl") if p["id"] == "marketing.email")
@@ -627,6 +631,19 @@ def test_accept_language_picks_the_language_and_the_switcher_changes_it(
     de_title = next(p["title"] for p in live.catalog("de") if p["id"] == "marketing.email")
     open_section_of(page, "sw-marketing.email")
     expect(page.get_by_role("switch", name=de_title, exact=True)).to_have_count(1)
+    # The choice sticks: without ?lang the page stays in German, despite Accept-Language.
+    page.goto("/permissions")
+    assert page.evaluate("document.documentElement.lang") == "de"
+    context.close()
+
+
+def test_the_customers_stored_language_wins_over_the_browsers(browser: Browser, live: Live) -> None:
+    # Bram's account is in Dutch; his browser asks for English.
+    page = signed_in(browser, live, "demo-bram", locale="en-GB")
+    page.goto("/permissions")
+    assert page.evaluate("document.documentElement.lang") == "nl"
+    page.goto("/permissions/history")
+    assert page.evaluate("document.documentElement.lang") == "nl"
     page.context.close()
 
 
@@ -930,4 +947,49 @@ def test_swagger_ui_and_redoc_render_with_every_other_host_unreachable(
     page.goto("/redoc")
     expect(page.get_by_role("heading", level=1).first).to_contain_text("consentry")
     assert elsewhere == []
+    context.close()
+
+
+# -- who used my data ------------------------------------------------------------------------------
+def test_who_used_my_data_names_the_switch_its_data_local_time_and_a_way_to_stop_it(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-uses"
+    live.container.consents.change(
+        subject,
+        [Change("ads.personalised", ChoiceState.GRANTED, notice_version="1")],
+        Context("web", "en"),
+    )
+    used_at = datetime.now(UTC)  # after the grant: an allowed use
+    offset = used_at.astimezone(ZoneInfo("Europe/Brussels")).utcoffset()
+    assert offset is not None
+    zone = f"GMT+{int(offset.total_seconds()) // 3600}"
+    live.container.uses.record(
+        [
+            UseReport(
+                subject,
+                "advertising.personalised",
+                ("behaviour.browsing", "behaviour.purchases"),
+                "example_marketplace",
+                used_at,
+            )
+        ],
+        service="e2e",
+    )
+    context = browser.new_context(base_url=live.url, timezone_id="Europe/Brussels")
+    page = context.new_page()
+    page.goto(f"/permissions/accesses?lang=en&token={live.container.tokens.issue(subject)}")
+    item = page.locator(".history-item").first
+    title = next(p["title"] for p in live.catalog("en") if p["id"] == "ads.personalised")
+    expect(item.locator("strong")).to_have_text(title)  # the switch's own title
+    expect(item).to_contain_text("Pages and products viewed")  # a category, by its label
+    expect(item).to_contain_text("Example Marketplace B.V. (Netherlands)")
+    expect(item.locator("time").first).to_contain_text(zone)  # the customer's time zone
+    assert "did not respect" not in item.inner_text()
+    item.get_by_role("link", name="Stop this").click()
+    switch = page.get_by_role("switch", name=title, exact=True)
+    expect(switch).to_be_visible()  # its section opened
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "false")
+    assert not live.effective(subject)["ads.personalised"]
     context.close()

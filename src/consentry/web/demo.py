@@ -55,6 +55,9 @@ def login(web: WebDep, subject: FormText = None, csrf: FormText = None) -> Respo
         return RedirectResponse("/demo/login", status_code=303)
     redirect = RedirectResponse("/account", status_code=303)
     start_session(web, redirect, str(subject))
+    # The customer's account language is their stored preference.
+    customer = next(c for c in DEMO_CUSTOMERS if c.subject_id == subject)
+    web.remember_locale(redirect, customer.locale)
     redirect.delete_cookie(LOGIN_COOKIE, path="/demo/login")
     return private(redirect)
 

@@ -59,12 +59,15 @@ def permissions_page(web: WebDep) -> Response:
     if not isinstance(auth, SignedIn):
         return auth
     flash = messages.read_flash(web, auth.session)
+    # A link to one switch ("Stop this"): its section opens, with or without the script.
+    wanted = web.request.query_params.get("open", "")
     response = web.render(
         "permissions.html",
         session=auth.session,
         tab="overview",
         page=page_model(web, auth.session.subject),
         flash=messages.for_template(web, flash),
+        open_id=wanted if web.container.catalogue.permission(wanted) else None,
     )
     if flash is not None:
         messages.clear_flash(response)

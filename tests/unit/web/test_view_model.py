@@ -339,3 +339,31 @@ def test_reported_uses_name_purpose_recipient_and_flag_violations(market: Catalo
     )
     (fr,) = access_rows(market, groups[:1], translator("fr"))
     assert fr.purpose == "Vente de données personnelles" and fr.count_text == "Utilisé 3 fois"
+
+
+def test_who_used_my_data_names_the_switch_its_data_and_links_to_it(market: Catalogue) -> None:
+    used = UseGroup(
+        "advertising.personalised",
+        "adlytics",
+        4,
+        NOW,
+        NOW,
+        ("key:abc",),
+        0,
+        permission_id="ads.personalised",
+        categories=("behaviour.browsing", "behaviour.purchases"),
+    )
+    (row,) = access_rows(market, [used], translator("en"))
+    switch = market.permission("ads.personalised")
+    assert switch is not None
+    assert row.purpose == market.text(switch.notice.title, "en")  # the switch's own title
+    assert row.data == (
+        market.text(market.categories["behaviour.browsing"].label, "en"),
+        market.text(market.categories["behaviour.purchases"].label, "en"),
+    )
+    assert row.recipient_country == "United States" and row.switch_id == "ads.personalised"
+    fraud = UseGroup("fraud_prevention", None, 1, NOW, NOW, ("k",), 0, "fraud.prevention", ())
+    orders = UseGroup("order_fulfilment", None, 1, NOW, NOW, ("k",), 0, "orders.fulfilment", ())
+    objectable, needed = access_rows(market, [fraud, orders], translator("en"))
+    assert objectable.switch_id == "fraud.prevention"  # an objection stops it
+    assert needed.switch_id is None  # a contract: nothing to switch off

@@ -2,6 +2,18 @@
  * Without this script every form still works (post, then redirect with a confirmation). */
 (function () {
   "use strict";
+  // Times are written in UTC by the server; shown here in the customer's own time zone.
+  try {
+    var format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+      year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit",
+      timeZoneName: "short"
+    });
+    var times = document.querySelectorAll("time[datetime]");
+    for (var t = 0; t < times.length; t++) {
+      var moment = new Date(times[t].getAttribute("datetime"));
+      if (!isNaN(moment.getTime())) times[t].textContent = format.format(moment);
+    }
+  } catch (e) { /* an old browser keeps the server's UTC times */ }
   var meta = document.querySelector('meta[name="csrf-token"]');
   if (!meta || !window.fetch || !window.URLSearchParams) return;
   var csrf = meta.getAttribute("content");
