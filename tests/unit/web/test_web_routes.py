@@ -358,17 +358,24 @@ def test_who_used_my_data_lists_reported_uses_and_flags_violations(
     sign_in(web)
     page = web.get("/permissions/accesses?lang=en").text
     assert "Nothing to show yet." not in page
-    assert "<strong>Recommendations</strong>" in page and "Used by: Example Shop B.V." in page
+    # Named by the switch's own title.
+    assert "<strong>Personal recommendations</strong>" in page
+    assert "Used by: Example Shop B.V." in page
     assert "Used 2 times" in page
     assert "2 of these uses did not respect your choices at the time" in page
 
 
 # -- languages -------------------------------------------------------------------------------------
-def test_language_comes_from_the_query_then_accept_language(web: TestClient) -> None:
-    sign_in(web)
+def test_language_comes_from_the_query_then_the_stored_choice_then_accept_language(
+    web: TestClient,
+) -> None:
+    sign_in(web)  # opened with ?lang=en: English is now the stored choice
+    assert '<html lang="en">' in web.get("/permissions", headers={"Accept-Language": "fr"}).text
+    web.cookies.delete("consentry_lang")  # nothing stored: the browser's language
     assert '<html lang="fr">' in web.get("/permissions", headers={"Accept-Language": "fr"}).text
     query = web.get("/permissions?lang=en", headers={"Accept-Language": "fr"}).text
     assert '<html lang="en">' in query
+    web.cookies.delete("consentry_lang")
     # The mini catalogue has English and French only: German is not offered.
     german = web.get("/permissions", headers={"Accept-Language": "de, fr;q=0.5"}).text
     assert '<html lang="fr">' in german and 'hreflang="de"' not in german
