@@ -993,3 +993,32 @@ def test_who_used_my_data_names_the_switch_its_data_local_time_and_a_way_to_stop
     expect(switch).to_have_attribute("aria-checked", "false")
     assert not live.effective(subject)["ads.personalised"]
     context.close()
+
+
+# -- a receipt a person reads ----------------------------------------------------------------------
+def test_a_receipt_opens_as_a_readable_page_in_the_customers_language_with_the_jws_beside(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-receipt-page"
+    page = opened(browser, live, subject, locale="fr")
+    open_section_of(page, "sw-marketing.email")
+    switch = page.locator("#sw-marketing\\.email")
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    page.get_by_role("link", name="Historique", exact=True).click()
+    page.locator(".history-item").first.get_by_role("link", name="Reçu", exact=False).first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reçu de votre choix")
+    title = next(p["title"] for p in live.catalog("fr") if p["id"] == "marketing.email")
+    text = next(p["text"] for p in live.catalog("fr") if p["id"] == "marketing.email")
+    receipt = page.locator("#receipt")
+    expect(receipt.get_by_role("heading", level=2)).to_have_text(title)
+    expect(page.locator("#receipt-notice")).to_have_text(text)  # what was shown, that version
+    expect(receipt).to_contain_text("Activé")  # what was chosen
+    expect(receipt).to_contain_text("Site web")  # from where
+    expect(receipt.locator("time")).not_to_be_empty()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Télécharger le reçu signé (JSON)").click()
+    keys = load_receipt_keys(live.container.settings).verifying_keys()
+    signed = verify_receipt_file(Path(download.value.path()).read_bytes(), keys).receipt
+    assert signed["privacy_notice"]["notice_id"] == "marketing.email"
+    page.context.close()

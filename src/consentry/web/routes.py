@@ -27,6 +27,7 @@ from consentry.web.activity import access_rows, history_rows
 from consentry.web.auth import SignedIn, session_for_change, signed_in
 from consentry.web.loading import page_model
 from consentry.web.pages import STATIC_PREFIX, FormText, Web, WebDep, private, static_files
+from consentry.web.receipt_page import receipt_view
 from consentry.web.session import SESSION_COOKIE, Session
 
 __all__ = ["STATIC_PREFIX", "router", "static_files"]
@@ -102,6 +103,26 @@ def accesses_page(web: WebDep) -> Response:
     rows = access_rows(web.container.catalogue, groups, web.tr)
     response = web.render("accesses.html", session=auth.session, tab="accesses", accesses=rows)
     return auth.finish(response)
+
+
+@router.get("/permissions/history/{event_id}/receipt")
+def receipt_page(event_id: EventId, web: WebDep) -> Response:
+    """The receipt as a page a person reads (and prints), with the signed file beside it."""
+    auth = signed_in(web)
+    if not isinstance(auth, SignedIn):
+        return auth
+    found = web.container.consents.event(auth.session.subject, event_id)
+    if found is None or not found[0].permission_id:
+        tr = web.tr
+        return _message_page(
+            web,
+            auth,
+            404,
+            tr.gettext("No such receipt"),
+            tr.gettext("This change is not in the history of your choices."),
+        )
+    view = receipt_view(web.container.catalogue, found[0], web.tr)
+    return auth.finish(web.render("receipt.html", session=auth.session, r=view))
 
 
 @router.get("/permissions/history/{event_id}/receipt.json")
