@@ -355,8 +355,8 @@ def test_refuse_all_shows_what_stays_on_and_why_next_to_the_buttons(
     expect(remains).to_be_visible()
     for title in ("Order delivery", "Tax records"):
         expect(remains.get_by_role("link", name=title, exact=True)).to_be_visible()
-    expect(remains).to_contain_text("it is part of your contract with us")
-    expect(remains).to_contain_text("Required by law")
+    expect(remains).to_contain_text("needed for your orders (your contract with us)")
+    expect(remains).to_contain_text("required by law")
     # Not grey small print: the same colour as the page's text.
     ink = page.evaluate("getComputedStyle(document.body).color")
     assert remains.evaluate("el => getComputedStyle(el).color") == ink
@@ -820,8 +820,9 @@ def test_a_material_change_asks_once_with_equal_buttons_and_no_thanks_is_kept(
         "We changed something you had allowed"
     )
     expect(prompt).to_contain_text("We added a second ad network, Bannerfield Media GmbH")
-    first = page.evaluate("document.querySelector('main h1').nextElementSibling.id")
-    assert first == "reconsent"  # at the top, before everything else
+    # At the top: before the choices, right after the heading and its list of sections.
+    first = page.evaluate("document.querySelector('main section').id")
+    assert first == "reconsent"
     no = prompt.get_by_role("button", name="No thanks", exact=True)
     yes = prompt.get_by_role("button", name="Allow again", exact=True)
     assert_equally_prominent(no, yes)

@@ -49,9 +49,9 @@ def section_of(catalogue: Catalogue, perm: Permission) -> str:
 
 def section_title(section: str, tr: Translator) -> str:
     return {
-        FEATURES: tr.gettext("Features that use your phone"),
-        PERSONAL: tr.gettext("Personalisation, marketing and statistics"),
-        SERVICE: tr.gettext("Security, error fixing and your orders"),
+        FEATURES: tr.gettext("Phone features"),
+        PERSONAL: tr.gettext("Personalisation, offers, statistics"),
+        SERVICE: tr.gettext("Security and orders"),
     }[section]
 
 

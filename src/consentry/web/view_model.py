@@ -202,12 +202,9 @@ def _note(
 ) -> str | None:
     status = status_of(view)
     if status == "notice_changed":
-        change = perm.notice.change_summary
-        summary = catalogue.text(change, tr.locale) + " " if change else ""
-        return summary + tr.gettext(
-            "We changed what this covers since you switched it on, so your earlier choice no "
-            "longer counts."
-        )
+        # The badge says it changed; what changed is asked once at the top of the page
+        # (standing.reconsent_items), so the card does not repeat it.
+        return None
     if status == "expired":
         if view.expires_at is None:
             return tr.gettext("Your time-limited permission has ended.")

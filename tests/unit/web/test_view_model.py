@@ -212,7 +212,10 @@ def test_a_changed_notice_says_why_the_earlier_grant_no_longer_counts(
     model = page(market, {"sharing.ad_partners": ("granted", "2")})
     card = next(c for c in model.sharing if c.id == "sharing.ad_partners")
     assert not card.checked
-    assert card.note is not None and "Bannerfield Media GmbH" in card.note
+    assert card.status == "notice_changed" and card.note is None  # the badge says it
+    # What changed is said once, in the question at the top of the page.
+    (asked,) = model.reconsent
+    assert asked.id == "sharing.ad_partners" and "Bannerfield Media GmbH" in asked.change
 
 
 def test_a_consent_blocked_by_the_phone_says_so(market: Catalogue) -> None:

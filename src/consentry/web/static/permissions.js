@@ -125,7 +125,7 @@
   function reveal(id) {
     var target = id && document.getElementById(id);
     if (!target) return;
-    for (var node = target.parentNode; node; node = node.parentNode) {
+    for (var node = target; node; node = node.parentNode) {
       if (node.tagName === "DETAILS") node.open = true;
     }
     target.scrollIntoView({ block: "start" });
