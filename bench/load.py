@@ -224,7 +224,7 @@ def run(args: argparse.Namespace, database_url: str) -> None:
                         "PUT /v1/subjects/{sid}/permissions/{pid}",
                         lambda: http.put(
                             f"/v1/subjects/{sid}/permissions/{perm.id}",
-                            json={"state": state},
+                            json={"state": state, "notice_version": perm.notice.version},
                             headers={"Authorization": f"Bearer {tokens[sid]}"},
                         ),
                         {200},

@@ -122,6 +122,20 @@ def serve(
     )
 
 
+def reset_demo_database(database: Path) -> None:
+    """Delete the demo's SQLite file and its journal files (WAL, shared memory)."""
+    removed = []
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise fail(f"cannot delete {path}: {exc}") from exc
+        removed.append(str(path))
+    typer.echo(f"Reset: deleted {', '.join(removed)}" if removed else "Reset: no demo database yet")
+
+
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -132,11 +146,20 @@ def demo(
         int | None,
         typer.Option(help="Port of the demo partners' webhook receiver (default: port + 1)."),
     ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset", help="Start afresh: delete the demo database first (customers reseeded)."
+        ),
+    ] = False,
 ) -> None:
     """Start a demo: SQLite file, demo catalogue, demo customers; prints URLs and a service key.
     Beside the server: simulated services that ask before using data, and a receiver where the
     catalogue's partners get their signed opt-outs."""
     from consentry.services.demo import seed
+
+    if reset:
+        reset_demo_database(database)
 
     url = f"sqlite:///{database}"
     os.environ["CONSENTRY_DATABASE_URL"] = url

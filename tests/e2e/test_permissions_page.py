@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,6 +36,7 @@ from consentry.events.relay import Relay, build_relay
 from consentry.services.consents import Change, ConsentService, Context
 from consentry.services.demo import DEMO_CUSTOMERS, seed
 from consentry.services.receipt_signing import load_receipt_keys, verify_receipt_file
+from consentry.services.uses import UseReport
 from webhook_receiver import SECRET, SECRET_ENV, Receiver, receiving
 
 pytestmark = pytest.mark.browser
@@ -204,6 +206,20 @@ def flipped(value: str | None) -> str:
     return "false" if value == "true" else "true"
 
 
+def open_section_of(page: Page, element_id: str) -> None:
+    """Open the collapsed section holding ``element_id``, as a customer does: one click on its
+    heading (nothing to do when it is open already)."""
+    section = page.locator(f"details.section:has([id='{element_id}'])")
+    if section.count() and not section.evaluate("d => d.open"):
+        section.locator("> summary").click()
+
+
+def open_all_sections(page: Page) -> None:
+    for summary in page.locator("details.section > summary").all():
+        if not summary.evaluate("s => s.parentElement.open"):
+            summary.click()
+
+
 # -- finding the page ------------------------------------------------------------------------------
 def test_account_home_links_prominently_to_the_permissions_page(
     browser: Browser, live: Live
@@ -216,9 +232,11 @@ def test_account_home_links_prominently_to_the_permissions_page(
     summary = page.locator("#summary")
     expect(summary).to_contain_text("vos données ne sont pas vendues")
     expect(summary).to_contain_text("Seul Example Marketplace B.V. utilise votre position précise")
-    for heading in ("Sur votre appareil", "Comment nous utilisons vos données"):
-        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-    expect(page.get_by_role("heading", name="Qui reçoit vos données", exact=True)).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Comment nous utilisons vos données", exact=True)
+    ).to_be_visible()
+    for section in ("Sur votre appareil", "Qui reçoit vos données"):
+        expect(page.locator("details.section > summary", has_text=section)).to_be_visible()
     page.context.close()
 
 
@@ -231,6 +249,7 @@ def test_every_switch_is_named_by_its_title_and_flips_in_one_click(
     toggleable = [p for p in catalog if p["toggleable"]]
     page = signed_in(browser, live, subject, locale=locale)
     page.goto(f"/permissions?lang={locale}")  # opening the page: zero clicks
+    open_all_sections(page)
     expect(page.get_by_role("switch")).to_have_count(len(toggleable))
     for perm in catalog:
         if not perm["toggleable"]:
@@ -251,6 +270,7 @@ def test_every_switch_is_named_by_its_title_and_flips_in_one_click(
 def test_a_change_is_confirmed_and_can_be_undone(browser: Browser, live: Live) -> None:
     page = signed_in(browser, live, "demo-bram")
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-marketing.email")
     switch = page.get_by_role("switch", name="Offers by email", exact=True)
     before = switch.get_attribute("aria-checked")
     switch.click()
@@ -300,16 +320,96 @@ def test_refuse_all_and_accept_all_are_equally_prominent_and_both_work(
     assert_equally_prominent(refuse, accept)
 
     consent = {p["id"] for p in live.catalog("de") if p["legal_basis"] == "consent"}
-    accept.click()
+    toggleable = {p["id"] for p in live.catalog("de") if p["toggleable"]}
+    accept.click()  # a confirmation step first, naming what is most sensitive
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bevor Sie alles akzeptieren")
+    assert_equally_prominent(
+        page.get_by_role("button", name="Alle akzeptieren", exact=True),
+        page.get_by_role("button", name="Alle außer diesen akzeptieren", exact=True),
+    )
+    page.get_by_role("button", name="Alle akzeptieren", exact=True).click()
     expect(page.locator('[data-slot="all"]')).to_contain_text("Sie haben alle optionalen")
     assert all(v for k, v in live.effective("demo-clara").items() if k in consent)
+    open_section_of(page, "sw-marketing.email")
     expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "true")
-    refuse.click()
+    refuse.click()  # refusing stays one click
     expect(page.locator('[data-slot="all"]')).to_contain_text("abgelehnt")
     effective = live.effective("demo-clara")
-    assert not any(v for k, v in effective.items() if k in consent)
-    assert effective["fraud.prevention"]  # objecting to legitimate interest is separate
+    # Everything the customer can refuse is off, legitimate interest included (an objection).
+    assert not any(v for k, v in effective.items() if k in toggleable)
+    assert effective["orders.fulfilment"] and effective["tax.records"]
     expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "false")
+    # Counter and switches agree: no switch says On.
+    open_all_sections(page)
+    expect(page.locator("#consent-count")).to_contain_text(f"0 von {len(toggleable)}")
+    expect(page.locator('button[role="switch"][aria-checked="true"]')).to_have_count(0)
+    page.context.close()
+
+
+def test_refuse_all_shows_what_stays_on_and_why_next_to_the_buttons(
+    browser: Browser, live: Live
+) -> None:
+    page = signed_in(browser, live, "demo-amelie")
+    page.goto("/permissions?lang=en")
+    remains = page.locator("#choices #remains")
+    expect(remains).to_be_visible()
+    for title in ("Order delivery", "Tax records"):
+        expect(remains.get_by_role("link", name=title, exact=True)).to_be_visible()
+    expect(remains).to_contain_text("needed for your orders (your contract with us)")
+    expect(remains).to_contain_text("required by law")
+    # Not grey small print: the same colour as the page's text.
+    ink = page.evaluate("getComputedStyle(document.body).color")
+    assert remains.evaluate("el => getComputedStyle(el).color") == ink
+    page.context.close()
+
+
+def test_refuse_all_writes_one_event_per_use_that_was_on_and_history_shows_them(
+    browser: Browser, live: Live
+) -> None:
+    subject = "demo-bram"
+    before = live.effective(subject)
+    switchable = {p["id"] for p in live.catalog("en") if p["toggleable"]}
+    was_on = sorted(pid for pid in switchable if before[pid])
+    consents = live.container.consents
+    seen = {e.event_id for e in consents.history(subject, 500).events}
+    page = signed_in(browser, live, subject)
+    page.goto("/permissions?lang=en")
+    page.get_by_role("button", name="Refuse all", exact=True).click()
+    status = page.locator('[data-slot="all"]')
+    expect(status).to_contain_text(f"({len(was_on)} changes)")
+    written = [e for e in consents.history(subject, 500).events if e.event_id not in seen]
+    # One event per use whose effective state changed; nothing for what was already off.
+    assert sorted(e.permission_id for e in written) == was_on
+    assert all(e.state == "denied" for e in written)
+    page.get_by_role("link", name="History", exact=True).click()
+    items = page.locator(".history-item")
+    shown = items.all_inner_texts()[: len(was_on)]
+    titles = {p["id"]: p["title"] for p in live.catalog("en")}
+    for pid in was_on:
+        assert any(titles[pid] in text for text in shown), (pid, shown)
+    page.context.close()
+
+
+def test_accept_all_except_these_keeps_sale_tracking_and_transfers_off(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-accept-except"
+    page = opened(browser, live, subject)
+    page.get_by_role("button", name="Accept all", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Before you accept everything")
+    sensitive = page.locator("#sensitive")
+    expect(sensitive).to_contain_text("Sale of your data")
+    expect(sensitive).to_contain_text("Your data is sold to a company that buys personal data.")
+    expect(sensitive).to_contain_text("Tracking across other apps")
+    expect(sensitive).to_contain_text("You are followed across other apps and websites")
+    expect(sensitive).to_contain_text("Customer service from Singapore")
+    expect(sensitive).to_contain_text("leaves the European Economic Area, to: Singapore.")
+    page.get_by_role("button", name="Accept all except these", exact=True).click()
+    expect(page.locator('[data-slot="all"]')).to_contain_text("except the uses named before")
+    effective = live.effective(subject)
+    for pid in ("sale.data_buyers", "tracking.cross_app", "transfer.outside_eea"):
+        assert not effective[pid], pid
+    assert effective["marketing.email"] and effective["recommendations.personalised"]
     page.context.close()
 
 
@@ -335,9 +435,14 @@ def test_keyboard_only_reaches_a_switch_with_visible_focus_and_toggles_it(
             unseen.append(str(focus["id"]))
         if focus["id"] == target:
             break
+        # The heading of the collapsed section that holds the switch: Enter opens it.
+        closed = f"details.section:not([open]):has([id='{target}']) > summary"
+        if page.evaluate("(sel) => document.activeElement.matches(sel)", closed):
+            page.keyboard.press("Enter")
     else:
         pytest.fail("Tab never reached the switch")
     assert unseen == [], f"focus not visible on: {unseen}"
+    open_section_of(page, "sw-marketing.sms")
     switch = page.get_by_role("switch", name="Offers by text message", exact=True)
     expect(switch).to_be_focused()
     box = switch.bounding_box()
@@ -406,6 +511,7 @@ def test_text_and_switches_meet_wcag_aa_contrast(browser: Browser, live: Live) -
     page.goto("/account?lang=en")
     assert page.evaluate(CONTRAST) == []
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-marketing.email")
     page.get_by_role("switch", name="Offers by email", exact=True).click()
     expect(page.locator("#p-marketing\\.email").get_by_role("status")).to_contain_text("Saved")
     assert page.evaluate(CONTRAST) == []
@@ -421,11 +527,13 @@ def test_without_javascript_a_switch_is_a_form_post_with_confirmation_and_undo(
 ) -> None:
     page = signed_in(browser, live, "demo-bram", javascript=False)
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-search.history")
     switch = page.get_by_role("switch", name="Recent searches", exact=True)
     before = switch.get_attribute("aria-checked")
     with page.expect_navigation():
         switch.click()
     assert "#p-search.history" in page.url
+    open_section_of(page, "sw-search.history")
     switch = page.get_by_role("switch", name="Recent searches", exact=True)
     expect(switch).to_have_attribute("aria-checked", flipped(before))
     assert live.effective("demo-bram")["search.history"] is (before == "false")
@@ -459,6 +567,7 @@ def test_nothing_scrolls_sideways_at_360_px(browser: Browser, live: Live) -> Non
 def test_desktop_screenshot(browser: Browser, live: Live) -> None:
     page = signed_in(browser, live, "demo-bram", width=1100)
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-analytics.product")
     page.get_by_role("switch", name="Usage statistics", exact=True).click()
     expect(page.locator("#p-analytics\\.product").get_by_role("status")).to_contain_text("Saved")
     page.screenshot(path=str(SCREENSHOT), full_page=True)
@@ -471,6 +580,7 @@ def test_history_lists_the_change_with_its_source_and_a_receipt_to_download(
 ) -> None:
     page = signed_in(browser, live, "demo-dylan")
     page.goto("/permissions?lang=en")
+    open_section_of(page, "sw-microphone.voice_search")
     switch = page.get_by_role("switch", name="Voice search", exact=True)
     before = switch.get_attribute("aria-checked")
     switch.click()
@@ -506,17 +616,34 @@ def test_history_lists_the_change_with_its_source_and_a_receipt_to_download(
 def test_accept_language_picks_the_language_and_the_switcher_changes_it(
     browser: Browser, live: Live
 ) -> None:
-    page = signed_in(browser, live, "demo-clara", locale="nl-BE")
-    page.goto("/permissions")
+    # A customer with no stored language: the browser's Accept-Language decides.
+    context = browser.new_context(base_url=live.url, locale="nl-BE")
+    page = context.new_page()
+    page.goto(f"/permissions?token={live.container.tokens.issue('e2e-language')}")
     assert page.evaluate("document.documentElement.lang") == "nl"
     expect(page.get_by_role("heading", level=1)).to_have_text("Uw toestemmingen")
     nl_title = next(p["title"] for p in live.catalog("nl") if p["id"] == "marketing.email")
+    open_section_of(page, "sw-marketing.email")
     expect(page.get_by_role("switch", name=nl_title, exact=True)).to_have_count(1)
     page.get_by_role("navigation", name="Taal").get_by_role("link", name="Deutsch").click()
     assert page.evaluate("document.documentElement.lang") == "de"
     expect(page.get_by_role("heading", level=1)).to_have_text("Ihre Berechtigungen")
     de_title = next(p["title"] for p in live.catalog("de") if p["id"] == "marketing.email")
+    open_section_of(page, "sw-marketing.email")
     expect(page.get_by_role("switch", name=de_title, exact=True)).to_have_count(1)
+    # The choice sticks: without ?lang the page stays in German, despite Accept-Language.
+    page.goto("/permissions")
+    assert page.evaluate("document.documentElement.lang") == "de"
+    context.close()
+
+
+def test_the_customers_stored_language_wins_over_the_browsers(browser: Browser, live: Live) -> None:
+    # Bram's account is in Dutch; his browser asks for English.
+    page = signed_in(browser, live, "demo-bram", locale="en-GB")
+    page.goto("/permissions")
+    assert page.evaluate("document.documentElement.lang") == "nl"
+    page.goto("/permissions/history")
+    assert page.evaluate("document.documentElement.lang") == "nl"
     page.context.close()
 
 
@@ -634,10 +761,12 @@ def test_a_withdrawal_shows_the_partners_delivery_pending_then_acknowledged(
 def test_download_my_data_gives_json_and_csv_files(browser: Browser, live: Live) -> None:
     subject = "e2e-export"
     page = opened(browser, live, subject)
+    open_section_of(page, "sw-marketing.email")
     page.get_by_role("switch", name="Offers by email", exact=True).click()
     expect(page.get_by_role("switch", name="Offers by email", exact=True)).to_have_attribute(
         "aria-checked", "true"
     )
+    page.locator("#your-data > summary").click()
     with page.expect_download() as download:
         page.get_by_role("button", name="Download my data (JSON)").click()
     assert download.value.suggested_filename == "my-data.json"
@@ -659,6 +788,7 @@ def test_delete_my_data_without_javascript_confirms_then_erases_and_signs_out(
         subject, [Change("marketing.email", ChoiceState.GRANTED)], Context("web")
     )
     page = opened(browser, live, subject, javascript=False)
+    page.locator("#your-data > summary").click()
     page.get_by_role("link", name="Delete my data…").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Delete my data")
     expect(page.get_by_role("heading", name="What is deleted")).to_be_visible()
@@ -666,6 +796,7 @@ def test_delete_my_data_without_javascript_confirms_then_erases_and_signs_out(
     page.get_by_role("link", name="Cancel, keep my data").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your permissions")
     assert live.effective(subject)["marketing.email"]  # cancelled: nothing erased
+    page.locator("#your-data > summary").click()
     page.get_by_role("link", name="Delete my data…").click()
     page.get_by_role("button", name="Yes, delete my data").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your data has been deleted")
@@ -689,8 +820,9 @@ def test_a_material_change_asks_once_with_equal_buttons_and_no_thanks_is_kept(
         "We changed something you had allowed"
     )
     expect(prompt).to_contain_text("We added a second ad network, Bannerfield Media GmbH")
-    first = page.evaluate("document.querySelector('main h1').nextElementSibling.id")
-    assert first == "reconsent"  # at the top, before everything else
+    # At the top: before the choices, right after the heading and its list of sections.
+    first = page.evaluate("document.querySelector('main section').id")
+    assert first == "reconsent"
     no = prompt.get_by_role("button", name="No thanks", exact=True)
     yes = prompt.get_by_role("button", name="Allow again", exact=True)
     assert_equally_prominent(no, yes)
@@ -771,6 +903,7 @@ def test_expired_and_auto_reset_grants_read_differently_from_refusals_and_rules_
     expect(page.locator("#rules")).to_contain_text("U bent in België")
     expect(page.locator("#p-marketing\\.email .badge-status")).to_have_text("Verlopen")
     # Switched on again (with the script): the expiry no longer applies, nor its note.
+    open_section_of(page, "sw-marketing.email")
     page.locator("#sw-marketing\\.email").click()
     expect(page.locator("#sw-marketing\\.email")).to_have_attribute("aria-checked", "true")
     expect(page.locator("#p-marketing\\.email .perm-note")).to_have_count(0)
@@ -790,4 +923,103 @@ def test_answering_a_changed_notice_with_its_switch_ends_the_prompt_without_relo
     expect(switch).to_have_attribute("aria-checked", "true")
     expect(page.locator("#reconsent")).to_have_count(0)
     assert live.effective(subject)["sharing.ad_partners"]
+    page.context.close()
+
+
+# -- API docs offline ------------------------------------------------------------------------------
+def test_swagger_ui_and_redoc_render_with_every_other_host_unreachable(
+    browser: Browser, live: Live
+) -> None:
+    context = browser.new_context(base_url=live.url)
+    elsewhere: list[str] = []
+
+    def only_here(route: Any) -> None:
+        if route.request.url.startswith(live.url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_here)
+    page = context.new_page()
+    page.goto("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("consentry")
+    expect(page.locator(".opblock").first).to_be_visible()
+    page.goto("/redoc")
+    expect(page.get_by_role("heading", level=1).first).to_contain_text("consentry")
+    assert elsewhere == []
+    context.close()
+
+
+# -- who used my data ------------------------------------------------------------------------------
+def test_who_used_my_data_names_the_switch_its_data_local_time_and_a_way_to_stop_it(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-uses"
+    live.container.consents.change(
+        subject,
+        [Change("ads.personalised", ChoiceState.GRANTED, notice_version="1")],
+        Context("web", "en"),
+    )
+    used_at = datetime.now(UTC)  # after the grant: an allowed use
+    offset = used_at.astimezone(ZoneInfo("Europe/Brussels")).utcoffset()
+    assert offset is not None
+    zone = f"GMT+{int(offset.total_seconds()) // 3600}"
+    live.container.uses.record(
+        [
+            UseReport(
+                subject,
+                "advertising.personalised",
+                ("behaviour.browsing", "behaviour.purchases"),
+                "example_marketplace",
+                used_at,
+            )
+        ],
+        service="e2e",
+    )
+    context = browser.new_context(base_url=live.url, timezone_id="Europe/Brussels")
+    page = context.new_page()
+    page.goto(f"/permissions/accesses?lang=en&token={live.container.tokens.issue(subject)}")
+    item = page.locator(".history-item").first
+    title = next(p["title"] for p in live.catalog("en") if p["id"] == "ads.personalised")
+    expect(item.locator("strong")).to_have_text(title)  # the switch's own title
+    expect(item).to_contain_text("Pages and products viewed")  # a category, by its label
+    expect(item).to_contain_text("Example Marketplace B.V. (Netherlands)")
+    expect(item.locator("time").first).to_contain_text(zone)  # the customer's time zone
+    assert "did not respect" not in item.inner_text()
+    item.get_by_role("link", name="Stop this").click()
+    switch = page.get_by_role("switch", name=title, exact=True)
+    expect(switch).to_be_visible()  # its section opened
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "false")
+    assert not live.effective(subject)["ads.personalised"]
+    context.close()
+
+
+# -- a receipt a person reads ----------------------------------------------------------------------
+def test_a_receipt_opens_as_a_readable_page_in_the_customers_language_with_the_jws_beside(
+    browser: Browser, live: Live
+) -> None:
+    subject = "e2e-receipt-page"
+    page = opened(browser, live, subject, locale="fr")
+    open_section_of(page, "sw-marketing.email")
+    switch = page.locator("#sw-marketing\\.email")
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    page.get_by_role("link", name="Historique", exact=True).click()
+    page.locator(".history-item").first.get_by_role("link", name="Reçu", exact=False).first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reçu de votre choix")
+    title = next(p["title"] for p in live.catalog("fr") if p["id"] == "marketing.email")
+    text = next(p["text"] for p in live.catalog("fr") if p["id"] == "marketing.email")
+    receipt = page.locator("#receipt")
+    expect(receipt.get_by_role("heading", level=2)).to_have_text(title)
+    expect(page.locator("#receipt-notice")).to_have_text(text)  # what was shown, that version
+    expect(receipt).to_contain_text("Activé")  # what was chosen
+    expect(receipt).to_contain_text("Site web")  # from where
+    expect(receipt.locator("time")).not_to_be_empty()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Télécharger le reçu signé (JSON)").click()
+    keys = load_receipt_keys(live.container.settings).verifying_keys()
+    signed = verify_receipt_file(Path(download.value.path()).read_bytes(), keys).receipt
+    assert signed["privacy_notice"]["notice_id"] == "marketing.email"
     page.context.close()

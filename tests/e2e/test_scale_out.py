@@ -61,7 +61,8 @@ def test_a_write_on_one_server_reaches_followers_of_the_other(
             subject = f"cust-{i % 10}"
             started = time.perf_counter()
             put = http.put(
-                f"{server.url}/v1/subjects/{subject}/permissions/recs", json={"state": state}
+                f"{server.url}/v1/subjects/{subject}/permissions/recs",
+                json={"state": state, "notice_version": "2"},
             )
             assert put.status_code == 200, put.text
             event_id = put.json()["event_id"]

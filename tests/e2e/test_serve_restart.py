@@ -96,11 +96,17 @@ def test_nothing_is_lost_across_a_kill_and_restart(server: Server, database_url:
     auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
     with httpx.Client(base_url=server.url, headers=auth, timeout=10) as api:
         assert (
-            api.put("/v1/subjects/cust-1/permissions/recs", json={"state": "granted"}).status_code
+            api.put(
+                "/v1/subjects/cust-1/permissions/recs",
+                json={"state": "granted", "notice_version": "2"},
+            ).status_code
             == 200
         )
         assert (
-            api.put("/v1/subjects/cust-1/permissions/ads", json={"state": "granted"}).status_code
+            api.put(
+                "/v1/subjects/cust-1/permissions/ads",
+                json={"state": "granted", "notice_version": "3"},
+            ).status_code
             == 200
         )
         assert (

@@ -41,10 +41,12 @@ def test_two_devices_toggling_one_permission_lose_nothing(
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
             gate.wait()
             for i in range(TOGGLES):
-                body = {
+                body: dict[str, object] = {
                     "state": "granted" if i % 2 == 0 else "denied",
                     "options": {"device": name, "n": i},  # never equal: always a change
                 }
+                if i % 2 == 0:
+                    body["notice_version"] = "3"  # the notice the device showed
                 answer = client.put(f"/v1/subjects/{SID}/permissions/{PID}", json=body)
                 if answer.status_code != 200 or not answer.json()["changed"]:
                     failures.append(f"{name} #{i}: {answer.status_code} {answer.text[:200]}")

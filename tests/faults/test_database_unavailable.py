@@ -28,8 +28,14 @@ PROBLEM = "application/problem+json"
 NO_LIMITS: dict[str, Any] = {"rate_limit_per_key": 0, "rate_limit_per_subject": 0}
 
 
-def _toggle(i: int) -> dict[str, str]:
-    return {"state": "granted" if i % 2 == 0 else "denied"}
+# The notice version a grant names (the current one of each permission used here).
+SHOWN = {"ads": "3", "recs": "2", "email": "1"}
+
+
+def _toggle(i: int, pid: str = "ads") -> dict[str, str]:
+    if i % 2 == 0:
+        return {"state": "granted", "notice_version": SHOWN[pid]}
+    return {"state": "denied"}
 
 
 def _assert_unavailable(answer: Any) -> None:
@@ -59,7 +65,7 @@ def test_a_full_sqlite_database_answers_503_and_leaves_no_partial_write(sqlite_u
             event.listen(engine, "connect", cap)
         refused = 0
         for i in range(300):
-            body = {**_toggle(i), "options": {"padding": "x" * 1000}}
+            body = {**_toggle(i, "recs"), "options": {"padding": "x" * 1000}}
             answer = api.put(f"/v1/subjects/full-{i % 7}/permissions/recs", json=body, headers=key)
             if answer.status_code == 200:
                 accepted.append(answer.json()["event_id"])
@@ -74,7 +80,9 @@ def test_a_full_sqlite_database_answers_503_and_leaves_no_partial_write(sqlite_u
         assert api.get("/v1/subjects/full-1/permissions", headers=key).status_code == 200
         for engine in engines:
             event.remove(engine, "connect", cap)
-        again = api.put("/v1/subjects/full-1/permissions/email", json=_toggle(0), headers=key)
+        again = api.put(
+            "/v1/subjects/full-1/permissions/email", json=_toggle(0, "email"), headers=key
+        )
         assert again.status_code == 200
         accepted.append(again.json()["event_id"])
     container.close()
@@ -133,7 +141,7 @@ def test_a_real_full_disk_answers_503_and_the_server_recovers_when_space_returns
                     break
             assert refused >= 3, "the disk never filled up"
             filler.unlink()
-            again = api.put("/v1/subjects/disk-1/permissions/email", json=_toggle(0))
+            again = api.put("/v1/subjects/disk-1/permissions/email", json=_toggle(0, "email"))
             assert again.status_code == 200, again.text
             accepted.append(again.json()["event_id"])
     finally:

@@ -33,6 +33,7 @@ KILLS = int(os.environ.get("CONSENTRY_FAULT_KILLS", "5"))
 WRITERS = 4
 SUBJECTS_PER_WRITER = 10
 PERMISSIONS = ("recs", "ads", "email")
+SHOWN = {"recs": "2", "ads": "3", "email": "1"}  # their current notice versions
 GIVE_UP = 120.0  # seconds one request may go unanswered across restarts (anti-hang bound)
 NO_LIMITS = {"CONSENTRY_RATE_LIMIT_PER_KEY": "0", "CONSENTRY_RATE_LIMIT_PER_SUBJECT": "0"}
 
@@ -68,7 +69,7 @@ def _writer(base: str, key: str, writer: int, count: int, tally: Tally) -> None:
                 try:
                     answer = c.put(
                         f"/v1/subjects/{sid}/permissions/{pid}",
-                        json={"state": state},
+                        json={"state": state, "notice_version": SHOWN[pid]},
                         headers=headers,
                     )
                     break

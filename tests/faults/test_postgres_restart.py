@@ -92,7 +92,7 @@ def test_the_server_rides_out_a_postgres_restart_by_itself(
                     try:
                         answer = client.put(
                             f"/v1/subjects/{sid}/permissions/ads",
-                            json={"state": state},
+                            json={"state": state, "notice_version": "3"},
                             headers={"Idempotency-Key": f"r{w}-{i}"},
                         )
                     except httpx.TransportError as exc:

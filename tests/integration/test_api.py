@@ -169,11 +169,15 @@ def test_idempotency_key_returns_the_same_response(
 ) -> None:
     headers = {**service, "Idempotency-Key": "abc-123"}
     first = client.put(
-        "/v1/subjects/s1/permissions/email", json={"state": "granted"}, headers=headers
+        "/v1/subjects/s1/permissions/email",
+        json={"state": "granted", "notice_version": "1"},
+        headers=headers,
     )
     client.put("/v1/subjects/s1/permissions/email", json={"state": "denied"}, headers=service)
     again = client.put(
-        "/v1/subjects/s1/permissions/email", json={"state": "granted"}, headers=headers
+        "/v1/subjects/s1/permissions/email",
+        json={"state": "granted", "notice_version": "1"},
+        headers=headers,
     )
     assert again.status_code == 200 and again.json() == first.json()
     history = client.get("/v1/subjects/s1/history", headers=service).json()
@@ -187,26 +191,29 @@ def test_idempotency_key_returns_the_same_response(
 def test_patch_set_is_atomic(client: TestClient, service: dict[str, str]) -> None:
     bad = client.patch(
         "/v1/subjects/s1/permissions",
-        json={"set": {"recs": "granted", "nope": "granted"}},
+        json={"set": {"recs": "granted", "nope": "granted"}, "notice_versions": {"recs": "2"}},
         headers=service,
     )
     assert_problem(bad, 404)
     not_toggleable = client.patch(
         "/v1/subjects/s1/permissions",
-        json={"set": {"recs": "granted", "orders": "denied"}},
+        json={"set": {"recs": "granted", "orders": "denied"}, "notice_versions": {"recs": "2"}},
         headers=service,
     )
     assert_problem(not_toggleable, 409)
     assert client.get("/v1/subjects/s1/history", headers=service).json()["events"] == []
     ok = client.patch(
         "/v1/subjects/s1/permissions",
-        json={"set": {"recs": "granted", "email": "granted"}},
+        json={
+            "set": {"recs": "granted", "email": "granted"},
+            "notice_versions": {"recs": "2", "email": "1"},
+        },
         headers=service,
     ).json()
     assert sorted(ok["changed"]) == ["email", "recs"] and len(ok["event_ids"]) == 2
 
 
-def test_patch_all_grants_and_refuses_every_consent(
+def test_patch_all_grants_every_consent_and_refuses_everything_refusable(
     client: TestClient, service: dict[str, str]
 ) -> None:
     granted = client.patch(
@@ -216,7 +223,8 @@ def test_patch_all_grants_and_refuses_every_consent(
     refused = client.patch(
         "/v1/subjects/s1/permissions", json={"all": "denied"}, headers=service
     ).json()
-    assert sorted(refused["changed"]) == sorted(granted["changed"])
+    # Refusing also objects to the legitimate-interest use (fraud), which was on.
+    assert sorted(refused["changed"]) == sorted([*granted["changed"], "fraud"])
     states = client.get("/v1/subjects/s1/permissions", headers=service).json()["permissions"]
     assert not any(p["effective"] for p in states if p["id"] in granted["changed"])
 
@@ -234,7 +242,7 @@ def test_history_pages_newest_first(client: TestClient, service: dict[str, str])
     for state in ("granted", "denied", "granted"):
         client.put(
             "/v1/subjects/s1/permissions/recs",
-            json={"state": state, "locale": "fr"},
+            json={"state": state, "locale": "fr", "notice_version": "2"},
             headers=service,
         )
     first = client.get("/v1/subjects/s1/history", params={"limit": 2}, headers=service).json()
@@ -253,7 +261,11 @@ def test_history_pages_newest_first(client: TestClient, service: dict[str, str])
 
 
 def test_decision_batch_answers_in_order(client: TestClient, service: dict[str, str]) -> None:
-    client.put("/v1/subjects/s1/permissions/recs", json={"state": "granted"}, headers=service)
+    client.put(
+        "/v1/subjects/s1/permissions/recs",
+        json={"state": "granted", "notice_version": "2"},
+        headers=service,
+    )
     checks = [
         {"subject": "s1", "purpose": "recommendations", "categories": ["behaviour.browsing"]},
         {"subject": "s2", "purpose": "recommendations", "categories": ["behaviour.browsing"]},
@@ -291,7 +303,11 @@ def test_oversized_batch_is_refused(
 
 
 def test_device_report_gates_device_data(client: TestClient, service: dict[str, str]) -> None:
-    client.put("/v1/subjects/s1/permissions/location", json={"state": "granted"}, headers=service)
+    client.put(
+        "/v1/subjects/s1/permissions/location",
+        json={"state": "granted", "notice_version": "1"},
+        headers=service,
+    )
     ask = {
         "subject": "s1",
         "purpose": "delivery.location",
@@ -357,12 +373,21 @@ def test_bad_credentials_are_401(client: TestClient, token: str) -> None:
 def test_subject_token_reaches_only_its_own_subject(client: TestClient) -> None:
     mine = bearer(subject_token("s1"))
     assert client.get("/v1/subjects/s1/permissions", headers=mine).status_code == 200
-    put = client.put("/v1/subjects/s1/permissions/recs", json={"state": "granted"}, headers=mine)
+    put = client.put(
+        "/v1/subjects/s1/permissions/recs",
+        json={"state": "granted", "notice_version": "2"},
+        headers=mine,
+    )
     assert put.status_code == 200 and put.json()["source"] == "web"
     other = client.get("/v1/subjects/s2/permissions", headers=mine)
     assert assert_problem(other, 404)["detail"] == "no such subject"
     assert_problem(
-        client.put("/v1/subjects/s2/permissions/recs", json={"state": "granted"}, headers=mine), 404
+        client.put(
+            "/v1/subjects/s2/permissions/recs",
+            json={"state": "granted", "notice_version": "2"},
+            headers=mine,
+        ),
+        404,
     )
 
 
@@ -382,7 +407,9 @@ def test_scopes_are_enforced(client: TestClient, container: Container) -> None:
     assert client.get("/v1/subjects/s1/permissions", headers=read_only).status_code == 200
     assert_problem(
         client.put(
-            "/v1/subjects/s1/permissions/recs", json={"state": "granted"}, headers=read_only
+            "/v1/subjects/s1/permissions/recs",
+            json={"state": "granted", "notice_version": "2"},
+            headers=read_only,
         ),
         403,
     )

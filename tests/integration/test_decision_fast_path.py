@@ -49,7 +49,11 @@ def warm(
     apps: tuple[TestClient, TestClient, ConsentryAPI], key: dict[str, str], container: Container
 ) -> tuple[TestClient, TestClient, ConsentryAPI]:
     full = apps[0]
-    full.put("/v1/subjects/s-granted/permissions/recs", json={"state": "granted"}, headers=key)
+    full.put(
+        "/v1/subjects/s-granted/permissions/recs",
+        json={"state": "granted", "notice_version": "2"},
+        headers=key,
+    )
     full.put("/v1/subjects/s-denied/permissions/ads", json={"state": "denied"}, headers=key)
     container.rights.set_jurisdiction("s-ca", "US-CA")
     # The first decision loads the replica and verifies the key (the route does both).

@@ -74,8 +74,11 @@ def twins(
 
 
 PLAIN = [
-    ("recs", {"state": "granted"}),
-    ("recs", {"state": "granted"}),  # the same again: no event, the earlier one's id
+    ("recs", {"state": "granted", "notice_version": "2"}),
+    (
+        "recs",
+        {"state": "granted", "notice_version": "2"},
+    ),  # the same again: no event, the earlier one's id
     ("recs", {"state": "denied"}),
     ("recs", {"state": "granted", "notice_version": "1"}),  # a compatible earlier notice
     ("ads", {"state": "denied", "locale": "fr", "options": {}}),
@@ -123,7 +126,9 @@ def test_the_fast_path_answers_a_subject_token_and_a_key_alike(
     before = fast.answered
     token = bearer(container.tokens.issue("f-1"))
     by_subject = full.put(
-        "/v1/subjects/f-1/permissions/recs", json={"state": "granted"}, headers=token
+        "/v1/subjects/f-1/permissions/recs",
+        json={"state": "granted", "notice_version": "2"},
+        headers=token,
     )
     by_key = full.put("/v1/subjects/f-1/permissions/ads", json={"state": "denied"}, headers=key)
     assert (by_subject.status_code, by_key.status_code) == (200, 200)
@@ -143,19 +148,39 @@ def test_the_fast_path_answers_a_subject_token_and_a_key_alike(
         ("recs", b"{not json", {}),
         ("recs", b"", {}),
         ("recs", json.dumps({"state": "maybe"}).encode(), {}),
-        ("recs", json.dumps({"state": "granted", "x": 1}).encode(), {}),
-        ("recs", json.dumps({"state": "granted", "options": {"k": "v"}}).encode(), {}),
-        ("recs", json.dumps({"state": "granted", "duration": "once"}).encode(), {}),
-        ("recs", json.dumps({"state": "granted", "days": 30}).encode(), {}),
-        ("recs", json.dumps({"state": "granted", "locale": "FR"}).encode(), {}),
+        ("recs", json.dumps({"state": "granted", "notice_version": "2", "x": 1}).encode(), {}),
+        (
+            "recs",
+            json.dumps({"state": "granted", "notice_version": "2", "options": {"k": "v"}}).encode(),
+            {},
+        ),
+        (
+            "recs",
+            json.dumps({"state": "granted", "notice_version": "2", "duration": "once"}).encode(),
+            {},
+        ),
+        ("recs", json.dumps({"state": "granted", "notice_version": "2", "days": 30}).encode(), {}),
+        (
+            "recs",
+            json.dumps({"state": "granted", "notice_version": "2", "locale": "FR"}).encode(),
+            {},
+        ),
         ("recs", json.dumps({"state": "granted", "notice_version": ""}).encode(), {}),
         ("recs", json.dumps({"state": "granted", "notice_version": 2}).encode(), {}),
         ("recs", json.dumps(["granted"]).encode(), {}),
-        ("recs", json.dumps({"state": "granted"}).encode(), {"content-type": "text/plain"}),
+        (
+            "recs",
+            json.dumps({"state": "granted", "notice_version": "2"}).encode(),
+            {"content-type": "text/plain"},
+        ),
         ("nope", json.dumps({"state": "denied"}).encode(), {}),  # unknown: 404
         ("orders", json.dumps({"state": "denied"}).encode(), {}),  # contract: 409
         ("ads", json.dumps({"state": "granted", "notice_version": "1"}).encode(), {}),  # 409
-        ("recs", json.dumps({"state": "granted"}).encode(), {"sec-gpc": "1"}),
+        (
+            "recs",
+            json.dumps({"state": "granted", "notice_version": "2"}).encode(),
+            {"sec-gpc": "1"},
+        ),
     ],
 )
 def test_what_the_fast_path_cannot_answer_gets_the_routes_answer(
@@ -179,10 +204,14 @@ def test_a_change_with_an_idempotency_key_goes_to_the_route(
     before = fast.answered
     headers = {**key, "Idempotency-Key": "k-1"}
     first = full.put(
-        "/v1/subjects/f-4/permissions/recs", json={"state": "granted"}, headers=headers
+        "/v1/subjects/f-4/permissions/recs",
+        json={"state": "granted", "notice_version": "2"},
+        headers=headers,
     )
     again = full.put(
-        "/v1/subjects/f-4/permissions/recs", json={"state": "granted"}, headers=headers
+        "/v1/subjects/f-4/permissions/recs",
+        json={"state": "granted", "notice_version": "2"},
+        headers=headers,
     )
     assert first.status_code == again.status_code == 200 and first.content == again.content
     assert fast.answered == before
@@ -199,7 +228,9 @@ def test_credentials_the_fast_path_does_not_accept_get_the_routes_answer(
 ) -> None:
     full, routes, fast = apps
     revoked = container.keys.create(["subjects:write"])
-    assert twins(full, routes, "recs", bearer(revoked), n=3, json={"state": "granted"})
+    assert twins(
+        full, routes, "recs", bearer(revoked), n=3, json={"state": "granted", "notice_version": "2"}
+    )
     container.keys.revoke(revoked.split("_")[1])
     headers = {
         "none": {},
@@ -260,8 +291,8 @@ def test_plain_change_refuses_what_permission_in_refuses() -> None:
     for bad in [
         {"state": "granted", "notice_version": "v" * 41},
         {"state": "granted", "notice_version": "\ud800"},
-        {"state": "granted", "locale": "fra"},
-        {"state": "granted", "options": []},
+        {"state": "granted", "notice_version": "2", "locale": "fra"},
+        {"state": "granted", "notice_version": "2", "options": []},
         {"state": None},
     ]:
         assert plain_change(bad) is None
@@ -292,7 +323,11 @@ def test_plain_changes_are_written_on_the_event_loop_on_postgresql_only(
     monkeypatch.setattr(fast, "_apply", counted)
     before = fast.answered
     for state in ("granted", "denied"):
-        answer = full.put("/v1/subjects/f-9/permissions/recs", json={"state": state}, headers=key)
+        answer = full.put(
+            "/v1/subjects/f-9/permissions/recs",
+            json={"state": state, "notice_version": "2"},
+            headers=key,
+        )
         assert answer.status_code == 200 and answer.json()["state"] == state
     assert fast.answered == before + 2
     assert len(in_threads) == (0 if container.db.dialect == "postgresql" else 2)
@@ -320,12 +355,15 @@ def test_a_loop_connection_lost_leaves_the_change_to_the_route_and_is_replaced(
     assert container.db.dialect == "postgresql"
     full, _, fast = apps
     url = "/v1/subjects/f-10/permissions/recs"
-    assert full.put(url, json={"state": "granted"}, headers=key).status_code == 200
+    assert (
+        full.put(url, json={"state": "granted", "notice_version": "2"}, headers=key).status_code
+        == 200
+    )
     assert _terminate_loop_connections(container) >= 1
     before = fast.answered
     lost = full.put(url, json={"state": "denied"}, headers=key)
     assert lost.status_code == 200 and lost.json()["state"] == "denied"
     assert fast.answered == before  # the route answered
-    again = full.put(url, json={"state": "granted"}, headers=key)
+    again = full.put(url, json={"state": "granted", "notice_version": "2"}, headers=key)
     assert again.status_code == 200 and fast.answered == before + 1  # a new connection
     assert _states(container, "f-10") == ["granted", "denied", "granted"]

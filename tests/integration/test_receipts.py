@@ -49,10 +49,13 @@ def keyed(database_url: str) -> Iterator[tuple[Container, TestClient]]:
     yield from keyed_client(make_settings(database_url, receipt_signing_key=KEY_A))
 
 
+SHOWN = {"recs": "2", "ads": "3", "email": "1", "sale": "1", "location": "1"}
+
+
 def grant(client: TestClient, sid: str, pid: str, state: str = "granted") -> str:
     response = client.patch(
         f"/v1/subjects/{sid}/permissions",
-        json={"set": {pid: state}, "locale": "fr"},
+        json={"set": {pid: state}, "notice_versions": {pid: SHOWN[pid]}, "locale": "fr"},
         headers=subject_token(sid),
     )
     assert response.status_code == 200, response.text
@@ -282,7 +285,9 @@ def test_without_a_key_receipts_are_unavailable_and_no_key_is_published(
 ) -> None:
     me = subject_token("s1")
     patch = client.patch(
-        "/v1/subjects/s1/permissions", json={"set": {"ads": "granted"}}, headers=me
+        "/v1/subjects/s1/permissions",
+        json={"set": {"ads": "granted"}, "notice_versions": {"ads": "3"}},
+        headers=me,
     )
     event_id = patch.json()["event_ids"][0]
     response = client.get(f"/v1/subjects/s1/receipts/{event_id}", headers=me)

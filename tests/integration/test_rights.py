@@ -62,12 +62,12 @@ def test_erasure_leaves_no_personal_value_and_keeps_the_chain(
     mine = own_token(SID)
     client.put(
         f"/v1/subjects/{SID}/permissions/recs",
-        json={"state": "granted", "options": {"device": SECRET_OPTION}},
+        json={"state": "granted", "notice_version": "2", "options": {"device": SECRET_OPTION}},
         headers=mine,
     )
     client.put(
         f"/v1/subjects/{SID}/permissions/ads",
-        json={"state": "granted"},
+        json={"state": "granted", "notice_version": "3"},
         headers={**mine, "Idempotency-Key": "k1"},
     )
     client.put(f"/v1/subjects/{SID}/permissions/ads", json={"state": "denied"}, headers=service)
@@ -109,7 +109,7 @@ def test_after_erasure_the_same_id_starts_a_new_empty_subject_and_the_old_chain_
 ) -> None:
     client.put(
         f"/v1/subjects/{SID}/permissions/recs",
-        json={"state": "granted", "options": {"device": SECRET_OPTION}},
+        json={"state": "granted", "notice_version": "2", "options": {"device": SECRET_OPTION}},
         headers=service,
     )
     client.delete(f"/v1/subjects/{SID}", headers=service)
@@ -140,10 +140,19 @@ def test_export_json_holds_state_history_devices_and_recipients(
 ) -> None:
     client.put(
         f"/v1/subjects/{SID}/permissions/ads",
-        json={"state": "granted", "options": {"device": SECRET_OPTION}, "locale": "fr"},
+        json={
+            "state": "granted",
+            "notice_version": "3",
+            "options": {"device": SECRET_OPTION},
+            "locale": "fr",
+        },
         headers=service,
     )
-    client.put(f"/v1/subjects/{SID}/permissions/recs", json={"state": "granted"}, headers=service)
+    client.put(
+        f"/v1/subjects/{SID}/permissions/recs",
+        json={"state": "granted", "notice_version": "2"},
+        headers=service,
+    )
     client.put(
         f"/v1/subjects/{SID}/devices/p1",
         json={"platform": "ios", "app_version": "2", "os_permissions": {"camera": "granted"}},
@@ -228,7 +237,11 @@ def test_export_streams_a_long_history_in_order(
 
 def test_export_csv_has_one_row_per_event(client: TestClient, service: dict[str, str]) -> None:
     for state in ("granted", "denied"):
-        client.put(f"/v1/subjects/{SID}/permissions/email", json={"state": state}, headers=service)
+        client.put(
+            f"/v1/subjects/{SID}/permissions/email",
+            json={"state": state, "notice_version": "1"},
+            headers=service,
+        )
     response = client.get(f"/v1/subjects/{SID}/export", params={"format": "csv"}, headers=service)
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -288,7 +301,10 @@ def test_do_not_sell_withdraws_sale_and_sharing_only(
     client.put(f"/v1/subjects/{SID}", json={"jurisdiction": "US-CA"}, headers=service)
     client.patch(
         f"/v1/subjects/{SID}/permissions",
-        json={"set": {"ads": "granted", "recs": "granted"}},
+        json={
+            "set": {"ads": "granted", "recs": "granted"},
+            "notice_versions": {"ads": "3", "recs": "2"},
+        },
         headers=service,
     )
     first = client.put(f"/v1/subjects/{SID}/do-not-sell", headers=own_token(SID)).json()
@@ -329,12 +345,12 @@ def test_time_limited_grants_expire(
     start = datetime.now(UTC)
     once = client.put(
         f"/v1/subjects/{SID}/permissions/recs",
-        json={"state": "granted", "duration": "once"},
+        json={"state": "granted", "notice_version": "2", "duration": "once"},
         headers=service,
     ).json()
     week = client.put(
         f"/v1/subjects/{SID}/permissions/email",
-        json={"state": "granted", "days": 7},
+        json={"state": "granted", "notice_version": "1", "days": 7},
         headers=service,
     ).json()
     assert (
@@ -368,10 +384,10 @@ def test_time_limited_grants_expire(
     "body",
     [
         {"state": "denied", "days": 3},
-        {"state": "granted", "days": 0},
-        {"state": "granted", "days": 3, "duration": "once"},
-        {"state": "granted", "duration": "forever"},
-        {"state": "granted", "expires_at": "2020-01-01T00:00:00Z"},
+        {"state": "granted", "notice_version": "2", "days": 0},
+        {"state": "granted", "notice_version": "2", "days": 3, "duration": "once"},
+        {"state": "granted", "notice_version": "2", "duration": "forever"},
+        {"state": "granted", "notice_version": "2", "expires_at": "2020-01-01T00:00:00Z"},
     ],
 )
 def test_bad_time_limits_are_422(

@@ -53,7 +53,11 @@ def test_a_new_subject_gets_signals_without_any_consent(
 
 def test_a_grant_shows_in_every_signal(client: TestClient) -> None:
     me = subject_token("s1")
-    put = client.put("/v1/subjects/s1/permissions/ads", json={"state": "granted"}, headers=me)
+    put = client.put(
+        "/v1/subjects/s1/permissions/ads",
+        json={"state": "granted", "notice_version": "3"},
+        headers=me,
+    )
     assert put.status_code == 200, put.text
     body = client.get("/v1/subjects/s1/signals", headers=me).json()
     tc = decode_tc_string(body["tcf"])
@@ -69,7 +73,11 @@ def test_a_grant_shows_in_every_signal(client: TestClient) -> None:
 def test_a_withdrawal_clears_the_signals(client: TestClient) -> None:
     me = subject_token("s1")
     for state in ("granted", "denied"):
-        client.put("/v1/subjects/s1/permissions/ads", json={"state": state}, headers=me)
+        client.put(
+            "/v1/subjects/s1/permissions/ads",
+            json={"state": state, "notice_version": "3"},
+            headers=me,
+        )
     body = client.get("/v1/subjects/s1/signals", headers=me).json()
     assert decode_tc_string(body["tcf"]).purposes_consent == frozenset()
     assert body["consent_mode"] == ALL_DENIED_BUT_NEEDED

@@ -227,7 +227,9 @@ def test_the_embedded_relay_runs_with_the_app_and_sends_webhooks(
     with TestClient(app) as api:
         for state in ("granted", "denied"):
             put = api.put(
-                "/v1/subjects/cust-9/permissions/ads", json={"state": state}, headers=service
+                "/v1/subjects/cust-9/permissions/ads",
+                json={"state": state, "notice_version": "3"},
+                headers=service,
             )
             assert put.status_code == 200
         wait_until(lambda: len(receiver.bodies("/adnet")) == 1, "the embedded relay's webhook")

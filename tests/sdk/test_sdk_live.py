@@ -32,7 +32,7 @@ def test_sdk_starts_from_the_snapshot_and_follows_api_writes(live_server: LiveSe
         )
         put = api.put("/v1/subjects/s1/permissions/recs", json={"state": "denied"})
         assert put.status_code == 200, put.text
-        api.put("/v1/subjects/s2/permissions/ads", json={"state": "granted"})
+        api.put("/v1/subjects/s2/permissions/ads", json={"state": "granted", "notice_version": "3"})
         assert eventually(lambda: sdk.allows("s2", "advertising", "behaviour.browsing", "adnet"))
         assert sdk.check("s1", "recommendations", "behaviour.browsing").reason is Reason.DENIED
 

@@ -105,7 +105,7 @@ def test_nats_replica_follows_api_writes_through_jetstream_not_the_feed(
         assert sdk.allows("s1", *RECS)
         put = api.put("/v1/subjects/s1/permissions/recs", json={"state": "denied"})
         assert put.status_code == 200, put.text
-        api.put("/v1/subjects/s2/permissions/ads", json={"state": "granted"})
+        api.put("/v1/subjects/s2/permissions/ads", json={"state": "granted", "notice_version": "3"})
         assert eventually(lambda: sdk.allows("s2", "advertising", "behaviour.browsing", "adnet"))
         assert sdk.check("s1", *RECS).reason is Reason.DENIED
         assert sdk.stats.follow.applied == 2

@@ -50,7 +50,11 @@ def test_a_decision_right_after_a_put_reflects_it(
 ) -> None:
     for i in range(12):
         state = "granted" if i % 2 == 0 else "denied"
-        put = warm.put("/v1/subjects/s1/permissions/recs", json={"state": state}, headers=service)
+        put = warm.put(
+            "/v1/subjects/s1/permissions/recs",
+            json={"state": state, "notice_version": "2"},
+            headers=service,
+        )
         assert put.status_code == 200
         assert ask(warm, service, subject="s1")["allowed"] is (state == "granted")
     assert container.replica.ready() and container.replica.replica.seq("s1") == 12
@@ -59,7 +63,11 @@ def test_a_decision_right_after_a_put_reflects_it(
 def test_a_decision_right_after_an_erasure_reflects_it(
     warm: TestClient, service: dict[str, str]
 ) -> None:
-    warm.put("/v1/subjects/s1/permissions/recs", json={"state": "granted"}, headers=service)
+    warm.put(
+        "/v1/subjects/s1/permissions/recs",
+        json={"state": "granted", "notice_version": "2"},
+        headers=service,
+    )
     assert ask(warm, service, subject="s1")["allowed"]
     assert warm.delete("/v1/subjects/s1", headers=service).status_code == 200
     assert ask(warm, service, subject="s1")["reason"] == "no_consent"
@@ -79,7 +87,11 @@ def test_writes_from_another_process_arrive_within_the_bound(
 def test_device_questions_are_answered_by_the_database(
     warm: TestClient, container: Container, service: dict[str, str]
 ) -> None:
-    warm.put("/v1/subjects/s1/permissions/location", json={"state": "granted"}, headers=service)
+    warm.put(
+        "/v1/subjects/s1/permissions/location",
+        json={"state": "granted", "notice_version": "1"},
+        headers=service,
+    )
     warm.put(
         "/v1/subjects/s1/devices/phone",
         json={"platform": "android", "app_version": "1", "os_permissions": {"location": "precise"}},
@@ -98,7 +110,11 @@ def test_device_questions_are_answered_by_the_database(
 def test_a_batch_mixes_replica_and_database_answers_in_order(
     warm: TestClient, service: dict[str, str]
 ) -> None:
-    warm.put("/v1/subjects/s1/permissions/recs", json={"state": "granted"}, headers=service)
+    warm.put(
+        "/v1/subjects/s1/permissions/recs",
+        json={"state": "granted", "notice_version": "2"},
+        headers=service,
+    )
     checks = [
         body("s1"),
         {

@@ -69,13 +69,13 @@ def test_a_batch_over_the_limit_is_refused(api: TestClient, admin: dict[str, str
         (
             "PUT",
             f"/v1/subjects/{SID}/permissions/ads",
-            {"state": "granted", "options": {f"o{i}": i for i in range(21)}},
+            {"state": "granted", "notice_version": "3", "options": {f"o{i}": i for i in range(21)}},
             {},
         ),
         (
             "PUT",
             f"/v1/subjects/{SID}/permissions/ads",
-            {"state": "granted"},
+            {"state": "granted", "notice_version": "3"},
             {"Idempotency-Key": "k" * 201},
         ),
         (
@@ -260,12 +260,14 @@ def test_a_page_change_without_its_csrf_token_is_refused(box: Container) -> None
     client, _ = _signed_in(box, "http://testserver")
     with client:
         refused = client.post(
-            "/permissions/ads", data={"state": "granted"}, headers={"Accept": "application/json"}
+            "/permissions/ads",
+            data={"state": "granted", "notice_version": "3"},
+            headers={"Accept": "application/json"},
         )
         assert refused.status_code == 403 and refused.json()["code"] == "csrf"
         forged = client.post(
             "/permissions/ads",
-            data={"state": "granted", "csrf": "forged"},
+            data={"state": "granted", "notice_version": "3", "csrf": "forged"},
             headers={"Accept": "application/json"},
         )
         assert forged.status_code == 403
@@ -278,7 +280,9 @@ def test_the_api_never_accepts_the_page_cookie(box: Container) -> None:
     client, _ = _signed_in(box, "http://testserver")
     with client:
         assert client.cookies.get("consentry_session")
-        response = client.put(f"/v1/subjects/{SID}/permissions/ads", json={"state": "granted"})
+        response = client.put(
+            f"/v1/subjects/{SID}/permissions/ads", json={"state": "granted", "notice_version": "3"}
+        )
         assert response.status_code == 401
 
 

@@ -61,7 +61,7 @@ def test_the_server_log_holds_no_key_token_or_configured_secret(
     with httpx.Client(base_url=server.url, timeout=10) as http:
         put = http.put(
             "/v1/subjects/cust-log-1/permissions/ads",
-            json={"state": "granted"},
+            json={"state": "granted", "notice_version": "3"},
             headers={"Authorization": f"Bearer {token}"},
         )
         assert put.status_code == 200

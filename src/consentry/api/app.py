@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry import __version__
-from consentry.api import access, fastpath, gpc, problems, putpath, ratelimit, security
+from consentry.api import access, docs_pages, fastpath, gpc, problems, putpath, ratelimit, security
 from consentry.api.limits import BodyLimit
 from consentry.api.measure import Measure
 from consentry.api.routes import (
@@ -87,7 +87,10 @@ def create_app(container: Container) -> FastAPI:
         # No redirect from /path/ to /path: Starlette builds its Location from the Host
         # header, which the client chooses (an open redirect through a spoofed Host).
         redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
     )
+    docs_pages.install(app)
     app.state.container = container
     # The page's cookie signer, shared by the page and the rate limits (which tell a valid
     # session from a forged one).

@@ -71,6 +71,8 @@ def plain_change(data: object) -> tuple[ChoiceState, str | None, str | None] | N
         return None
     if version is not None and not _name(version, 40):
         return None
+    if state is ChoiceState.GRANTED and version is None:
+        return None  # the route decides (a consent grant must name its notice: 422)
     if locale is not None and not (
         type(locale) is str and len(locale) == 2 and all("a" <= c <= "z" for c in locale)
     ):

@@ -163,6 +163,13 @@ class PermissionIn(_In):
 
 class PermissionsPatchIn(_In):
     set: dict[Name, ChoiceLiteral] | None = Field(default=None, max_length=1000)
+    notice_versions: (
+        dict[Name, Annotated[str, StringConstraints(min_length=1, max_length=40)]] | None
+    ) = Field(
+        default=None,
+        max_length=1000,
+        description="For each consent permission granted in `set`: the notice version shown.",
+    )
     all: ChoiceLiteral | None = None
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
 

@@ -1,12 +1,14 @@
-"""Demo customers (invented people, example.com addresses) with a little history."""
+"""Demo customers (invented people, example.com addresses) with a little history; one of them
+has a grant on an earlier version of a notice that changed since, so the page asks her again."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from consentry.bootstrap import Container
+from consentry.domain.decisions import CatalogueIndex
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
+from consentry.services.consents import Change, ConsentService, Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,36 @@ DEMO_CUSTOMERS = (
         ("marketing.push", "recommendations.personalised"),
         {"browser": {"location": "ask", "notifications": "denied"}},
     ),
+    # Allowed sharing with ad networks on notice version 2; version 3 added a second network (a
+    # material change), so the page asks her again.
+    DemoCustomer(
+        "demo-emma",
+        "Emma Lambert",
+        "emma.lambert@example.org",
+        "fr",
+        ("marketing.email", "sharing.ad_partners@2"),
+        {"pixel-8": {"location": "approximate", "notifications": "granted"}},
+    ),
 )
+
+
+def _on_earlier_notice(
+    container: Container, subject: str, pid: str, version: str, locale: str
+) -> None:
+    """A grant recorded while the notice was at ``version``, before it changed materially."""
+    catalogue = container.catalogue
+    perms = tuple(
+        p.model_copy(update={"notice": p.notice.model_copy(update={"version": version})})
+        if p.id == pid
+        else p
+        for p in catalogue.permissions
+    )
+    earlier = CatalogueIndex(catalogue.model_copy(update={"permissions": perms}))
+    ConsentService(container.db, earlier).change(
+        subject,
+        [Change(pid, ChoiceState.GRANTED, notice_version=version)],
+        Context(source="web", locale=locale),
+    )
 
 
 def seed(container: Container) -> list[str]:
@@ -70,15 +101,24 @@ def seed(container: Container) -> list[str]:
     for customer in DEMO_CUSTOMERS:
         if consents.history(customer.subject_id, limit=1).events:
             continue
+        current = [g for g in customer.grants if "@" not in g]
         changes = [
-            Change(pid, ChoiceState.GRANTED)
-            for pid in customer.grants
+            Change(
+                pid,
+                ChoiceState.GRANTED,
+                notice_version=container.index.permissions[pid].notice.version,
+            )
+            for pid in current
             if pid in container.index.permissions
         ]
         if changes:
             consents.change(
                 customer.subject_id, changes, Context(source="web", locale=customer.locale)
             )
+        for earlier in (g for g in customer.grants if "@" in g):
+            pid, _, version = earlier.partition("@")
+            if pid in container.index.permissions:
+                _on_earlier_notice(container, customer.subject_id, pid, version, customer.locale)
         for device_id, grants in customer.devices.items():
             platform = (
                 "web"

@@ -42,6 +42,9 @@ class UseGroup:
     last_used: datetime
     services: tuple[str, ...]
     violations: int
+    # The permission the latest use was judged under, and every data category reported.
+    permission_id: str | None = None
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,8 @@ class UsesService:
                 last_used=max(i.used_at for i in items),
                 services=tuple(sorted({i.service for i in items})),
                 violations=sum(1 for i in items if not i.allowed),
+                permission_id=next((i.permission_id for i in items if i.permission_id), None),
+                categories=tuple(dict.fromkeys(c for i in items for c in i.categories)),
             )
             for (purpose, recipient), items in groups.items()
         ]

@@ -16,6 +16,7 @@ CHOICE_EVENTS = frozenset({EventKind.PERMISSION_GRANTED, EventKind.PERMISSION_DE
 
 @dataclass(frozen=True, slots=True)
 class AccessRow:
+    # The switch's own title when the use falls under a permission (else the purpose's label).
     purpose: str
     recipient: str
     outside_eea: bool
@@ -24,6 +25,11 @@ class AccessRow:
     last_used: str
     last_used_iso: str
     violation_text: str | None
+    first_used_iso: str = ""
+    data: tuple[str, ...] = ()
+    recipient_country: str = ""
+    # The switch that stops this use, when the customer can switch it off.
+    switch_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +73,14 @@ def access_rows(
     rows = []
     for group in groups:
         purpose = catalogue.purposes.get(group.purpose)
+        perm = catalogue.permission(group.permission_id or "")
+        if perm is not None:
+            title = catalogue.text(perm.notice.title, tr.locale)
+        else:
+            title = catalogue.text(purpose.label, tr.locale) if purpose else group.purpose
         recipient = catalogue.recipients.get(group.recipient or "")
         name = recipient.name if recipient else group.recipient or catalogue.controller.name
+        country = recipient.country if recipient else catalogue.controller.country
         violation = None
         if group.violations:
             violation = tr.ngettext(
@@ -80,14 +92,23 @@ def access_rows(
             )
         rows.append(
             AccessRow(
-                purpose=catalogue.text(purpose.label, tr.locale) if purpose else group.purpose,
+                purpose=title,
                 recipient=name,
                 outside_eea=bool(recipient and recipient.outside_eea),
                 count_text=tr.ngettext("Used %(num)d time", "Used %(num)d times", group.count),
                 first_used=tr.datetime(group.first_used),
                 last_used=tr.datetime(group.last_used),
                 last_used_iso=group.last_used.isoformat(),
+                first_used_iso=group.first_used.isoformat(),
                 violation_text=violation,
+                data=tuple(
+                    catalogue.text(catalogue.categories[c].label, tr.locale)
+                    if c in catalogue.categories
+                    else c
+                    for c in group.categories
+                ),
+                recipient_country=tr.country(country),
+                switch_id=perm.id if perm is not None and perm.toggleable else None,
             )
         )
     return rows

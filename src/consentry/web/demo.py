@@ -62,6 +62,9 @@ def login(web: WebDep, subject: FormText = None, csrf: FormText = None) -> Respo
     device = devices.read(web.request.cookies.get(DEVICE_COOKIE))
     if device is not None:  # choices made on this browser before signing in
         merge_device(web.container, device, str(subject))
+    # The customer's account language is their stored preference.
+    customer = next(c for c in DEMO_CUSTOMERS if c.subject_id == subject)
+    web.remember_locale(redirect, customer.locale)
     redirect.delete_cookie(LOGIN_COOKIE, path="/demo/login")
     return private(redirect)
 

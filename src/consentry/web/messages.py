@@ -36,15 +36,26 @@ def message(catalogue: Catalogue, flash: Flash, tr: Translator) -> str:
         return tr.gettext("Saved: “%(title)s” is off.", title=title)
     if kind == "all":
         count = int(flash.get("count", 0))
-        if flash.get("state") == "granted":
+        granted = flash.get("state") == "granted"
+        if count == 0:
+            if granted:
+                return tr.gettext("Nothing to change: everything you accepted was already on.")
+            return tr.gettext("Nothing to change: everything you can refuse was already off.")
+        if granted and flash.get("except"):
+            return tr.ngettext(
+                "Saved: you accepted all except the uses named before (%(num)d change).",
+                "Saved: you accepted all except the uses named before (%(num)d changes).",
+                count,
+            )
+        if granted:
             return tr.ngettext(
                 "Saved: you accepted all optional uses (%(num)d change).",
                 "Saved: you accepted all optional uses (%(num)d changes).",
                 count,
             )
         return tr.ngettext(
-            "Saved: you refused all optional uses (%(num)d change).",
-            "Saved: you refused all optional uses (%(num)d changes).",
+            "Saved: you refused everything you can refuse (%(num)d change).",
+            "Saved: you refused everything you can refuse (%(num)d changes).",
             count,
         )
     if kind == "undo":
@@ -58,8 +69,8 @@ def message(catalogue: Catalogue, flash: Flash, tr: Translator) -> str:
 
 def count_text(page: PageModel, tr: Translator) -> str:
     return tr.ngettext(
-        "%(on)d of %(num)d optional use is on.",
-        "%(on)d of %(num)d optional uses are on.",
+        "%(on)d of %(num)d uses you can switch off is on.",
+        "%(on)d of %(num)d uses you can switch off are on.",
         page.consent_total,
         on=page.consent_on,
     )

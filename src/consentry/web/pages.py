@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from consentry.api.deps import ContainerDep
 from consentry.bootstrap import Container
 from consentry.web import i18n
-from consentry.web.session import Session, Signer
+from consentry.web.session import LANG_COOKIE, LANG_TTL, Session, Signer
 
 # A short text field of the page's forms (CSRF token, language, choice).
 FormText = Annotated[str | None, Form(max_length=200)]
@@ -95,6 +95,13 @@ class Web:
     def url(self, path: str, **params: str) -> str:
         return page_url(path, self.locale, **params)
 
+    def fragment(self, template: str, **context: Any) -> str:
+        """A piece of a page (for the script to put in place), in the page's language."""
+        tr = self.tr
+        return templates.get_template(template).render(
+            _=tr.gettext, ngettext=tr.ngettext, **context
+        )
+
     def render(
         self,
         template: str,
@@ -130,7 +137,22 @@ class Web:
         )
         response = HTMLResponse(html, status_code=status)
         private(response)
+        if self.request.query_params.get("lang") == self.locale:
+            self.remember_locale(response, self.locale)
         return response
+
+    def remember_locale(self, response: Response, locale: str) -> None:
+        """The customer's language from now on (picked with ?lang or the language menu)."""
+        if locale in self.offered() and self.request.cookies.get(LANG_COOKIE) != locale:
+            response.set_cookie(
+                LANG_COOKIE,
+                locale,
+                max_age=LANG_TTL,
+                httponly=True,
+                samesite="lax",
+                secure=self.secure,
+                path="/",
+            )
 
 
 def get_web(request: Request, container: ContainerDep) -> Web:
@@ -139,8 +161,12 @@ def get_web(request: Request, container: ContainerDep) -> Web:
         signer = Signer(container.settings.jwt_secret_value())
         request.app.state.web_signer = signer
     catalogue = container.catalogue
+    # ?lang= (a choice made now), then the stored preference, then Accept-Language.
+    offered = i18n.offered(catalogue.locales) or (catalogue.default_locale,)
+    query = request.query_params.get("lang")
+    stored = request.cookies.get(LANG_COOKIE)
     locale = i18n.negotiate(
-        request.query_params.get("lang"),
+        query if query in offered else stored,
         request.headers.get("accept-language"),
         i18n.offered(catalogue.locales) or (catalogue.default_locale,),
         catalogue.default_locale,

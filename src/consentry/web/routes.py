@@ -17,14 +17,17 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from consentry.api.problems import problem_response
 from consentry.domain.errors import DomainError, NoticeOutdated
 from consentry.domain.state import ChoiceState
+from consentry.services import bulk
 from consentry.services.consents import Change, Context
 from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable, receipt_service
 from consentry.web import demo, demo_shop, messages, rights
+from consentry.web.accept import sensitive_items
 from consentry.web.activity import access_rows, history_rows
 from consentry.web.auth import SignedIn, session_for_change, signed_in
 from consentry.web.loading import page_model
 from consentry.web.pages import STATIC_PREFIX, FormText, Web, WebDep, private, static_files
+from consentry.web.receipt_page import receipt_view
 from consentry.web.session import SESSION_COOKIE, Session
 
 __all__ = ["STATIC_PREFIX", "router", "static_files"]
@@ -58,12 +61,15 @@ def permissions_page(web: WebDep) -> Response:
     if not isinstance(auth, SignedIn):
         return auth
     flash = messages.read_flash(web, auth.session)
+    # A link to one switch ("Stop this"): its section opens, with or without the script.
+    wanted = web.request.query_params.get("open", "")
     response = web.render(
         "permissions.html",
         session=auth.session,
         tab="overview",
         page=page_model(web, auth.session.subject),
         flash=messages.for_template(web, flash),
+        open_id=wanted if web.container.catalogue.permission(wanted) else None,
     )
     if flash is not None:
         messages.clear_flash(response)
@@ -98,6 +104,26 @@ def accesses_page(web: WebDep) -> Response:
     rows = access_rows(web.container.catalogue, groups, web.tr)
     response = web.render("accesses.html", session=auth.session, tab="accesses", accesses=rows)
     return auth.finish(response)
+
+
+@router.get("/permissions/history/{event_id}/receipt")
+def receipt_page(event_id: EventId, web: WebDep) -> Response:
+    """The receipt as a page a person reads (and prints), with the signed file beside it."""
+    auth = signed_in(web)
+    if not isinstance(auth, SignedIn):
+        return auth
+    found = web.container.consents.event(auth.session.subject, event_id)
+    if found is None or not found[0].permission_id:
+        tr = web.tr
+        return _message_page(
+            web,
+            auth,
+            404,
+            tr.gettext("No such receipt"),
+            tr.gettext("This change is not in the history of your choices."),
+        )
+    view = receipt_view(web.container.catalogue, found[0], web.tr)
+    return auth.finish(web.render("receipt.html", session=auth.session, r=view))
 
 
 @router.get("/permissions/history/{event_id}/receipt.json")
@@ -155,6 +181,8 @@ def _respond(web: Web, session: Session, flash: messages.Flash, status: int = 20
         "slot": slot,
         "message": messages.message(web.container.catalogue, flash, web.tr),
         "summary": page.summary,
+        "summary_html": web.fragment("_summary.html", page=page),
+        "sections": {s.id: s.state_text for s in page.sections},
         "count": messages.count_text(page, web.tr),
         "permissions": [
             {
@@ -201,6 +229,33 @@ def _apply(
     return _respond(web, session, {**flash, "count": len(flipped), "undo": undo})
 
 
+def _choice(web: Web, pid: str, state: ChoiceState) -> Change:
+    """A choice made on the page: a grant names the notice version the page shows."""
+    perm = web.container.catalogue.permission(pid)
+    shown = perm.notice.version if perm is not None and state is ChoiceState.GRANTED else None
+    return Change(pid, state, notice_version=shown)
+
+
+def _bulk(web: Web, session: Session, state: ChoiceState, confirm: str | None) -> Response:
+    """Refuse all: one click, everything the customer can refuse. Accept all: first a page
+    that names what is most sensitive, then "Accept all" or "Accept all except these"."""
+    container = web.container
+    catalogue = container.catalogue
+    views = container.consents.permissions(session.subject)
+    keep_off: set[str] = set()
+    if state is ChoiceState.GRANTED:
+        items = sensitive_items(catalogue, views, web.tr)
+        if items and confirm not in ("all", "except"):
+            return private(web.render("accept_all.html", session=session, items=items))
+        if confirm == "except":
+            keep_off = {item.id for item in items}
+    changes = bulk.plan(catalogue, views, state, keep_off)
+    flash: messages.Flash = {"kind": "all", "slot": "all", "state": state.value}
+    if keep_off:
+        flash["except"] = len(keep_off)
+    return _apply(web, session, changes, flash)
+
+
 @router.post("/permissions")
 def change_many(
     web: WebDep,
@@ -209,6 +264,7 @@ def change_many(
     slot: FormText = None,
     bulk: Annotated[str | None, Form(alias="all", max_length=20)] = None,
     choices: Annotated[list[str] | None, Form(alias="set")] = None,
+    confirm: FormText = None,
 ) -> Response:
     """ "Refuse all" / "Accept all" (every consent permission, as PATCH ``all`` on the API), or
     several choices at once (what undo sends back)."""
@@ -217,13 +273,12 @@ def change_many(
         return session
     web = web.in_locale(lang)
     if bulk in STATES:
-        changes = web.container.consents.all_consents(ChoiceState(bulk))
-        return _apply(web, session, changes, {"kind": "all", "slot": "all", "state": bulk})
+        return _bulk(web, session, ChoiceState(bulk), confirm)
     pairs = [item.partition("=") for item in (choices or [])[: MAX_SET + 1]]
     if not pairs or len(pairs) > MAX_SET or any(s not in STATES or not p for p, _, s in pairs):
         return _respond(web, session, {"kind": "error", "slot": "all"}, 422)
     known = slot == "all" or web.container.catalogue.permission(slot or "") is not None
-    changes = [Change(pid, ChoiceState(state)) for pid, _, state in pairs]
+    changes = [_choice(web, pid, ChoiceState(state)) for pid, _, state in pairs]
     return _apply(web, session, changes, {"kind": "undo", "slot": slot if known else "all"})
 
 

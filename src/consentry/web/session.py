@@ -23,6 +23,9 @@ from typing import Any
 SESSION_COOKIE = "consentry_session"
 FLASH_COOKIE = "consentry_flash"
 LOGIN_COOKIE = "consentry_login"
+# The language the customer chose (or their account's language): it sticks across visits.
+LANG_COOKIE = "consentry_lang"
+LANG_TTL = 365 * 24 * 3600
 SESSION_TTL = 12 * 3600
 FLASH_TTL = 300
 MAX_COOKIE = 3800

@@ -4,7 +4,7 @@ Pure; the rules it counts by (sale, third parties, device grants) are shared wit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from consentry.domain.catalogue import Catalogue, Permission, RecipientKind
 from consentry.domain.jurisdictions import EEA
@@ -78,18 +78,26 @@ def _location_clause(
     return tr.gettext("your location is not used")
 
 
-def _join(clauses: Sequence[str], tr: Translator) -> str:
-    sentence = tr.gettext("; ").join(clauses)
-    return sentence[:1].upper() + sentence[1:] + tr.gettext(".")
+def _sentences(
+    parts: Sequence[Sequence[tuple[str, str]]], tr: Translator
+) -> list[list[tuple[str, str]]]:
+    """Each sentence's clauses, the first capitalised, with the joining words kept apart."""
+    out: list[list[tuple[str, str]]] = []
+    for clauses in parts:
+        sentence = [(text, href) for text, href in clauses]
+        first, href = sentence[0]
+        sentence[0] = (first[:1].upper() + first[1:], href)
+        out.append(sentence)
+    return out
 
 
-def summary(
+def summary_phrases(
     catalogue: Catalogue,
     views: Sequence[PermissionView],
     devices: Sequence[DeviceReport],
     tr: Translator,
-) -> str:
-    """The overview in plain words: location, sharing, sale and transfers outside the EEA."""
+) -> list[list[tuple[str, str]]]:
+    """The overview as sentences of (clause, anchor of the switch it is about)."""
     on = {v.id for v in views if v.effective}
     effective = [p for p in catalogue.permissions if p.id in on]
     receiving = {r for p in effective for r in p.recipients}
@@ -128,4 +136,44 @@ def summary(
         )
     else:
         transfers = tr.gettext("it stays within the EEA")
-    return _join([location, sale], tr) + " " + _join([sharing, transfers], tr)
+    return _sentences(
+        [
+            [
+                (location, _anchor(catalogue, _is_location, "#features")),
+                (sale, _anchor(catalogue, lambda p: is_sale(catalogue, p), "#sold-shared")),
+            ],
+            [
+                (sharing, _anchor(catalogue, _is_sharing, "#sold-shared")),
+                (transfers, "#recipients"),
+            ],
+        ],
+        tr,
+    )
+
+
+def _is_location(perm: Permission) -> bool:
+    return bool({PRECISE_LOCATION, APPROXIMATE_LOCATION}.intersection(perm.categories))
+
+
+def _is_sharing(perm: Permission) -> bool:
+    return perm.purpose.split(".", 1)[0] == "sharing"
+
+
+def _anchor(catalogue: Catalogue, test: Callable[[Permission], bool], fallback: str) -> str:
+    """The first switch the clause is about, or a section when there is none."""
+    perm = next((p for p in catalogue.permissions if p.toggleable and test(p)), None)
+    return f"#p-{perm.id}" if perm is not None else fallback
+
+
+def summary(
+    catalogue: Catalogue,
+    views: Sequence[PermissionView],
+    devices: Sequence[DeviceReport],
+    tr: Translator,
+) -> str:
+    """The overview in plain words: location, sharing, sale and transfers outside the EEA."""
+    sentences = summary_phrases(catalogue, views, devices, tr)
+    return " ".join(
+        tr.gettext("; ").join(text for text, _ in sentence) + tr.gettext(".")
+        for sentence in sentences
+    )

@@ -26,6 +26,7 @@ from consentry.services.consents import PermissionView
 from consentry.services.deliveries import RecipientDeliveries
 from consentry.web.i18n import Translator
 from consentry.web.labels import basis_text, device_value_text, kind_role, platform_text
+from consentry.web.sections import Section, build_sections
 from consentry.web.standing import (
     ReconsentItem,
     delivery_texts,
@@ -33,7 +34,13 @@ from consentry.web.standing import (
     reconsent_items,
     rules_text,
 )
-from consentry.web.summary import THIRD_PARTIES, device_allows, is_sale, summary
+from consentry.web.summary import (
+    THIRD_PARTIES,
+    device_allows,
+    is_sale,
+    summary,
+    summary_phrases,
+)
 
 # Where the app can take the customer to change an OS permission; a browser has no such link.
 SETTINGS_LINKS = {
@@ -120,6 +127,14 @@ class PageModel:
     rules: str = ""
     gpc: bool = False
     reconsent: tuple[ReconsentItem, ...] = ()
+    # The summary as sentences of (clause, link to the switch it is about).
+    phrases: tuple[tuple[tuple[str, str], ...], ...] = ()
+    # The collapsible sections of the uses outside sale and sharing.
+    sections: tuple[Section, ...] = ()
+
+    def cards_of(self, section: Section) -> tuple[PermissionCard, ...]:
+        by_id = {c.id: c for c in self.usage}
+        return tuple(by_id[pid] for pid in section.permission_ids if pid in by_id)
 
     @property
     def toggleable(self) -> tuple[PermissionCard, ...]:
@@ -187,12 +202,9 @@ def _note(
 ) -> str | None:
     status = status_of(view)
     if status == "notice_changed":
-        change = perm.notice.change_summary
-        summary = catalogue.text(change, tr.locale) + " " if change else ""
-        return summary + tr.gettext(
-            "We changed what this covers since you switched it on, so your earlier choice no "
-            "longer counts."
-        )
+        # The badge says it changed; what changed is asked once at the top of the page
+        # (standing.reconsent_items), so the card does not repeat it.
+        return None
     if status == "expired":
         if view.expires_at is None:
             return tr.gettext("Your time-limited permission has ended.")
@@ -346,12 +358,14 @@ def build_page(
             groups["sharing"].append(card)
         else:
             groups["usage"].append(card)
-    consent = [p.id for p in catalogue.permissions if p.legal_basis is LegalBasis.CONSENT]
+    # Everything the customer can switch off (consent, and objection to legitimate interest):
+    # the counter and the switches count the same things.
+    switchable = groups["usage"] + groups["sharing"]
     return PageModel(
         locale=tr.locale,
         summary=summary(catalogue, views, devices, tr),
-        consent_total=len(consent),
-        consent_on=sum(1 for pid in consent if pid in by_id and by_id[pid].effective),
+        consent_total=len(switchable),
+        consent_on=sum(1 for c in switchable if c.checked),
         devices=_device_cards(catalogue, devices, tr),
         usage=tuple(groups["usage"]),
         needed=tuple(groups["needed"]),
@@ -360,4 +374,6 @@ def build_page(
         rules=rules_text(jurisdiction, tr),
         gpc=gpc_signal or gpc_honoured(catalogue, views),
         reconsent=reconsent_items(catalogue, views, tr),
+        phrases=tuple(tuple(s) for s in summary_phrases(catalogue, views, devices, tr)),
+        sections=build_sections(catalogue, [(c.id, c.checked) for c in groups["usage"]], tr),
     )

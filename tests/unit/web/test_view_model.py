@@ -181,7 +181,11 @@ def test_consent_is_off_by_default_and_flips_with_a_grant(market: Catalogue) -> 
 
     assert email(page(market)) == (False, "granted", "Off")
     assert email(page(market, {"marketing.email": "granted"})) == (True, "denied", "On")
-    assert page(market, {"marketing.email": "granted"}).consent_on == 1
+    # The counter counts every switch: the grant, and the two legitimate-interest uses (on
+    # until objected to).
+    counted = page(market, {"marketing.email": "granted"})
+    assert counted.consent_on == 3
+    assert counted.consent_total == len(counted.toggleable) == 21
 
 
 def test_recipients_outside_the_eea_and_data_buyers_are_flagged(market: Catalogue) -> None:
@@ -208,7 +212,10 @@ def test_a_changed_notice_says_why_the_earlier_grant_no_longer_counts(
     model = page(market, {"sharing.ad_partners": ("granted", "2")})
     card = next(c for c in model.sharing if c.id == "sharing.ad_partners")
     assert not card.checked
-    assert card.note is not None and "Bannerfield Media GmbH" in card.note
+    assert card.status == "notice_changed" and card.note is None  # the badge says it
+    # What changed is said once, in the question at the top of the page.
+    (asked,) = model.reconsent
+    assert asked.id == "sharing.ad_partners" and "Bannerfield Media GmbH" in asked.change
 
 
 def test_a_consent_blocked_by_the_phone_says_so(market: Catalogue) -> None:
@@ -335,3 +342,31 @@ def test_reported_uses_name_purpose_recipient_and_flag_violations(market: Catalo
     )
     (fr,) = access_rows(market, groups[:1], translator("fr"))
     assert fr.purpose == "Vente de données personnelles" and fr.count_text == "Utilisé 3 fois"
+
+
+def test_who_used_my_data_names_the_switch_its_data_and_links_to_it(market: Catalogue) -> None:
+    used = UseGroup(
+        "advertising.personalised",
+        "adlytics",
+        4,
+        NOW,
+        NOW,
+        ("key:abc",),
+        0,
+        permission_id="ads.personalised",
+        categories=("behaviour.browsing", "behaviour.purchases"),
+    )
+    (row,) = access_rows(market, [used], translator("en"))
+    switch = market.permission("ads.personalised")
+    assert switch is not None
+    assert row.purpose == market.text(switch.notice.title, "en")  # the switch's own title
+    assert row.data == (
+        market.text(market.categories["behaviour.browsing"].label, "en"),
+        market.text(market.categories["behaviour.purchases"].label, "en"),
+    )
+    assert row.recipient_country == "United States" and row.switch_id == "ads.personalised"
+    fraud = UseGroup("fraud_prevention", None, 1, NOW, NOW, ("k",), 0, "fraud.prevention", ())
+    orders = UseGroup("order_fulfilment", None, 1, NOW, NOW, ("k",), 0, "orders.fulfilment", ())
+    objectable, needed = access_rows(market, [fraud, orders], translator("en"))
+    assert objectable.switch_id == "fraud.prevention"  # an objection stops it
+    assert needed.switch_id is None  # a contract: nothing to switch off

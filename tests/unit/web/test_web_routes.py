@@ -247,18 +247,27 @@ def test_contract_and_legal_obligation_cannot_be_switched(
     assert unknown.status_code == 404
 
 
-def test_refuse_all_and_accept_all_cover_consent_only_and_can_be_undone(
+def test_accept_all_asks_first_naming_sale_and_transfers_and_refuse_all_refuses_everything(
     web: TestClient, sqlite_container: Container
 ) -> None:
     csrf = sign_in(web)
     headers = {**JSON, "X-CSRF-Token": csrf}
-    accepted = web.post("/permissions", data={"all": "granted", "lang": "en"}, headers=headers)
-    assert accepted.status_code == 200
+    asked = web.post("/permissions", data={"all": "granted", "lang": "en"}, headers=headers)
+    assert asked.status_code == 200 and "Before you accept everything" in asked.text
+    assert "Your data is sold to a company that buys personal data." in asked.text
+    assert "leaves the European Economic Area, to: United States." in asked.text
+    assert set(states(sqlite_container).values()) == {"default"}  # nothing changed yet
+    confirmed = {"all": "granted", "confirm": "all", "lang": "en"}
+    accepted = web.post("/permissions", data=confirmed, headers=headers)
     assert accepted.json()["message"] == "Saved: you accepted all optional uses (5 changes)."
     after = states(sqlite_container)
     assert {after[p] for p in ("recs", "ads", "email", "sale", "location")} == {"granted"}
-    assert after["fraud"] == "default"  # objecting to legitimate interest is its own act
+    assert after["fraud"] == "default"  # legitimate interest: on already, nothing to withdraw
     refused = web.post("/permissions", data={"all": "denied", "lang": "en"}, headers=headers)
+    assert refused.json()["message"] == (
+        "Saved: you refused everything you can refuse (6 changes)."
+    )
+    assert states(sqlite_container)["fraud"] == "denied"  # an objection, recorded
     undo = refused.json()["undo"]
     assert ["set", "recs=granted"] in undo["fields"] and ["slot", "all"] in undo["fields"]
     assert states(sqlite_container)["recs"] == "denied"
@@ -268,6 +277,24 @@ def test_refuse_all_and_accept_all_cover_consent_only_and_can_be_undone(
     restore = web.post("/permissions", data=form, headers=headers)
     assert restore.json()["message"] == "Undone: your previous choice is back."
     assert states(sqlite_container)["recs"] == "granted"
+    again = web.post("/permissions", data={"all": "denied", "lang": "en"}, headers=headers)
+    assert again.json()["count"].startswith("0 of ")  # counter and switches agree
+    assert not any(p["checked"] for p in again.json()["permissions"])
+
+
+def test_accept_all_except_these_leaves_the_sensitive_uses_off(
+    web: TestClient, sqlite_container: Container
+) -> None:
+    csrf = sign_in(web)
+    headers = {**JSON, "X-CSRF-Token": csrf}
+    form = {"all": "granted", "confirm": "except", "lang": "en"}
+    accepted = web.post("/permissions", data=form, headers=headers)
+    assert accepted.json()["message"] == (
+        "Saved: you accepted all except the uses named before (3 changes)."
+    )
+    after = states(sqlite_container)
+    assert after["ads"] == after["sale"] == "default"
+    assert {after[p] for p in ("recs", "email", "location")} == {"granted"}
 
 
 def test_a_malformed_bulk_post_changes_nothing(
@@ -331,17 +358,24 @@ def test_who_used_my_data_lists_reported_uses_and_flags_violations(
     sign_in(web)
     page = web.get("/permissions/accesses?lang=en").text
     assert "Nothing to show yet." not in page
-    assert "<strong>Recommendations</strong>" in page and "Used by: Example Shop B.V." in page
+    # Named by the switch's own title.
+    assert "<strong>Personal recommendations</strong>" in page
+    assert "Used by: Example Shop B.V." in page
     assert "Used 2 times" in page
     assert "2 of these uses did not respect your choices at the time" in page
 
 
 # -- languages -------------------------------------------------------------------------------------
-def test_language_comes_from_the_query_then_accept_language(web: TestClient) -> None:
-    sign_in(web)
+def test_language_comes_from_the_query_then_the_stored_choice_then_accept_language(
+    web: TestClient,
+) -> None:
+    sign_in(web)  # opened with ?lang=en: English is now the stored choice
+    assert '<html lang="en">' in web.get("/permissions", headers={"Accept-Language": "fr"}).text
+    web.cookies.delete("consentry_lang")  # nothing stored: the browser's language
     assert '<html lang="fr">' in web.get("/permissions", headers={"Accept-Language": "fr"}).text
     query = web.get("/permissions?lang=en", headers={"Accept-Language": "fr"}).text
     assert '<html lang="en">' in query
+    web.cookies.delete("consentry_lang")
     # The mini catalogue has English and French only: German is not offered.
     german = web.get("/permissions", headers={"Accept-Language": "de, fr;q=0.5"}).text
     assert '<html lang="fr">' in german and 'hreflang="de"' not in german

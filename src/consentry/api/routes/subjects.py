@@ -15,6 +15,7 @@ from consentry.api.deps import (
     SubjectReader,
     SubjectWriter,
 )
+from consentry.api.notices import require_notice, require_notices
 from consentry.api.schemas import (
     DeviceIn,
     DeviceOut,
@@ -29,6 +30,7 @@ from consentry.api.schemas import (
     PermissionsPatchOut,
 )
 from consentry.domain.state import ChoiceState
+from consentry.services import bulk
 from consentry.services.consents import (
     Change,
     ChangeOutcome,
@@ -94,6 +96,7 @@ def put_permission(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> PermissionChangeOut:
+    require_notice(container.catalogue, pid, body.state, body.notice_version)
     change = Change(
         permission_id=pid,
         state=ChoiceState(body.state),
@@ -121,9 +124,17 @@ def patch_permissions(
 ) -> PermissionsPatchOut:
     consents = container.consents
     if body.all is not None:
-        changes = consents.all_consents(ChoiceState(body.all))
+        # Only what changes the subject's effective state (and objections to legitimate
+        # interest on a refusal): see services.bulk.
+        views = consents.permissions(sid)
+        changes = bulk.plan(container.catalogue, views, ChoiceState(body.all))
     else:
-        changes = [Change(pid, ChoiceState(state)) for pid, state in (body.set or {}).items()]
+        versions = body.notice_versions or {}
+        require_notices(container.catalogue, body.set or {}, versions)
+        changes = [
+            Change(pid, ChoiceState(state), notice_version=versions.get(pid))
+            for pid, state in (body.set or {}).items()
+        ]
     outcome = consents.change(
         sid,
         changes,

@@ -2,6 +2,18 @@
  * Without this script every form still works (post, then redirect with a confirmation). */
 (function () {
   "use strict";
+  // Times are written in UTC by the server; shown here in the customer's own time zone.
+  try {
+    var format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+      year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit",
+      timeZoneName: "short"
+    });
+    var times = document.querySelectorAll("time[datetime]");
+    for (var t = 0; t < times.length; t++) {
+      var moment = new Date(times[t].getAttribute("datetime"));
+      if (!isNaN(moment.getTime())) times[t].textContent = format.format(moment);
+    }
+  } catch (e) { /* an old browser keeps the server's UTC times */ }
   var meta = document.querySelector('meta[name="csrf-token"]');
   if (!meta || !window.fetch || !window.URLSearchParams) return;
   var csrf = meta.getAttribute("content");
@@ -28,7 +40,11 @@
     });
     if (Array.isArray(data.reconsent)) updatePrompt(data.reconsent);
     var summary = document.getElementById("summary");
-    if (summary && data.summary) summary.textContent = data.summary;
+    if (summary && typeof data.summary_html === "string") summary.innerHTML = data.summary_html;
+    Object.keys(data.sections || {}).forEach(function (id) {
+      var line = document.getElementById("state-" + id);
+      if (line) line.textContent = data.sections[id];
+    });
     var count = document.getElementById("consent-count");
     if (count && data.count) count.textContent = data.count;
   }
@@ -105,12 +121,35 @@
     if (target) target.focus();
   }
 
+  // A link to a switch inside a closed section opens that section first.
+  function reveal(id) {
+    var target = id && document.getElementById(id);
+    if (!target) return;
+    for (var node = target; node; node = node.parentNode) {
+      if (node.tagName === "DETAILS") node.open = true;
+    }
+    target.scrollIntoView({ block: "start" });
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target instanceof Element ? event.target.closest('a[href^="#"]') : null;
+    if (!link) return;
+    var id = decodeURIComponent(link.getAttribute("href").slice(1));
+    if (!document.getElementById(id)) return;
+    event.preventDefault();
+    reveal(id);
+    if (history.replaceState) history.replaceState(null, "", "#" + id);
+  });
+  if (location.hash) reveal(decodeURIComponent(location.hash.slice(1)));
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-enhance")) return;
+    if (!(form instanceof HTMLFormElement)) return;
+    var submitter = event.submitter || form.querySelector("[type=submit]");
+    var enhanced = form.hasAttribute("data-enhance") ||
+      (submitter && submitter.hasAttribute("data-enhance-submit"));
+    if (!enhanced) return;
     event.preventDefault();
     if (form.getAttribute("aria-busy") === "true") return;
-    var submitter = event.submitter || form.querySelector("[type=submit]");
     var body = new URLSearchParams();
     var fields = form.querySelectorAll("input[name]");
     for (var i = 0; i < fields.length; i++) body.append(fields[i].name, fields[i].value);
