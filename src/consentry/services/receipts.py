@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from consentry.domain.catalogue import Catalogue, LegalBasis, RecipientKind
 from consentry.domain.events import Event, EventKind
+from consentry.domain.imports import SOURCE_PREFIX as IMPORTED
 from consentry.services._ledger_io import utcnow
 from consentry.services.consents import ConsentService
 from consentry.services.receipt_signing import (
@@ -57,6 +58,15 @@ _COLLECTION = {
     ),
     "system": "by consentry itself",
 }
+
+
+def _collected(source: str) -> str:
+    if source.startswith(IMPORTED):
+        return (
+            f"recorded by another consent platform ({source[len(IMPORTED) :]}) before consentry "
+            "and imported with its original time, notice version and language"
+        )
+    return _COLLECTION.get(source, source)
 
 
 class ReceiptsUnavailable(RuntimeError):
@@ -183,7 +193,7 @@ def build_receipt(
         "collection_method": {
             "source": event.source,
             "channel": event.channel,
-            "description": _COLLECTION.get(event.source, event.source),
+            "description": _collected(event.source),
         },
         "events": [
             {
