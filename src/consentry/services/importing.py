@@ -17,9 +17,12 @@ Memory is bounded by one batch, whatever the size of the file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -173,6 +176,7 @@ class Importer:
         self.db = db
         self.permissions = permissions
         self.clock = clock
+        self._lock = threading.Lock()  # the summary's rejects and the rejects file
 
     def run(
         self,
@@ -197,28 +201,20 @@ class Importer:
                 summary.seconds = time.monotonic() - started
                 return summary
             summary.records = 0
-        pending: list[ImportRecord] = []
         # One connection for the whole import: on SQLite its page cache stays warm from one
-        # batch to the next (the engine otherwise opens one per transaction).
-        with self.db.write_engine.connect() as conn, path.open("rb") as raw:
+        # batch to the next (the engine otherwise opens one per transaction). The file is read
+        # and checked in a thread of its own, a batch ahead, while the database writes.
+        with (
+            self.db.write_engine.connect() as conn,
+            _Reader(self, path, fmt, expand, checker, summary, rejects, batch) as reader,
+        ):
             bulk.prepare(conn)
-            counted = _Counting(raw)
-            stream = io.BufferedReader(counted, 1 << 20)
-            for number, found, text in lines(stream, fmt, expand):
-                record = self._one(checker, number, found, text, summary, rejects)
-                if record is None:
-                    continue
-                pending.append(record)
-                if len(pending) >= batch:
-                    self._write(conn, pending, summary, rejects)
-                    pending = []
-                    if progress is not None:
-                        done = Progress("importing", counted.count, total, summary.records, started)
-                        progress(done)
-            if pending:
-                self._write(conn, pending, summary, rejects)
-            if progress is not None:
-                progress(Progress("importing", total, total, summary.records, started))
+            for records, position in reader:
+                self._write(conn, records, summary, rejects)
+                if progress is not None and position < total:
+                    progress(Progress("importing", position, total, summary.records, started))
+        if progress is not None:
+            progress(Progress("importing", total, total, summary.records, started))
         summary.seconds = time.monotonic() - started
         return summary
 
@@ -237,9 +233,10 @@ class Importer:
                 raise InvalidRecord(found)
             record = checker.check(found, number, named=named)
         except InvalidRecord as exc:
-            summary.reject(number, str(exc))
-            if rejects is not None:
-                _reject_line(rejects, number, str(exc), text)
+            with self._lock:
+                summary.reject(number, str(exc))
+                if rejects is not None:
+                    _reject_line(rejects, number, str(exc), text)
             return None
         summary.records += 1
         return record
@@ -280,10 +277,11 @@ class Importer:
         summary.imported += outcome.imported
         summary.present += outcome.present
         summary.subjects += outcome.subjects
-        for record, reason in outcome.refused:
-            summary.reject(record.line, reason)
-            if rejects is not None:
-                _reject_line(rejects, record.line, reason, "")
+        with self._lock:
+            for record, reason in outcome.refused:
+                summary.reject(record.line, reason)
+                if rejects is not None:
+                    _reject_line(rejects, record.line, reason, "")
 
 
 def _reject_line(out: IO[str], number: int, reason: str, text: str) -> None:
@@ -293,3 +291,78 @@ def _reject_line(out: IO[str], number: int, reason: str, text: str) -> None:
         )
         + "\n"
     )
+
+
+_END = object()
+
+
+class _Reader:
+    """Reads, checks and batches a file in its own thread, at most two batches ahead; iterate
+    for (batch, bytes read so far). Its errors come out of the iteration."""
+
+    def __init__(
+        self,
+        importer: Importer,
+        path: Path,
+        fmt: Format,
+        expand: Expand | None,
+        checker: Checker,
+        summary: Summary,
+        rejects: IO[str] | None,
+        size: int,
+    ) -> None:
+        self.args = (importer, path, fmt, expand, checker, summary, rejects, size)
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="import-reader", daemon=True)
+
+    def __enter__(self) -> _Reader:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        while self.thread.is_alive():  # let it see the stop when it waits on a full queue
+            with contextlib.suppress(queue.Empty):
+                self.queue.get(timeout=0.05)
+        self.thread.join()
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        importer, path, fmt, expand, checker, summary, rejects, size = self.args
+        try:
+            pending: list[ImportRecord] = []
+            with path.open("rb") as raw:
+                counted = _Counting(raw)
+                stream = io.BufferedReader(counted, 1 << 20)
+                for number, found, text in lines(stream, fmt, expand):
+                    record = importer._one(checker, number, found, text, summary, rejects)
+                    if record is None:
+                        continue
+                    pending.append(record)
+                    if len(pending) >= size:
+                        if not self._put((pending, counted.count)):
+                            return
+                        pending = []
+                if pending and not self._put((pending, counted.count)):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the writing thread, which raises it
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[tuple[list[ImportRecord], int]]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item

@@ -43,7 +43,7 @@ from consentry.domain.imports import (
 )
 from consentry.storage.changes import dumps
 
-SQLITE_CACHE_KB = 128 * 1024  # the import connection's page cache on SQLite
+SQLITE_CACHE_KB = 64 * 1024  # the import connection's page cache on SQLite
 KINDS = {"granted": "permission_granted", "denied": "permission_denied"}
 
 
