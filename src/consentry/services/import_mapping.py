@@ -21,6 +21,7 @@ one entry per purpose (``each``)::
     unmapped: skip             # an id not in ``permissions``: skip (or error, the default)
     ignore_states: [NO_CHOICE] # status words that record no choice: skipped
     values: {locale: en}       # constants for fields the export does not carry
+    notice_versions: {"pri_2": "2"}  # the platform's notice (version) ids -> catalogue versions
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class ImportMapping:
     unmapped_skip: bool
     ignore_states: frozenset[str]
     values: Mapping[str, str]
+    notice_versions: Mapping[str, str]
 
     def expand(self, line: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The records one line of the export holds (none for a line of unmapped ids only)."""
@@ -84,6 +86,9 @@ class ImportMapping:
                 if word is None:
                     raise InvalidRecord(f"state {status!r} has no mapping")
                 record["state"] = word
+            version = record.get("notice_version")
+            if version is not None and self.notice_versions:
+                record["notice_version"] = self.notice_versions.get(str(version), version)
             out.append(record)
         return out
 
@@ -116,7 +121,7 @@ def load_mapping(path: Path) -> ImportMapping:
     if not isinstance(data, dict):
         raise MappingError(f"{path}: a mapping file is a YAML mapping")
     known = {"source", "format", "each", "fields", "permissions", "states", "unmapped"}
-    known |= {"ignore_states", "values", "platform"}
+    known |= {"ignore_states", "values", "platform", "notice_versions"}
     extra = sorted(set(data) - known)
     if extra:
         raise MappingError(f"{path}: unknown key(s) {', '.join(extra)}")
@@ -151,4 +156,5 @@ def load_mapping(path: Path) -> ImportMapping:
         unmapped_skip=unmapped == "skip",
         ignore_states=frozenset(str(s) for s in data.get("ignore_states") or ()),
         values=_strings(data.get("values"), f"{path}: values"),
+        notice_versions=_strings(data.get("notice_versions"), f"{path}: notice_versions"),
     )
