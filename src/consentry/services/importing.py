@@ -212,9 +212,11 @@ class Importer:
             for records, position in reader:
                 self._write(conn, records, summary, rejects)
                 if progress is not None and position < total:
-                    progress(Progress("importing", position, total, summary.records, started))
+                    done = summary.imported + summary.present  # written or found written
+                    progress(Progress("importing", position, total, done, started))
         if progress is not None:
-            progress(Progress("importing", total, total, summary.records, started))
+            done = summary.imported + summary.present
+            progress(Progress("importing", total, total, done, started))
         summary.seconds = time.monotonic() - started
         return summary
 
