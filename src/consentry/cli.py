@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from consentry.bootstrap import Container, bootstrap
 from consentry.catalogue_io import CatalogueError, load_catalogue
+from consentry.cli_import import import_command
 from consentry.cli_standards import gpp_app, receipt_app, tcf_app
 from consentry.config import InsecureSettings, Settings
 from consentry.demo_partners import SECRET_ENV, Outcome, PartnerInbox, PartnerReceiver, partners
@@ -40,6 +41,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.command("relay")(relay_command)
+app.command("import")(import_command)
 app.add_typer(tcf_app, name="tcf")
 app.add_typer(gpp_app, name="gpp")
 app.add_typer(receipt_app, name="receipt")

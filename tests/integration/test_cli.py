@@ -156,6 +156,7 @@ def test_serve_refuses_a_default_or_weak_secret(sqlite_url: str, secret: str | N
         ["db", "upgrade"],
         ["ledger", "verify"],
         ["report"],
+        ["import"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

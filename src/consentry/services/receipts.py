@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from consentry.domain.catalogue import Catalogue, LegalBasis, RecipientKind
 from consentry.domain.events import Event, EventKind
+from consentry.domain.imports import SOURCE_PREFIX as IMPORTED
 from consentry.services import checkpoints, receipt_fields
 from consentry.services._ledger_io import utcnow
 from consentry.services.consents import ConsentService
@@ -66,6 +67,15 @@ _COLLECTION = {
         "(the more protective choice wins unless the account's own choice is later)"
     ),
 }
+
+
+def _collected(source: str) -> str:
+    if source.startswith(IMPORTED):
+        return (
+            f"recorded by another consent platform ({source[len(IMPORTED) :]}) before consentry "
+            "and imported with its original time, notice version and language"
+        )
+    return _COLLECTION.get(source, source)
 
 
 class ReceiptsUnavailable(RuntimeError):
@@ -181,7 +191,7 @@ def build_receipt(
         "collection_method": {
             "source": event.source,
             "channel": event.channel,
-            "description": _COLLECTION.get(event.source, event.source),
+            "description": _collected(event.source),
         },
         "events": [
             {

@@ -15,6 +15,7 @@ when the id has no chain), ``resolve_or_create`` inside a write transaction. The
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ from sqlalchemy import Connection, ScalarSelect, insert, select
 
 from consentry.domain.events import GENESIS
 from consentry.storage.tables import subjects
+
+_CHUNK = 500  # ids per IN list (well under SQLite's bound on parameters)
 
 
 def new_ref() -> str:
@@ -42,6 +45,21 @@ def resolve(conn: Connection, subject_id: str) -> str | None:
         select(subjects.c.subject_ref).where(subjects.c.subject_id == subject_id)
     ).scalar()
     return str(found) if found is not None else None
+
+
+def resolve_many(conn: Connection, subject_ids: Iterable[str]) -> dict[str, str]:
+    """The references of the live chains of several subjects, in a few statements; an id
+    without a live chain is absent from the answer."""
+    ids = list(subject_ids)
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = conn.execute(
+            select(subjects.c.subject_id, subjects.c.subject_ref).where(
+                subjects.c.subject_id.in_(ids[start : start + _CHUNK])
+            )
+        )
+        found.update({str(sid): str(ref) for sid, ref in rows})
+    return found
 
 
 def resolve_or_create(conn: Connection, subject_id: str, now: datetime) -> str:

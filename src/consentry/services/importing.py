@@ -1,0 +1,370 @@
+"""Bulk import of consent records from another platform (``consentry import``).
+
+A file of records (JSON Lines or CSV, the format in docs/import.md; or another platform's export
+read through a mapping, ``import_mapping``) is read as a stream, checked against the catalogue
+and written in batches, each batch one transaction (``storage.bulk``).
+
+- Without ``skip_invalid``, the whole file is checked first and nothing is written if any line
+  is bad: every bad line is reported with its number, so no subject gets part of its records.
+- With it, bad lines go to a rejects file (JSON Lines: line number, reason, the line) and the
+  rest is imported.
+- Every record becomes one event whose id derives from the record (``domain.imports``): a
+  re-run imports nothing twice, and an interrupted import (even ``kill -9``) is resumed by
+  running it again, each record landing exactly once.
+
+Memory is bounded by one batch, whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from sqlalchemy import Connection
+
+from consentry.domain.catalogue import Permission
+from consentry.domain.imports import Checker, ImportRecord, InvalidRecord
+from consentry.services._ledger_io import retrying, utcnow
+from consentry.storage import bulk
+from consentry.storage.database import Database
+
+Format = Literal["jsonl", "csv"]
+BATCH = 10_000
+MAX_ERRORS_KEPT = 100
+
+# One line's fields, or a reason it has none; several records may come from one line.
+Fields = dict[str, Any]
+Expand = Callable[[Fields], list[Fields]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class Progress:
+    phase: Literal["checking", "importing"]
+    done_bytes: int
+    total_bytes: int
+    records: int
+    started: float
+
+
+@dataclass(slots=True)
+class Summary:
+    records: int = 0  # valid records read
+    imported: int = 0  # events written
+    present: int = 0  # already in the ledger (an earlier run) or repeated in the file
+    subjects: int = 0  # chains that grew (counted per batch)
+    rejected: int = 0  # bad lines (or records of erased subjects)
+    errors: list[Rejected] = field(default_factory=list)  # the first MAX_ERRORS_KEPT
+    written: bool = True  # False when the check found bad lines and nothing was written
+    seconds: float = 0.0
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(Rejected(line, reason))
+
+
+def format_of(path: Path, given: str | None) -> Format:
+    name = (given or path.suffix.lstrip(".")).lower()
+    if name in ("jsonl", "ndjson", "json"):
+        return "jsonl"
+    if name == "csv":
+        return "csv"
+    raise ValueError(f"cannot tell the format of {path.name!r}: give --format jsonl or csv")
+
+
+class _Counting(io.RawIOBase):
+    """Counts the bytes read from a file (the progress bar's position)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.count += n or 0
+        return n or 0
+
+
+def lines(
+    stream: IO[bytes], fmt: Format, expand: Expand | None
+) -> Iterator[tuple[int, Fields | str, str]]:
+    """(line number, fields or the reason there are none, the line's text) per record."""
+    if fmt == "jsonl":
+        for number, data in enumerate(stream, 1):
+            if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]  # a byte order mark
+            if not data.strip():
+                continue
+            raw = data.decode("utf-8", "replace")
+            try:
+                found = json.loads(data)
+            except json.JSONDecodeError as exc:
+                yield number, f"not valid JSON ({exc.msg} at column {exc.colno})", raw
+                continue
+            except ValueError:  # not UTF-8
+                yield number, "not valid UTF-8", raw
+                continue
+            if not isinstance(found, dict):
+                yield number, "a line must be a JSON object", raw
+                continue
+            yield from _expanded(number, found, raw, expand)
+        return
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    reader = csv.reader(text)
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [h.strip() for h in header]
+    start = reader.line_num + 1
+    for row in reader:
+        if not row or row == [""]:
+            start = reader.line_num + 1
+            continue
+        raw = ",".join(row)
+        if len(row) != len(names):
+            yield start, f"{len(row)} columns where the header has {len(names)}", raw
+        elif any("\ufffd" in value for value in row):
+            yield start, "not valid UTF-8", raw
+        else:
+            yield from _expanded(start, dict(zip(names, row, strict=True)), raw, expand)
+        start = reader.line_num + 1
+
+
+def _expanded(
+    number: int, found: Fields, raw: str, expand: Expand | None
+) -> Iterator[tuple[int, Fields | str, str]]:
+    if expand is None:
+        yield number, found, raw
+        return
+    try:
+        records = expand(found)
+    except InvalidRecord as exc:
+        yield number, str(exc), raw
+        return
+    for one in records:
+        yield number, one, raw
+
+
+class Importer:
+    """Imports files into one database, checking records against one catalogue."""
+
+    def __init__(
+        self,
+        db: Database,
+        permissions: dict[str, Permission],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.permissions = permissions
+        self.clock = clock
+        self._lock = threading.Lock()  # the summary's rejects and the rejects file
+
+    def run(
+        self,
+        path: Path,
+        *,
+        fmt: Format,
+        source: str,
+        skip_invalid: bool = False,
+        rejects: IO[str] | None = None,
+        expand: Expand | None = None,
+        batch: int = BATCH,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> Summary:
+        started = time.monotonic()
+        checker = Checker(self.permissions, self.clock(), source)
+        summary = Summary()
+        total = path.stat().st_size
+        if not skip_invalid:
+            self._check_all(path, fmt, expand, checker, summary, progress, total)
+            if summary.rejected:
+                summary.written = False
+                summary.seconds = time.monotonic() - started
+                return summary
+            summary.records = 0
+        # One connection for the whole import: on SQLite its page cache stays warm from one
+        # batch to the next (the engine otherwise opens one per transaction). The file is read
+        # and checked in a thread of its own, a batch ahead, while the database writes.
+        with (
+            self.db.write_engine.connect() as conn,
+            _Reader(self, path, fmt, expand, checker, summary, rejects, batch) as reader,
+        ):
+            bulk.prepare(conn)
+            for records, position in reader:
+                self._write(conn, records, summary, rejects)
+                if progress is not None and position < total:
+                    done = summary.imported + summary.present  # written or found written
+                    progress(Progress("importing", position, total, done, started))
+        if progress is not None:
+            done = summary.imported + summary.present
+            progress(Progress("importing", total, total, done, started))
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _one(
+        self,
+        checker: Checker,
+        number: int,
+        found: Fields | str,
+        text: str,
+        summary: Summary,
+        rejects: IO[str] | None,
+        named: bool = True,
+    ) -> ImportRecord | None:
+        try:
+            if isinstance(found, str):
+                raise InvalidRecord(found)
+            record = checker.check(found, number, named=named)
+        except InvalidRecord as exc:
+            with self._lock:
+                summary.reject(number, str(exc))
+                if rejects is not None:
+                    _reject_line(rejects, number, str(exc), text)
+            return None
+        summary.records += 1
+        return record
+
+    def _check_all(
+        self,
+        path: Path,
+        fmt: Format,
+        expand: Expand | None,
+        checker: Checker,
+        summary: Summary,
+        progress: Callable[[Progress], None] | None,
+        total: int,
+    ) -> None:
+        started = time.monotonic()
+        with path.open("rb") as raw:
+            counted = _Counting(raw)
+            stream = io.BufferedReader(counted, 1 << 20)
+            for number, found, text in lines(stream, fmt, expand):
+                self._one(checker, number, found, text, summary, None, named=False)
+                if progress is not None and summary.records % BATCH == 0:
+                    progress(Progress("checking", counted.count, total, summary.records, started))
+
+    def _write(
+        self,
+        conn: Connection,
+        records: list[ImportRecord],
+        summary: Summary,
+        rejects: IO[str] | None,
+    ) -> None:
+        def once() -> bulk.BatchOutcome:
+            with conn.begin():
+                return bulk.write_batch(conn, records, self.clock())
+
+        outcome = retrying(once)
+        for work in self.db.after_commit():  # whoever listens to this database's commits
+            work()
+        summary.imported += outcome.imported
+        summary.present += outcome.present
+        summary.subjects += outcome.subjects
+        with self._lock:
+            for record, reason in outcome.refused:
+                summary.reject(record.line, reason)
+                if rejects is not None:
+                    _reject_line(rejects, record.line, reason, "")
+
+
+def _reject_line(out: IO[str], number: int, reason: str, text: str) -> None:
+    out.write(
+        json.dumps(
+            {"line": number, "error": reason, "text": text.rstrip("\r\n")}, ensure_ascii=False
+        )
+        + "\n"
+    )
+
+
+_END = object()
+
+
+class _Reader:
+    """Reads, checks and batches a file in its own thread, at most two batches ahead; iterate
+    for (batch, bytes read so far). Its errors come out of the iteration."""
+
+    def __init__(
+        self,
+        importer: Importer,
+        path: Path,
+        fmt: Format,
+        expand: Expand | None,
+        checker: Checker,
+        summary: Summary,
+        rejects: IO[str] | None,
+        size: int,
+    ) -> None:
+        self.args = (importer, path, fmt, expand, checker, summary, rejects, size)
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="import-reader", daemon=True)
+
+    def __enter__(self) -> _Reader:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        while self.thread.is_alive():  # let it see the stop when it waits on a full queue
+            with contextlib.suppress(queue.Empty):
+                self.queue.get(timeout=0.05)
+        self.thread.join()
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        importer, path, fmt, expand, checker, summary, rejects, size = self.args
+        try:
+            pending: list[ImportRecord] = []
+            with path.open("rb") as raw:
+                counted = _Counting(raw)
+                stream = io.BufferedReader(counted, 1 << 20)
+                for number, found, text in lines(stream, fmt, expand):
+                    record = importer._one(checker, number, found, text, summary, rejects)
+                    if record is None:
+                        continue
+                    pending.append(record)
+                    if len(pending) >= size:
+                        if not self._put((pending, counted.count)):
+                            return
+                        pending = []
+                if pending and not self._put((pending, counted.count)):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the writing thread, which raises it
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[tuple[list[ImportRecord], int]]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item

@@ -1,0 +1,264 @@
+"""Bulk writes of imported consent records: events, chains, projection and outbox per batch.
+
+One batch is one transaction, on the caller's connection (``Database.write``). It reads what it
+needs for the whole batch at once (each subject's head, which of the batch's events the ledger
+already holds, the sealing keys of subjects whose records carry options), appends each
+subject's records to its chain in time order, and writes every table in one go: ``COPY`` on
+PostgreSQL, ``executemany`` on SQLite.
+
+The guarantees of a live change hold:
+
+- a subject's head moves only under its row lock (``FOR UPDATE`` on PostgreSQL; SQLite's
+  writer lock), so a live change to the same subject either commits before (the batch then
+  reads its head) or after (its optimistic check sees the head moved, and it retries); a
+  subject created by a live change while the batch runs fails the batch on the primary key,
+  and the caller runs it again;
+- outbox rows are written after the heads, in chain order, so positions follow commit order;
+- an event id already in the ledger is not written again: ids are derived from the record
+  (``domain.imports.event_id_of``), so a re-run or a resumed import writes nothing twice;
+- a subject's current choice stays its newest: within a batch a subject's records are appended
+  in time order, and a record older than the choice the subject already holds on that
+  permission is refused (appended, it would be the chain's last word on it, for the projection
+  and for every follower of the outbox); sort a file by time to keep every record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from consentry import crypto
+from consentry.domain.events import GENESIS
+from consentry.domain.imports import (
+    SOURCE_PREFIX,
+    ImportRecord,
+    fast_hash,
+    iso_of_z,
+    iso_z,
+    outbox_text,
+)
+from consentry.storage import pseudonyms
+from consentry.storage.changes import dumps
+
+SQLITE_CACHE_KB = 64 * 1024  # the import connection's page cache on SQLite
+KINDS = {"granted": "permission_granted", "denied": "permission_denied"}
+
+
+def _refs_for(conn: Connection, subject_ids: Iterable[str]) -> dict[str, str]:
+    """The ledger reference of each subject of a batch, all at once: the live chain's, or a
+    fresh random one for a subject new to the ledger (its row is written with the batch)."""
+    ids = set(subject_ids)
+    refs = pseudonyms.resolve_many(conn, ids)
+    return {sid: refs.get(sid) or pseudonyms.new_ref() for sid in ids}
+
+
+@dataclass(frozen=True, slots=True)
+class HeadRow:
+    seq: int
+    hash: str
+    erased: bool
+
+
+@dataclass(slots=True)
+class Plan:
+    """The rows one batch writes. Times are ``iso_z`` text (UTC, microseconds); each dialect
+    writes them in its own form. Channel and expiry are never set by an import.
+
+    - ``events``: event_id, subject_ref, seq, kind, permission_id, state, options (as stored),
+      notice_version, locale, source, occurred_at, prev_hash, hash;
+    - ``outbox``: event_id, subject_id, payload;
+    - ``states_*``: subject_id, permission_id, state, options, notice_version, source,
+      updated_at, event_id (``fresh``: subjects new to the ledger; ``merge``: seen before);
+    - ``heads_*``: subject_ref, subject_id, head_seq, head_hash.
+    """
+
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox: list[tuple[str, str, str]] = field(default_factory=list)
+    states_fresh: list[tuple[Any, ...]] = field(default_factory=list)
+    states_merge: list[tuple[Any, ...]] = field(default_factory=list)
+    heads_new: list[tuple[str, str, int, str]] = field(default_factory=list)
+    heads_moved: list[tuple[str, str, int, str]] = field(default_factory=list)
+    keys_new: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    imported: int  # events written
+    present: int  # records whose event the ledger already held (or repeated in the batch)
+    refused: list[tuple[ImportRecord, str]]  # not written, and why (see ``split``)
+    subjects: int  # subjects whose chain grew
+
+
+EVENT_COLUMNS = (
+    "event_id, subject_ref, seq, kind, permission_id, state, options, notice_version, "
+    "locale, source, channel, occurred_at, expires_at, prev_hash, hash"
+)
+STATE_COLUMNS = (
+    "subject_id, permission_id, state, options, notice_version, source, updated_at, "
+    "expires_at, event_id"
+)
+
+
+def plan(
+    records: Sequence[ImportRecord],
+    refs: dict[str, str],
+    heads: dict[str, HeadRow],
+    keys: dict[str, bytes],
+) -> Plan:
+    """The rows that append ``records`` (each absent from the ledger, one per event id) to
+    their subjects' chains. ``keys``: the sealing keys of the subjects with options that have
+    one; a missing key is made here (and written by ``keys_new``)."""
+    out = Plan()
+    by_subject: dict[str, list[ImportRecord]] = {}
+    for record in records:
+        by_subject.setdefault(record.subject, []).append(record)
+    events, outbox = out.events, out.outbox
+    for sid, mine in by_subject.items():
+        ref = refs[sid]
+        head = heads.get(ref)
+        seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
+        if len(mine) > 1:
+            mine.sort(key=_by_time)
+        latest: dict[str, tuple[Any, ...]] = {}
+        for r in mine:
+            seq += 1
+            kind = KINDS[r.state]
+            plain = stored = "{}"
+            if r.options:
+                key = keys.get(ref)
+                if key is None:
+                    key = keys[ref] = crypto.new_key()
+                    out.keys_new.append((ref, key))
+                plain = dumps(r.options)
+                stored = dumps(crypto.seal_options(key, r.options, r.event_id.encode()))
+            source = SOURCE_PREFIX + r.source
+            z = iso_z(r.time)
+            digest = fast_hash(
+                event_id=r.event_id,
+                subject_ref=ref,
+                seq=seq,
+                kind=kind,
+                permission_id=r.permission,
+                state=r.state,
+                notice_version=r.notice_version,
+                source=source,
+                occurred_z=z,
+                prev_hash=prev,
+                options_json=stored,
+                locale=r.locale,
+            )
+            events.append(
+                (
+                    r.event_id,
+                    ref,
+                    seq,
+                    kind,
+                    r.permission,
+                    r.state,
+                    stored,
+                    r.notice_version,
+                    r.locale,
+                    source,
+                    z,
+                    prev,
+                    digest,
+                )
+            )
+            payload = outbox_text(
+                event_id=r.event_id,
+                subject=sid,
+                subject_ref=ref,
+                seq=seq,
+                kind=kind,
+                permission_id=r.permission,
+                state=r.state,
+                notice_version=r.notice_version,
+                source=source,
+                occurred_iso=iso_of_z(z),
+            )
+            outbox.append((r.event_id, sid, payload))
+            latest[r.permission] = (
+                sid,
+                r.permission,
+                r.state,
+                plain,
+                r.notice_version,
+                source,
+                z,
+                r.event_id,
+            )
+            prev = digest
+        (out.states_merge if head is not None else out.states_fresh).extend(latest.values())
+        (out.heads_moved if head is not None else out.heads_new).append((ref, sid, seq, prev))
+    return out
+
+
+def _by_time(record: ImportRecord) -> datetime:
+    return record.time
+
+
+def split(
+    records: Sequence[ImportRecord],
+    present: set[str],
+    heads: dict[str, HeadRow],
+    refs: dict[str, str],
+    held: dict[tuple[str, str], datetime],
+) -> tuple[list[ImportRecord], int, list[tuple[ImportRecord, str]]]:
+    """The records still to write (first of each event id, not yet in the ledger), how many
+    were already there, and the ones refused with why: a subject erased from the ledger, or
+    a record older than the choice the subject holds on that permission (``held``: its time),
+    which, appended, would become the current choice again."""
+    todo: list[ImportRecord] = []
+    refused: list[tuple[ImportRecord, str]] = []
+    seen: set[str] = set()
+    repeated = 0
+    for r in records:
+        if r.event_id in present or r.event_id in seen:
+            repeated += 1
+            continue
+        seen.add(r.event_id)
+        head = heads.get(refs[r.subject])
+        if head is not None and head.erased:
+            refused.append((r, f"subject {r.subject!r} was erased: its records are not imported"))
+            continue
+        since = held.get((r.subject, r.permission))
+        if since is not None and r.time < since:
+            refused.append(
+                (r, f"older than the choice on {r.permission!r} held since {since.isoformat()}")
+            )
+            continue
+        todo.append(r)
+    return todo, repeated, refused
+
+
+def prepare(conn: Connection) -> None:
+    """Ready a connection that will write many batches (on SQLite: a larger page cache)."""
+    if conn.dialect.name == "sqlite":
+        raw: Any = conn.connection.driver_connection  # no transaction for a PRAGMA
+        raw.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+
+
+def write_batch(conn: Connection, records: Sequence[ImportRecord], now: datetime) -> BatchOutcome:
+    """Write one batch in the caller's transaction (see the module's guarantees)."""
+    from consentry.storage import bulk_pg, bulk_sqlite  # each dialect's statements
+
+    side = bulk_pg if conn.dialect.name == "postgresql" else bulk_sqlite
+    refs = _refs_for(conn, {r.subject for r in records})
+    heads = side.lock_heads(conn, sorted(set(refs.values())))
+    present = side.present(conn, [r.event_id for r in records])
+    known = sorted({r.subject for r in records if refs[r.subject] in heads})
+    held = side.held(conn, known) if known else {}
+    todo, repeated, refused = split(records, present, heads, refs, held)
+    if not todo:
+        return BatchOutcome(0, repeated, refused, 0)
+    sealed = sorted({refs[r.subject] for r in todo if r.options})
+    keys = side.subject_keys(conn, sealed) if sealed else {}
+    rows = plan(todo, refs, heads, keys)
+    side.write(conn, rows, now.astimezone(UTC))
+    return BatchOutcome(
+        len(rows.events), repeated, refused, len(rows.heads_new) + len(rows.heads_moved)
+    )
