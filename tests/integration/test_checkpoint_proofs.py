@@ -33,10 +33,14 @@ def keyed(database_url: str) -> Iterator[tuple[Container, TestClient]]:
     container.close()
 
 
+# The notice version each permission of the test catalogue shows (a grant names it).
+NOTICE_VERSIONS = {"recs": "2", "ads": "3", "email": "1", "sale": "1", "location": "1"}
+
+
 def grant(client: TestClient, sid: str, pid: str) -> str:
     response = client.put(
         f"/v1/subjects/{sid}/permissions/{pid}",
-        json={"state": "granted"},
+        json={"state": "granted", "notice_version": NOTICE_VERSIONS[pid]},
         headers=subject_token(sid),
     )
     assert response.status_code == 200, response.text

@@ -65,14 +65,14 @@ def _live_everything(client: TestClient, container: Container) -> tuple[dict[str
     agent = {"User-Agent": AGENT}
     first = client.put(
         f"/v1/subjects/{SID}/permissions/recs",
-        json={"state": "granted", "options": {"device": OPTION}},
+        json={"state": "granted", "notice_version": "2", "options": {"device": OPTION}},
         headers={**service, **agent, "Idempotency-Key": "idem-service-1"},
     )
     assert first.status_code == 200, first.text
     mine = {**bearer(_token(SID)), **agent}
     own = client.put(
         f"/v1/subjects/{SID}/permissions/ads",
-        json={"state": "granted", "options": {"note": OPTION}},
+        json={"state": "granted", "notice_version": "3", "options": {"note": OPTION}},
         headers={**mine, "Idempotency-Key": "idem-own-1"},
     )
     assert own.status_code == 200, own.text
@@ -142,7 +142,7 @@ def _after_erasure_nothing_leads_back(
     assert old_cookie.status_code == 401  # signed out: the session ended with the erasure
     replay = client.put(
         f"/v1/subjects/{SID}/permissions/recs",
-        json={"state": "granted", "options": {"device": OPTION}},
+        json={"state": "granted", "notice_version": "2", "options": {"device": OPTION}},
         headers={**service, "Idempotency-Key": "idem-service-1"},
     )
     assert replay.status_code == 200, replay.text
