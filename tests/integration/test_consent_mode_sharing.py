@@ -32,8 +32,12 @@ def marketplace(sqlite_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
 
 
 def _set(client: TestClient, key: dict[str, str], pid: str, state: str) -> None:
+    catalog = client.get("/v1/catalog").json()["permissions"]
+    shown = next(p["notice_version"] for p in catalog if p["id"] == pid)
     response = client.put(
-        f"/v1/subjects/{SID}/permissions/{pid}", json={"state": state}, headers=key
+        f"/v1/subjects/{SID}/permissions/{pid}",
+        json={"state": state, "notice_version": shown},
+        headers=key,
     )
     assert response.status_code == 200, response.text
 

@@ -81,7 +81,7 @@ def _chunked_put(
     head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
     head += "Content-Type: application/json\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    opening = b'{"state":"granted","options":{"pad":"'
+    opening = b'{"state":"granted","notice_version":"3","options":{"pad":"'
     piece = b"%x\r\n%s\r\n" % (block, b"a" * block)
     sent = 0
     answer = b""
@@ -375,7 +375,9 @@ def test_a_flood_of_anonymous_and_bad_credentials_never_makes_a_customer_answer_
         with httpx.Client(base_url=limited.url) as client:
             for state in ("granted", "denied") * 5:
                 response = client.put(
-                    f"/v1/subjects/{alice}/permissions/ads", json={"state": state}, headers=own
+                    f"/v1/subjects/{alice}/permissions/ads",
+                    json={"state": state, "notice_version": "3"},
+                    headers=own,
                 )
                 assert response.status_code == 200, response.text
             for _ in range(5):
