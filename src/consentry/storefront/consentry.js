@@ -10,6 +10,7 @@
   var visit = null;
   var shown = false;
   var acted = false;
+  var busy = false; // a choice is on its way: TC data waits for the strings that carry it
   var ran = {};
   var tcl = {};
   var gpl = {};
@@ -200,7 +201,7 @@
         tcfPolicyVersion: C.policy,
       }, true);
     } else if (cmd === "getTCData") {
-      if (st) cb(tcData(), true);
+      if (st && !busy) cb(tcData(), true);
       else waiting.push(function () {
         cb(tcData(), true);
       });
@@ -414,6 +415,7 @@
         return before.perms[id] === true && perms[id] !== true;
       });
       if (reload) return location.reload();
+      busy = false;
       gate();
       Object.keys(tcl).forEach(function (id) {
         tcl[id](tcData(+id), true);
@@ -437,15 +439,21 @@
     });
     return e;
   }
+  // The banner closes once the choice is in effect: strings, Consent Mode and the gate.
   function choose(body) {
     acted = true;
+    busy = true;
     body.banner = visit.banner;
     body.locale = visit.locale;
     body.gpc = gpc;
     return api("POST", "/v1/subjects/" + encodeURIComponent(visit.subject) + "/choices", body)
-      .then(function () {
-        close();
-        return refresh();
+      .then(refresh)
+      .then(close, function (e) {
+        acted = busy = false;
+        waiting.splice(0).forEach(function (f) {
+          f();
+        });
+        throw e;
       });
   }
   function close() {
