@@ -97,3 +97,15 @@ def test_the_session_cookie_carries_the_day_signed() -> None:
     assert signer.session(cookie) == session and session.erased_on == date(2025, 3, 14)
     plain, cookie = signer.new_session("cust-1")
     assert signer.session(cookie) == plain and plain.erased_on is None
+
+
+def test_after_an_erasure_the_platform_passes_the_day_it_was_told(
+    web: TestClient, sqlite_container: Container
+) -> None:
+    sqlite_container.consents.change("cust-1", [Change("recs", ChoiceState.DENIED)], Context())
+    assert "history-item" in history(web, token=token())
+    erased = web.delete("/v1/subjects/cust-1", headers=bearer(token()))
+    assert erased.status_code == 200, erased.text
+    day = erased.json()["erased_at"][:10]  # what the platform keeps with its account
+    text = history(web, token=token(erased_on=day))
+    assert "erased-notice" in text and "history-item" not in text
