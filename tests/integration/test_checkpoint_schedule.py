@@ -3,6 +3,8 @@ however many API processes run a scheduler on the same PostgreSQL database."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 
@@ -58,7 +60,10 @@ def change(container: Container, subject: str, state: ChoiceState) -> None:
     container.consents.change(subject, [Change("recs", state)], Context())
 
 
-def test_a_checkpoint_follows_a_change_and_none_an_unchanged_ledger(keyed: Container) -> None:
+def test_a_checkpoint_follows_a_change_and_none_an_unchanged_ledger(
+    keyed: Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="consentry.checkpoints")
     keys = load_receipt_keys(keyed.settings)
     running = CheckpointScheduler(keyed.db, keys, INTERVAL)
     running.start()
@@ -67,6 +72,8 @@ def test_a_checkpoint_follows_a_change_and_none_an_unchanged_ledger(keyed: Conta
         assert published(keyed.db) == []  # an empty ledger is not checkpointed
         change(keyed, "cust-1", ChoiceState.GRANTED)
         wait_for(lambda: len(published(keyed.db)) == 1, "the first checkpoint")
+        root = json.loads(published(keyed.db)[0])["checkpoint"]["root"]
+        assert f"checkpoint 1 signed: 1 chain(s), root {root[:16]}" in caplog.text
         idle_windows(running)
         assert len(published(keyed.db)) == 1  # nothing changed: no empty duplicate
         change(keyed, "cust-1", ChoiceState.DENIED)

@@ -84,7 +84,7 @@ class CheckpointScheduler:
             made = checkpoints.create_unless(self.db, self.keys, skip, self.clock)
         if made is not None:
             log.info(
-                "checkpoint %d signed: %d chains, root %s…",
+                "checkpoint %d signed: %d chain(s), root %s…",
                 made.number,
                 made.tree_size,
                 made.root[:16],
