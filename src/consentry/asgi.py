@@ -8,10 +8,12 @@ from consentry.api.app import create_app
 from consentry.bootstrap import bootstrap
 from consentry.config import Settings
 from consentry.events.embedded import with_relay
+from consentry.services.checkpoint_schedule import with_checkpoints
 
 
 def create() -> FastAPI:
     settings = Settings()
     settings.check_secure()
     container = bootstrap(settings)
-    return with_relay(create_app(container), container)  # CONSENTRY_RELAY=embedded
+    app = with_relay(create_app(container), container)  # CONSENTRY_RELAY=embedded
+    return with_checkpoints(app, settings, container.db)  # CONSENTRY_CHECKPOINT_INTERVAL

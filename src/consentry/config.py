@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Known to everyone (so not a leaked secret: bandit B105 accepted); accepted only with --demo.
@@ -70,6 +70,20 @@ class Settings(BaseSettings):
     storefront_gdpr_applies: bool = True
     storefront_new_devices_per_minute: float = Field(default=30.0, ge=0)
     hsts: bool = False  # send Strict-Transport-Security over plain http (TLS ends at a proxy)
+    # Signed checkpoints of the ledger (docs/security.md): `consentry serve` signs one every
+    # this many seconds, when the ledger changed since the last (0: only on demand, with
+    # `consentry ledger checkpoint`). Needs the receipt signing key.
+    checkpoint_interval: float = 3600.0
+
+    @field_validator("checkpoint_interval")
+    @classmethod
+    def _interval_not_negative(cls, value: float) -> float:
+        if value < 0 or value != value:  # NaN too
+            raise ValueError(
+                "CONSENTRY_CHECKPOINT_INTERVAL must be 0 (periodic checkpoints off) or a "
+                "positive number of seconds"
+            )
+        return value
 
     def jwt_secret_value(self) -> str | None:
         if self.jwt_secret is not None:

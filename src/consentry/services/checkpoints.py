@@ -106,8 +106,24 @@ class Created:
     line: str
 
 
+# Given the newest stored checkpoint (None: there is none) and the tree size and root just
+# computed: True to store nothing (``schedule.py``: nothing changed, or made this window).
+Skip = Callable[[rows.CheckpointRow | None, int, str], bool]
+
+
 def create(db: Database, keys: ReceiptKeys, clock: Callable[[], datetime] = utcnow) -> Created:
     """Compute, sign and store the next checkpoint over every chain's head."""
+    made = create_unless(db, keys, lambda _newest, _size, _root: False, clock)
+    if made is None:  # pragma: no cover - nothing skips
+        raise CheckpointInvalid("no checkpoint was stored")
+    return made
+
+
+def create_unless(
+    db: Database, keys: ReceiptKeys, skip: Skip, clock: Callable[[], datetime] = utcnow
+) -> Created | None:
+    """As ``create``, unless ``skip``, asked inside the write transaction that would store
+    the checkpoint, says to store nothing (then None)."""
     if keys.signer is None:
         raise CheckpointInvalid("checkpoints are signed with the receipt key: set one")
     with db.read() as conn:
@@ -116,6 +132,8 @@ def create(db: Database, keys: ReceiptKeys, clock: Callable[[], datetime] = utcn
     size = len(blob) // LEAF.size
     with db.write() as conn:
         earlier = rows.all_checkpoints(conn)
+        if skip(earlier[-1] if earlier else None, size, root):
+            return None
         number = earlier[-1].number + 1 if earlier else 1
         now = clock()
         statement = {

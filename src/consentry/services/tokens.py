@@ -1,14 +1,51 @@
-"""Subject tokens: JWTs the platform signs, whose ``sub`` is the subject id."""
+"""Subject tokens: JWTs the platform signs, whose ``sub`` is the subject id.
+
+An optional ``erased_on`` claim (``YYYY-MM-DD``, a day not in the future) tells the page that
+this account's earlier data was erased that day: the platform knows it, consentry does not keep
+it (an erased chain is unlinkable from the id). A token whose ``erased_on`` is not such a day is
+refused like a malformed one.
+"""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import jwt
 
 from consentry.config import Settings
+
+# The earliest offset from UTC in use (UTC+14): a day the platform calls today is never later
+# than today there.
+_EARLIEST_ZONE = timedelta(hours=14)
+
+
+class ClaimInvalid(ValueError):
+    """A claim of a well-signed token that does not hold what it must."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectClaims:
+    subject: str
+    erased_on: date | None = None  # the platform says the earlier data was erased that day
+
+
+def erased_on(value: object, now: datetime | None = None) -> date | None:
+    """The ``erased_on`` claim as a day (None when absent); ClaimInvalid unless it is a
+    ``YYYY-MM-DD`` calendar day that has begun somewhere on Earth by ``now``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 10:
+        raise ClaimInvalid("erased_on must be a day, YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise ClaimInvalid("erased_on must be a day, YYYY-MM-DD") from exc
+    if day > ((now or datetime.now(UTC)) + _EARLIEST_ZONE).date():
+        raise ClaimInvalid("erased_on is in the future")
+    return day
 
 
 class TokenService:
@@ -22,6 +59,12 @@ class TokenService:
     def verify(self, token: str) -> str | None:
         """The subject id of a valid token; None if forged, expired, alg none or malformed,
         without the configured issuer or audience, or living longer than ``max_lifetime``."""
+        claims = self.verify_claims(token)
+        return claims.subject if claims is not None else None
+
+    def verify_claims(self, token: str) -> SubjectClaims | None:
+        """As ``verify``, with the claims the page uses (None also for an invalid
+        ``erased_on``)."""
         key: str | None
         if self.public_key:
             key, algorithms = self.public_key, ["ES256"]
@@ -45,7 +88,10 @@ class TokenService:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > 200:
             return None
-        return subject
+        try:
+            return SubjectClaims(subject, erased_on(claims.get("erased_on")))
+        except ClaimInvalid:
+            return None
 
     def _short_lived(self, claims: dict[str, Any]) -> bool:
         issued, expires = claims.get("iat"), claims.get("exp")

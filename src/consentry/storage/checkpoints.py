@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
+from consentry.storage.database import Database
 from consentry.storage.tables import checkpoints, subjects
+
+# The PostgreSQL advisory lock that elects the one process making the periodic checkpoint:
+# this number ("ckpt") and the hash of the schema the tables are in (one ledger, one lock).
+ELECTION_LOCK = int.from_bytes(b"ckpt", "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,37 @@ def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> Generator[Any, N
             yield from rows
     finally:
         cursor.close()
+
+
+@contextmanager
+def elected(db: Database) -> Iterator[bool]:
+    """Whether this process makes the periodic checkpoint now: on PostgreSQL, True for the one
+    process holding the election lock (a transaction-scoped advisory lock, held until the block
+    ends; the others get False at once rather than wait); on SQLite always True (the write
+    transaction that stores a checkpoint is exclusive, and is where the caller re-checks)."""
+    if db.dialect != "postgresql":
+        yield True
+        return
+    with db.read() as conn:
+        query = text("SELECT pg_try_advisory_xact_lock(:key, hashtext(current_schema()))")
+        yield bool(conn.execute(query, {"key": ELECTION_LOCK}).scalar())
+
+
+def newest(conn: Connection) -> CheckpointRow | None:
+    """The newest checkpoint, without its body's leaves."""
+    query = (
+        select(
+            checkpoints.c.number,
+            checkpoints.c.tree_size,
+            checkpoints.c.root,
+            checkpoints.c.created_at,
+            checkpoints.c.body,
+        )
+        .order_by(checkpoints.c.number.desc())
+        .limit(1)
+    )
+    found = conn.execute(query).first()
+    return CheckpointRow(*found) if found is not None else None
 
 
 def _param(conn: Connection) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.events import Event, EventKind
 from consentry.services.uses import UseGroup
 from consentry.web.i18n import Translator
 from consentry.web.labels import action_text, source_text
+from consentry.web.session import Session
 
 CHOICE_EVENTS = frozenset({EventKind.PERMISSION_GRANTED, EventKind.PERMISSION_DENIED})
 
@@ -112,3 +114,11 @@ def access_rows(
             )
         )
     return rows
+
+
+def erased_notice(tr: Translator, session: Session) -> str | None:
+    """The day, in the page's language, the platform said this account's earlier data was
+    erased (its sign-in token's ``erased_on``), for the History tab's notice; None if not."""
+    if session.erased_on is None:
+        return None
+    return tr.date(datetime.combine(session.erased_on, time(), UTC))

@@ -9,6 +9,7 @@ form post must carry the session's CSRF token (a form field, or the X-CSRF-Token
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlencode
 
 from fastapi.responses import RedirectResponse, Response
@@ -19,8 +20,10 @@ from consentry.web.pages import Web, private
 from consentry.web.session import SESSION_COOKIE, SESSION_TTL, Session
 
 
-def start_session(web: Web, response: Response, subject: str) -> Session:
-    session, cookie = web.signer.new_session(subject)
+def start_session(
+    web: Web, response: Response, subject: str, erased_on: date | None = None
+) -> Session:
+    session, cookie = web.signer.new_session(subject, erased_on)
     web.container.sessions.open(session.nonce, subject, SESSION_TTL)
     response.set_cookie(
         SESSION_COOKIE,
@@ -65,27 +68,28 @@ def authenticate(web: Web) -> SignedIn | Response:
     request = web.request
     token = request.query_params.get("token")
     if token is not None:
-        subject = web.container.tokens.verify(token)
-        if subject is None:
+        claims = web.container.tokens.verify_claims(token)
+        if claims is None:
             return sign_in_page(web, expired=True)
+        subject = claims.subject
         query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
         redirect = RedirectResponse(
             request.url.path + (f"?{query}" if query else ""), status_code=303
         )
         current = web.signer.session(request.cookies.get(SESSION_COOKIE))
         if current is None or current.subject == subject:
-            start_session(web, redirect, subject)
+            start_session(web, redirect, subject, claims.erased_on)
         # else: a link carrying another customer's token never replaces the session this
         # browser holds (login CSRF: the next change would land in the link owner's ledger);
         # the customer stays signed in as themselves. Signing out first lets the link work.
         return private(redirect)
     bearer = _bearer(web)
     if bearer is not None:
-        subject = web.container.tokens.verify(bearer)
-        if subject is None:
+        claims = web.container.tokens.verify_claims(bearer)
+        if claims is None:
             return sign_in_page(web, expired=True)
         carrier = Response()
-        return SignedIn(start_session(web, carrier, subject), carrier)
+        return SignedIn(start_session(web, carrier, claims.subject, claims.erased_on), carrier)
     session = live_session(web)
     if session is None:
         return sign_in_page(web)

@@ -23,7 +23,7 @@ from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable, receipt_service
 from consentry.web import demo, demo_shop, messages, rights
 from consentry.web.accept import sensitive_items
-from consentry.web.activity import access_rows, history_rows
+from consentry.web.activity import access_rows, erased_notice, history_rows
 from consentry.web.auth import SignedIn, session_for_change, signed_in
 from consentry.web.loading import page_model
 from consentry.web.pages import STATIC_PREFIX, FormText, Web, WebDep, private, static_files
@@ -91,6 +91,7 @@ def history_page(web: WebDep) -> Response:
         tab="history",
         rows=history_rows(web.container.catalogue, page.events, web.tr),
         next_cursor=page.next_cursor,
+        erased_on=erased_notice(web.tr, auth.session),
     )
     return auth.finish(response)
 

@@ -4,6 +4,8 @@ A session holds the subject id, when it was issued and a random nonce; the CSRF 
 of that nonce, so it is tied to the session without being stored anywhere. The server also keeps
 a row per session (``storage/sessions.py``, by the nonce's SHA-256): a well-signed cookie counts
 only while its row exists, so logout and erasure end every session of the subject at once. The
+day the platform says the account's earlier data was erased (the token's ``erased_on``) rides
+in the cookie only, for the page's notice; the server keeps it nowhere. The
 key is derived from the subject-token secret; with no shared secret (ES256 setups) a
 per-process key is used, which means sessions end on restart and need one worker (or sticky
 sessions).
@@ -18,6 +20,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 SESSION_COOKIE = "consentry_session"
@@ -44,6 +47,7 @@ class Session:
     subject: str
     issued_at: int
     nonce: str
+    erased_on: date | None = None  # from the sign-in token: earlier data erased that day
 
 
 class Signer:
@@ -81,12 +85,12 @@ class Signer:
         return value
 
     # -- sessions ----------------------------------------------------------------------------
-    def new_session(self, subject: str) -> tuple[Session, str]:
-        session = Session(subject, int(time.time()), secrets.token_urlsafe(16))
-        cookie = self.sign(
-            "session", {"sub": session.subject, "iat": session.issued_at, "n": session.nonce}
-        )
-        return session, cookie
+    def new_session(self, subject: str, erased_on: date | None = None) -> tuple[Session, str]:
+        session = Session(subject, int(time.time()), secrets.token_urlsafe(16), erased_on)
+        value: dict[str, Any] = {"sub": subject, "iat": session.issued_at, "n": session.nonce}
+        if erased_on is not None:
+            value["e"] = erased_on.isoformat()
+        return session, self.sign("session", value)
 
     def session(self, cookie: str | None) -> Session | None:
         value = self.unsign("session", cookie, SESSION_TTL)
@@ -95,7 +99,12 @@ class Signer:
         subject, nonce = value.get("sub"), value.get("n")
         if not isinstance(subject, str) or not subject or not isinstance(nonce, str):
             return None
-        return Session(subject, int(value["iat"]), nonce)
+        erased = value.get("e")
+        try:
+            day = date.fromisoformat(erased) if isinstance(erased, str) else None
+        except ValueError:
+            return None
+        return Session(subject, int(value["iat"]), nonce, day)
 
     # -- CSRF ----------------------------------------------------------------------------------
     def csrf_token(self, nonce: str) -> str:
