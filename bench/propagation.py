@@ -47,7 +47,7 @@ from consentry.events.nats_follow import BlockingNatsFollower
 from consentry.events.publisher import FeedPublisher, NatsPublisher, Publisher
 from consentry.events.relay import Relay
 from consentry.events.webhooks import WebhookDispatcher
-from consentry.replica.server import ObservedDatabase
+from consentry.feed.server import ObservedDatabase
 from consentry.services.consents import Change, Context
 from consentry.storage.tables import outbox
 
