@@ -38,12 +38,12 @@ import nats
 import psycopg
 import yaml
 from _common import emit
+from _follow import BlockingNatsFollower
 from sqlalchemy import insert, text
 
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
 from consentry.domain.state import ChoiceState
-from consentry.events.nats_follow import BlockingNatsFollower
 from consentry.events.publisher import FeedPublisher, NatsPublisher, Publisher
 from consentry.events.relay import Relay
 from consentry.events.webhooks import WebhookDispatcher

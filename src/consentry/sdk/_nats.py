@@ -40,11 +40,17 @@ from typing import Any
 
 import httpx
 
-from consentry.events._dedupe import RecentIds
-from consentry.events._loop import LoopThread
-from consentry.events.publisher import MSG_ID, POSITION_HEADER, ensure_stream
 from consentry.replica import wire
 from consentry.replica.core import Replica
+from consentry.replica.jetstream import (
+    DEFAULT_PREFIX,
+    DEFAULT_STREAM,
+    MSG_ID,
+    POSITION_HEADER,
+    LoopThread,
+    RecentIds,
+    ensure_stream,
+)
 from consentry.sdk._errors import ConsentryError, CursorExpired, StreamCursorLost, TransportError
 from consentry.sdk._follower import FollowStats, apply_change, load_snapshot
 
@@ -56,8 +62,8 @@ class NatsOptions:
     """Where the relay publishes (``consentry relay`` with ``CONSENTRY_NATS_*``)."""
 
     url: str = "nats://127.0.0.1:4222"
-    stream: str = "CONSENTRY_CHANGES"
-    subject_prefix: str = "consentry.changes"
+    stream: str = DEFAULT_STREAM
+    subject_prefix: str = DEFAULT_PREFIX
     dedupe_window: int = 100_000
     connect_timeout: float = 5.0
 
