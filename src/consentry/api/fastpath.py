@@ -8,7 +8,7 @@ models), only the requests whose answer it can be sure of:
 - a JSON body that :func:`valid_check` accepts for every check (a strict subset of what
   ``DecisionIn`` accepts, with the same values), at most ``max_batch`` checks;
 - a service key with the ``decide`` scope, verified as the route verifies it and remembered
-  in the same key cache (``replica.keycache``);
+  in the same key cache (``feed.keycache``);
 - decisions the in-process replica can give (``ServerReplica.answer``).
 
 Anything else (no or unknown credential, a subject token, a missing scope, invalid JSON or

@@ -32,8 +32,8 @@ from sqlalchemy import Connection
 from consentry.domain.compiled import Plan
 from consentry.domain.decisions import CatalogueIndex, Decision, DecisionRequest
 from consentry.feed import reader
+from consentry.feed.keycache import KeyCache
 from consentry.replica.core import Replica
-from consentry.replica.keycache import KeyCache
 from consentry.storage import replication as stored
 from consentry.storage.database import Database
 

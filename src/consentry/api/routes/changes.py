@@ -30,7 +30,7 @@ router = APIRouter(tags=["replication"])
 
 async def _decider(request: Request) -> Principal:
     """``deps.Decider`` with verified service keys remembered for a few seconds
-    (``replica.keycache``): the decision and feed endpoints are the hot path, and a key
+    (``feed.keycache``): the decision and feed endpoints are the hot path, and a key
     lookup is a database read. A revoked key stops working here within that time."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
