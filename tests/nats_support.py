@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import nats
 import pytest
 
-from consentry.events.nats_follow import BlockingNatsFollower, StreamChange
+from nats_follow import BlockingNatsFollower, StreamChange
 
 NATS_URL = os.environ.get("CONSENTRY_TEST_NATS_URL", "nats://127.0.0.1:4222")
 

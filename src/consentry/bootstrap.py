@@ -9,8 +9,8 @@ from consentry.config import Settings
 from consentry.demo_partners import partner_webhooks
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.decisions import CatalogueIndex
+from consentry.feed.server import ObservedDatabase, ServerReplica
 from consentry.metrics import Metrics
-from consentry.replica.server import ObservedDatabase, ServerReplica
 from consentry.services.consents import ConsentService
 from consentry.services.keys import KeyService
 from consentry.services.rights import RightsService

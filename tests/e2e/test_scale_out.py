@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from consentry.events.nats_follow import BlockingNatsFollower, StreamChange
 from live_server import LiveServer, server_env
+from nats_follow import BlockingNatsFollower, StreamChange
 from nats_support import NatsNames
 
 WRITES = 40

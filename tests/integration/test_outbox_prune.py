@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from consentry.bootstrap import Container
 from consentry.cli import app
 from consentry.domain.state import ChoiceState
-from consentry.replica.feed import CursorGone, read_changes
+from consentry.feed.reader import CursorGone, read_changes
 from consentry.services.consents import Change, Context
 from consentry.storage.outbox_prune import prune, pruned_upto
 from consentry.storage.tables import outbox

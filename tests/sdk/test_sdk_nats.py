@@ -18,7 +18,7 @@ from consentry.domain.rules import Code
 from consentry.domain.state import ChoiceState
 from consentry.events.publisher import NatsPublisher
 from consentry.events.relay import Relay
-from consentry.replica.server import ObservedDatabase
+from consentry.feed.server import ObservedDatabase
 from consentry.sdk import Consentry, Reason, TransportError
 from consentry.services.consents import Change, Context
 from nats_support import NatsNames, nats_names, nats_url  # noqa: F401 (fixtures)

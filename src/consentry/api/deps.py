@@ -105,5 +105,4 @@ SubjectReader = Annotated[Principal, _subject_access(Scope.SUBJECTS_READ)]
 SubjectWriter = Annotated[Principal, _subject_access(Scope.SUBJECTS_WRITE)]
 # A key with subjects:write only: facts the platform knows better than the customer.
 PlatformWriter = Annotated[Principal, Depends(_platform_write)]
-Decider = Annotated[Principal, require(Scope.DECIDE)]
 Admin = Annotated[Principal, require(Scope.ADMIN)]

@@ -8,7 +8,7 @@ models), only the requests whose answer it can be sure of:
 - a JSON body that :func:`valid_check` accepts for every check (a strict subset of what
   ``DecisionIn`` accepts, with the same values), at most ``max_batch`` checks;
 - a service key with the ``decide`` scope, verified as the route verifies it and remembered
-  in the same key cache (``replica.keycache``);
+  in the same key cache (``feed.keycache``);
 - decisions the in-process replica can give (``ServerReplica.answer``).
 
 Anything else (no or unknown credential, a subject token, a missing scope, invalid JSON or
@@ -34,7 +34,7 @@ from consentry.api.deps import Principal, verify_key
 from consentry.api.measure import MAX_BODY
 from consentry.bootstrap import Container
 from consentry.domain.rules import Decision
-from consentry.replica.server import Check
+from consentry.feed.server import DecisionTuple
 from consentry.scopes import Scope as KeyScope
 from consentry.services.keys import PREFIX
 
@@ -59,7 +59,7 @@ def _name(value: object, longest: int) -> bool:
     return True
 
 
-def valid_check(item: object) -> Check | None:
+def valid_check(item: object) -> DecisionTuple | None:
     """The check as (subject, purpose, categories, recipient) when ``DecisionIn`` surely
     accepts it and it asks nothing about a device; else None (the route answers)."""
     if type(item) is not dict or not item.keys() <= _FIELDS or item.get("device") is not None:
@@ -209,17 +209,17 @@ class DecisionFastPath:
                 counter = self._counters[label] = metric.labels(str(label[0]).lower(), label[1])
             counter.inc(n)
 
-    def _decide(self, checks: list[Check]) -> list[Decision] | None:
+    def _decide(self, checks: list[DecisionTuple]) -> list[Decision] | None:
         replica = self.replica
         if not replica.ready():
             return None
         return replica.answer_many(checks, self.consents.clock().timestamp())
 
-    def _checks(self, items: list[Any]) -> list[Check] | None:
-        """Every item as a Check (see ``valid_check``), or None. The common case (ASCII names,
+    def _checks(self, items: list[Any]) -> list[DecisionTuple] | None:
+        """Every item as a tuple (see ``valid_check``), or None. The common case (ASCII names,
         one category, no device) is tested inline; anything else goes through ``valid_check``."""
         fields = _FIELDS
-        out: list[Check] = []
+        out: list[DecisionTuple] = []
         append = out.append
         for item in items:
             if type(item) is dict and item.keys() <= fields:

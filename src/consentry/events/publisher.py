@@ -17,23 +17,23 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from consentry.events._loop import LoopThread
+from consentry.replica.jetstream import (
+    DEFAULT_PREFIX,
+    DEFAULT_STREAM,
+    MSG_ID,
+    POSITION_HEADER,
+    LoopThread,
+    ensure_stream,
+    subject_for,
+)
 
-if TYPE_CHECKING:  # the outbox needs SQLAlchemy; followers (the SDK) import this module too
+if TYPE_CHECKING:  # the outbox needs SQLAlchemy
     from consentry.events.outbox import OutboxMessage
 
 T = TypeVar("T")
 log = logging.getLogger("consentry.nats")
-
-DEFAULT_STREAM = "CONSENTRY_CHANGES"
-DEFAULT_PREFIX = "consentry.changes"
-MSG_ID = "Nats-Msg-Id"
-POSITION_HEADER = "Consentry-Position"
-DUPLICATE_WINDOW = timedelta(minutes=2)
-MAX_AGE = timedelta(days=7)
 
 
 class PublishError(Exception):
@@ -64,22 +64,6 @@ class FeedPublisher:
         return None
 
 
-def subject_for(prefix: str, shard: int) -> str:
-    return f"{prefix}.{shard}"
-
-
-def stream_config(stream: str, prefix: str) -> Any:
-    from nats.js.api import StorageType, StreamConfig
-
-    return StreamConfig(
-        name=stream,
-        subjects=[f"{prefix}.>"],
-        storage=StorageType.FILE,
-        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
-        max_age=MAX_AGE.total_seconds(),
-    )
-
-
 async def connect_nats(
     url: str,
     name: str,
@@ -105,21 +89,6 @@ async def connect_nats(
         error_cb=_report,
         closed_cb=closed_cb,
     )
-
-
-async def ensure_stream(js: Any, stream: str, prefix: str) -> None:
-    """Create the stream when it does not exist (an existing one is left as configured)."""
-    from nats.js.errors import NotFoundError
-
-    try:
-        await js.stream_info(stream)
-        return
-    except NotFoundError:
-        pass
-    try:
-        await js.add_stream(stream_config(stream, prefix))
-    except Exception:
-        await js.stream_info(stream)  # another process created it just now; else this raises
 
 
 class NatsPublisher:

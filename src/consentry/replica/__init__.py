@@ -1,6 +1,6 @@
 """Decision replicas: the catalogue compiled to integers and every subject's state in memory.
 
-``core`` and ``table`` are pure (no I/O, no server dependencies): the SDK uses them. ``feed``
-(reading the outbox and snapshots from the database) and ``server`` (the replica inside the
-HTTP server) need the ``[server]`` extra.
+The client side, shared with the SDK: nothing here imports a server package (the server's own
+replica and the change feed it serves are in ``feed/``). ``jetstream`` is what the relay's NATS
+publisher and the followers agree on.
 """

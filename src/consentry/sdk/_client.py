@@ -112,7 +112,8 @@ class Consentry:
         self._follower: Follower | NatsFollower
         try:
             if self.follow_mode == "nats":
-                from consentry.sdk._nats import NatsFollower, NatsOptions
+                from consentry.sdk._nats import NatsFollower
+                from consentry.sdk._nats_connection import NatsOptions
 
                 self._follower = NatsFollower(
                     self._http,

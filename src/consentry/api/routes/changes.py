@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from consentry.api.deps import ContainerDep, Principal, get_principal
 from consentry.api.problems import Problem
 from consentry.bootstrap import Container
-from consentry.replica import feed, wire
+from consentry.feed import reader
+from consentry.replica import wire
 from consentry.scopes import Scope
 from consentry.services.keys import PREFIX
 
@@ -29,7 +30,7 @@ router = APIRouter(tags=["replication"])
 
 async def _decider(request: Request) -> Principal:
     """``deps.Decider`` with verified service keys remembered for a few seconds
-    (``replica.keycache``): the decision and feed endpoints are the hot path, and a key
+    (``feed.keycache``): the decision and feed endpoints are the hot path, and a key
     lookup is a database read. A revoked key stops working here within that time."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
@@ -63,10 +64,10 @@ MAX_LAG = 100_000  # further behind than this, reloading a snapshot is faster
 GATHER = 0.01
 
 
-def _read(container: Container, after: str, limit: int) -> list[feed.Change]:
+def _read(container: Container, after: str, limit: int) -> list[reader.FeedEntry]:
     try:
-        return feed.read_changes(container.db, after, limit, max_lag=MAX_LAG)
-    except feed.CursorGone as exc:
+        return reader.read_changes(container.db, after, limit, max_lag=MAX_LAG)
+    except reader.CursorGone as exc:
         raise Problem(
             410,
             f"{exc}: load GET /v1/snapshot and follow from its cursor",
@@ -106,10 +107,10 @@ async def get_changes(
 
 def _snapshot_lines(container: Container, cursor: str) -> Iterator[str]:
     compiled = container.index.compiled
-    with feed.consistent_read(container.db) as conn:
-        yield wire.header_line(compiled, cursor, feed.count_subjects(conn)) + "\n"
+    with reader.snapshot(container.db) as snapshot:
+        yield wire.header_line(compiled, cursor, snapshot.count()) + "\n"
         count = 0
-        for record in feed.subjects_in(conn):
+        for record in snapshot.subjects():
             count += 1
             yield (
                 wire.subject_line(
@@ -144,7 +145,7 @@ def _chunked(lines: Iterator[str], gzip: bool, size: int = 1 << 16) -> Iterator[
 def get_snapshot(_: Decider, container: ContainerDep, request: Request) -> StreamingResponse:
     """Every subject's choices, streamed as JSON lines (gzip when accepted), consistent with
     the cursor in its first line: follow ``/v1/changes`` from there."""
-    cursor = feed.settled_head(container.db)
+    cursor = reader.settled_head(container.db)
     if cursor is None:
         raise Problem(503, "writers are still committing; retry", code="busy")
     gzip = "gzip" in request.headers.get("accept-encoding", "")

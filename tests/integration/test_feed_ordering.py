@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import Connection, insert
 
 from consentry.bootstrap import Container, bootstrap
-from consentry.replica import feed
+from consentry.feed import reader
 from consentry.replica.wire import parse_cursor
+from consentry.storage import replication
 from consentry.storage.database import Database
 from consentry.storage.tables import outbox
 from support import make_settings
@@ -41,7 +42,7 @@ def add_row(conn: Connection, subject: str) -> int:
     return int(result.scalar_one())
 
 
-def positions(changes: list[feed.Change]) -> list[int]:
+def positions(changes: list[reader.FeedEntry]) -> list[int]:
     return [c.position for c in changes]
 
 
@@ -53,11 +54,11 @@ def test_a_later_position_is_held_back_until_the_earlier_one_commits(pg: Contain
     with pg.db.write() as conn:
         late = add_row(conn, "fast")
     assert late == early + 1
-    held = feed.read_changes(pg.db, "0", settle_timeout=0.2)
+    held = reader.read_changes(pg.db, "0", settle_timeout=0.2)
     assert positions(held) == []  # 'late' is visible, but 'early' might still commit
     slow_tx.commit()
     slow.close()
-    assert positions(feed.read_changes(pg.db, "0")) == [early, late]
+    assert positions(reader.read_changes(pg.db, "0")) == [early, late]
 
 
 @pytest.mark.postgres
@@ -75,7 +76,7 @@ def test_a_reader_waits_for_the_writer_and_then_sees_both(pg: Container) -> None
     timer = threading.Timer(0.2, finish)
     timer.start()
     try:
-        assert positions(feed.read_changes(pg.db, "0", settle_timeout=10)) == [early, late]
+        assert positions(reader.read_changes(pg.db, "0", settle_timeout=10)) == [early, late]
     finally:
         timer.join()
 
@@ -92,20 +93,20 @@ def test_the_changes_before_a_hole_are_answered_without_waiting_for_its_writer(
     with pg.db.write() as conn:
         late = add_row(conn, "fast")
     waits: list[float] = []
-    settle = feed._settle
+    settle = replication.settle
 
     def counted(db: Database, timeout: float) -> bool:
         waits.append(timeout)
         return settle(db, timeout)
 
-    monkeypatch.setattr(feed, "_settle", counted)
+    monkeypatch.setattr(replication, "settle", counted)
     try:
-        assert positions(feed.read_changes(pg.db, "0", settle_timeout=10)) == [first]
+        assert positions(reader.read_changes(pg.db, "0", settle_timeout=10)) == [first]
         assert waits == []  # the hole comes after the answer: nothing to wait for
     finally:
         slow_tx.commit()
         slow.close()
-    assert positions(feed.read_changes(pg.db, str(first))) == [early, late]
+    assert positions(reader.read_changes(pg.db, str(first))) == [early, late]
 
 
 @pytest.mark.postgres
@@ -117,7 +118,7 @@ def test_a_rolled_back_position_does_not_block_the_feed(pg: Container) -> None:
     with pg.db.write() as conn:
         after = add_row(conn, "kept")
     assert after > hole
-    assert positions(feed.read_changes(pg.db, "0")) == [after]
+    assert positions(reader.read_changes(pg.db, "0")) == [after]
 
 
 @pytest.mark.postgres
@@ -125,10 +126,10 @@ def test_a_snapshot_cursor_waits_for_writers_in_flight(pg: Container) -> None:
     slow = pg.db.write_engine.connect()
     slow_tx = slow.begin()
     add_row(slow, "slow")
-    assert feed.settled_head(pg.db, settle_timeout=0.2) is None  # would not be safe yet
+    assert reader.settled_head(pg.db, settle_timeout=0.2) is None  # would not be safe yet
     slow_tx.commit()
     slow.close()
-    cursor = feed.settled_head(pg.db)
+    cursor = reader.settled_head(pg.db)
     assert cursor is not None and parse_cursor(cursor)[0] == 1
 
 
@@ -136,7 +137,7 @@ def test_positions_on_sqlite_are_served_in_order(sqlite_container: Container) ->
     with sqlite_container.db.write() as conn:
         first = add_row(conn, "a")
         second = add_row(conn, "b")
-    changes = feed.read_changes(sqlite_container.db, "0")
+    changes = reader.read_changes(sqlite_container.db, "0")
     assert positions(changes) == [first, second]
     assert changes[-1].cursor == f"{second}.{changes[-1].event_id}"
-    assert feed.read_changes(sqlite_container.db, changes[-1].cursor) == []
+    assert reader.read_changes(sqlite_container.db, changes[-1].cursor) == []

@@ -1,7 +1,8 @@
 """Following the change stream on NATS JetStream: decoded changes, in stream order, deduped.
 
-For consumers such as the SDK replica (``BlockingNatsFollower``, for threaded code) or an
-asyncio service (``NatsFollower``)::
+Test and benchmark support (``tests/``; ``bench/propagation.py`` imports it too): the tests of
+the relay and of scale-out read the stream with it, threaded (``BlockingNatsFollower``) or
+asyncio (``NatsFollower``)::
 
     with BlockingNatsFollower("nats://127.0.0.1:4222", start="new") as follower:
         while (change := follower.get(timeout=1.0)) is not None:
@@ -37,14 +38,14 @@ from typing import Any, Literal, Self
 
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from consentry.events._dedupe import RecentIds
-from consentry.events._loop import LoopThread
-from consentry.events.publisher import (
+from consentry.events.publisher import connect_nats
+from consentry.replica.jetstream import (
     DEFAULT_PREFIX,
     DEFAULT_STREAM,
     MSG_ID,
     POSITION_HEADER,
-    connect_nats,
+    LoopThread,
+    RecentIds,
     ensure_stream,
 )
 

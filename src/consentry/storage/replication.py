@@ -1,21 +1,22 @@
-"""Reading the change feed (the outbox, in position order) and whole-state snapshots.
+"""The SQL behind replication: the outbox read in position order, and whole-state snapshots.
+
+``feed/`` decides what a cursor means and what a follower may be given; this module reads.
 
 Cursor safety on PostgreSQL: ``position`` comes from a sequence, taken when a transaction
 inserts its outbox row, but transactions commit in any order. A follower that reads
 ``position > cursor`` could see 11 committed while 10 is still in flight, move its cursor to
-11, and never see 10. So when a read shows a hole below its highest position, we find the
-transactions that hold a lock on ``outbox`` right now (any transaction that took a position and
-has not ended holds one: the INSERT's RowExclusiveLock lasts until commit or rollback), wait
-until they end, and read the range again. After that, every position up to the highest one
-read is final: committed and visible, or rolled back for good. Without a hole there is nothing
-to wait for. SQLite has one writer at a time, so positions commit in order there.
+11, and never see 10. So when a read shows a hole below its highest position, ``settle`` finds
+the transactions that hold a lock on ``outbox`` right now (any transaction that took a position
+and has not ended holds one: the INSERT's RowExclusiveLock lasts until commit or rollback) and
+waits until they end; the range is then read again. After that, every position up to the
+highest one read is final: committed and visible, or rolled back for good. SQLite has one
+writer at a time, so positions commit in order there (``commits_in_order``).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +24,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, text
 
 from consentry.replica.core import ChoiceRow, timestamp
-from consentry.replica.wire import format_cursor, parse_cursor
 from consentry.storage.database import Database
 from consentry.storage.outbox_prune import FLOOR
 from consentry.storage.tables import feed_state, outbox, permission_states, subjects
 
-SETTLE_TIMEOUT = 2.0
 _POLL = 0.005
 
 _HOLDERS = text(
@@ -42,24 +41,16 @@ _STILL_HELD = text(
     "AND virtualtransaction = ANY(:vxids)"
 )
 
-
-class CursorGone(Exception):
-    """The cursor is not on this feed any more (too old, or from another database)."""
+OutboxRow = tuple[int, str, str]  # position, event id, payload (JSON text as stored)
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    position: int
-    event_id: str
-    payload: dict[str, Any]
-    raw: str  # the payload as stored (JSON text)
+class FeedBounds:
+    """Where the feed ends, where its pruned part ends, and the event at a position."""
 
-    @property
-    def cursor(self) -> str:
-        return format_cursor(self.position, self.event_id)
-
-
-_Row = tuple[int, str, str]  # position, event id, payload
+    head: int
+    floor: int | None  # None: nothing was ever pruned
+    event_at: str | None  # the event id at the position asked about (None: no row there)
 
 
 # Built once: every long poll of every follower runs one.
@@ -71,20 +62,48 @@ _ROWS = (
 )
 _ROWS_UPTO = _ROWS.where(outbox.c.position <= bindparam("upto"))
 
+# The three bounds in one statement.
+_BOUNDS = select(
+    select(func.coalesce(func.max(outbox.c.position), 0)).scalar_subquery(),
+    select(feed_state.c.position).where(feed_state.c.name == FLOOR).scalar_subquery(),
+    select(outbox.c.event_id).where(outbox.c.position == bindparam("after")).scalar_subquery(),
+)
 
-def _rows(conn: Connection, after: int, upto: int | None, limit: int) -> list[_Row]:
+
+def _rows(conn: Connection, after: int, upto: int | None, limit: int) -> list[OutboxRow]:
     query, params = (_ROWS, {}) if upto is None else (_ROWS_UPTO, {"upto": upto})
     found = conn.execute(query, {"after": after, "limit": limit, **params})
     return [(int(r.position), str(r.event_id), str(r.payload)) for r in found]
 
 
-def _event_at(conn: Connection, position: int) -> str | None:
-    found = conn.execute(select(outbox.c.event_id).where(outbox.c.position == position)).scalar()
-    return None if found is None else str(found)
+def read_after(
+    db: Database, after: int, limit: int, check: Callable[[FeedBounds], None]
+) -> list[OutboxRow]:
+    """Up to ``limit`` outbox rows after ``after``, in position order, as they are visible now.
+    ``check`` sees the feed's bounds first and raises to refuse the read. Two statements, each
+    committing on its own (PostgreSQL): the bounds, then the rows."""
+    with db.read(statements_commit=True) as conn:
+        last, floor, now_there = conn.execute(_BOUNDS, {"after": after}).one()
+        check(FeedBounds(int(last), floor, now_there))
+        return _rows(conn, after, None, limit)
 
 
-def _settle(db: Database, timeout: float) -> bool:
-    """Wait until every transaction now holding a lock on the outbox has ended."""
+def read_range(db: Database, after: int, upto: int, limit: int) -> list[OutboxRow]:
+    """Up to ``limit`` outbox rows with ``after < position <= upto``, in position order."""
+    with db.read() as conn:
+        return _rows(conn, after, upto, limit)
+
+
+def commits_in_order(db: Database) -> bool:
+    """Whether outbox positions become visible in position order (SQLite: one writer)."""
+    return db.dialect != "postgresql"
+
+
+def settle(db: Database, timeout: float) -> bool:
+    """Wait until every transaction now holding a lock on the outbox has ended (False: not
+    within ``timeout``). At once where positions commit in order."""
+    if commits_in_order(db):
+        return True
     with db.read() as conn:
         vxids = [str(v) for v in conn.execute(_HOLDERS, {"rel": outbox.name}).scalars()]
     if not vxids:
@@ -100,73 +119,18 @@ def _settle(db: Database, timeout: float) -> bool:
         time.sleep(_POLL)
 
 
-# Where the feed ends, where its pruned part ends, and the event at the cursor: one statement.
-_BOUNDS = select(
-    select(func.coalesce(func.max(outbox.c.position), 0)).scalar_subquery(),
-    select(feed_state.c.position).where(feed_state.c.name == FLOOR).scalar_subquery(),
-    select(outbox.c.event_id).where(outbox.c.position == bindparam("after")).scalar_subquery(),
-)
-
-
 def head(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(outbox.c.position), 0))).scalar_one())
 
 
-def read_changes(
-    db: Database,
-    cursor: str,
-    limit: int = 1000,
-    *,
-    max_lag: int | None = None,
-    settle_timeout: float = SETTLE_TIMEOUT,
-) -> list[Change]:
-    """Up to ``limit`` changes after the cursor, never skipping one that commits later.
-
-    Raises CursorGone when the cursor is ahead of the feed (another database, or positions
-    handed out again after rows were deleted), when the row it names was replaced, or when it
-    is more than ``max_lag`` changes behind the head (a snapshot is the faster way back)."""
-    after, seen = parse_cursor(cursor)
-    # Two statements, each committing on its own (PostgreSQL): the bounds, then the rows.
-    with db.read(statements_commit=True) as conn:
-        last, floor, now_there = conn.execute(_BOUNDS, {"after": after}).one()
-        if after > last or (max_lag is not None and last - after > max_lag):
-            raise CursorGone(f"cursor {after} is not within the feed (head {last})")
-        if after < (floor or 0):
-            raise CursorGone(f"the changes up to position {floor} were pruned (cursor {after})")
-        if seen is not None and now_there is not None and now_there != seen:
-            raise CursorGone(f"the change at cursor {after} was replaced")
-        rows = _rows(conn, after, None, limit)
-    if rows and db.dialect == "postgresql" and rows[-1][0] - after != len(rows):
-        # A hole: the rows before it are final, and are the answer; the rest comes with the
-        # next read, by when the hole is most likely filled. Only a hole right after the cursor
-        # (nothing before it) is waited out (``_settle``), so that a rolled-back position
-        # never holds the follower back.
-        upto = rows[-1][0]
-        rows = _contiguous(after, rows)
-        if not rows and _settle(db, settle_timeout):
-            with db.read() as conn:
-                rows = _rows(conn, after, upto, limit)
-    return [Change(pos, eid, json.loads(payload), payload) for pos, eid, payload in rows]
-
-
-def _contiguous(after: int, rows: list[_Row]) -> list[_Row]:
-    out: list[_Row] = []
-    for row in rows:
-        if row[0] != after + len(out) + 1:
-            break
-        out.append(row)
-    return out
-
-
-def settled_head(db: Database, settle_timeout: float = SETTLE_TIMEOUT) -> str | None:
-    """A cursor such that every change at or before it has committed (None: writers would
-    not finish in time; retry)."""
+def head_event(db: Database) -> tuple[int, str | None]:
+    """The feed's last position and the event id there (0 and None on an empty feed)."""
     with db.read() as conn:
         last = head(conn)
-        event_id = _event_at(conn, last) if last else None
-    if db.dialect == "postgresql" and not _settle(db, settle_timeout):
-        return None
-    return format_cursor(last, event_id)
+        if not last:
+            return last, None
+        found = conn.execute(select(outbox.c.event_id).where(outbox.c.position == last)).scalar()
+        return last, None if found is None else str(found)
 
 
 @contextmanager

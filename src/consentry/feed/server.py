@@ -31,9 +31,10 @@ from sqlalchemy import Connection
 
 from consentry.domain.compiled import Plan
 from consentry.domain.decisions import CatalogueIndex, Decision, DecisionRequest
-from consentry.replica import feed
+from consentry.feed import reader
+from consentry.feed.keycache import KeyCache
 from consentry.replica.core import Replica
-from consentry.replica.keycache import KeyCache
+from consentry.storage import replication as stored
 from consentry.storage.database import Database
 
 log = logging.getLogger("consentry.replica")
@@ -41,7 +42,7 @@ log = logging.getLogger("consentry.replica")
 IDLE, LOADING, READY, CLOSED = "idle", "loading", "ready", "closed"
 BATCH = 1000
 # (subject, purpose, categories, recipient): a decision request without device data.
-Check = tuple[str, str, tuple[str, ...], str | None]
+DecisionTuple = tuple[str, str, tuple[str, ...], str | None]
 
 
 class ObservedDatabase(Database):
@@ -152,7 +153,7 @@ class ServerReplica:
             return None
         return self.replica.check(subject, purpose, categories, recipient, now)
 
-    def answer_many(self, checks: Sequence[Check], now: float) -> list[Decision] | None:
+    def answer_many(self, checks: Sequence[DecisionTuple], now: float) -> list[Decision] | None:
         """``answer`` for each check, in order; None when any needs the database (the caller
         has checked ``ready()``)."""
         compiled = self.index.compiled
@@ -193,7 +194,7 @@ class ServerReplica:
             try:
                 while self._follow(self.replica) == BATCH:
                     pass
-            except feed.CursorGone:
+            except reader.CursorGone:
                 self.status = LOADING  # the follower thread reloads
             except Exception:  # the write itself succeeded; the follower retries
                 log.exception("replica sync after a local write failed")
@@ -212,7 +213,7 @@ class ServerReplica:
                 if self.status == READY:
                     self._synced = time.monotonic()
                 backoff = self.poll_interval
-            except feed.CursorGone as exc:
+            except reader.CursorGone as exc:
                 log.warning("replica fell off the change feed (%s); reloading", exc)
                 with self._lock:
                     if self.status == READY:
@@ -223,12 +224,12 @@ class ServerReplica:
             self._stop.wait(backoff)
 
     def _load(self) -> None:
-        cursor = feed.settled_head(self.db)
+        cursor = reader.settled_head(self.db)
         if cursor is None:
             return  # writers did not finish in time; the next round tries again
         replica = self._new_replica()
-        with feed.consistent_read(self.db) as conn, replica.lock:
-            for record in feed.subjects_in(conn):
+        with reader.snapshot(self.db) as snapshot, replica.lock:
+            for record in snapshot.subjects():
                 replica.put(
                     record.subject, record.seq, record.jurisdiction, record.choices, ref=record.ref
                 )
@@ -246,7 +247,7 @@ class ServerReplica:
 
     def _follow(self, replica: Replica) -> int:
         """Apply the next batch of changes (hold ``_lock``)."""
-        changes = feed.read_changes(self.db, self.cursor, BATCH, max_lag=self.max_lag)
+        changes = reader.read_changes(self.db, self.cursor, BATCH, max_lag=self.max_lag)
         if not changes:
             return 0
         with replica.lock:
@@ -254,7 +255,7 @@ class ServerReplica:
                 if not replica.apply(change.payload):
                     # A gap for this subject: take it whole from the database.
                     subject = str(change.payload["subject"])
-                    record = feed.load_subject(self.db, subject)
+                    record = stored.load_subject(self.db, subject)
                     if record is None:  # erased since: nothing of it stays
                         replica.put(subject, 0, None, [], force=True)
                     else:
