@@ -43,15 +43,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 
+from consentry.domain import messages
 from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import GENESIS, Event
+from consentry.domain.messages import dumps
 from consentry.domain.state import Choice, ChoiceState
 from consentry.storage import database, keys, pseudonyms
 from consentry.storage.tables import UTCDateTime, events, outbox, permission_states, subjects
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,20 +212,21 @@ def event_row(event: Event) -> dict[str, Any]:
     }
 
 
-def outbox_payload(subject_id: str, event: Event) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "subject": subject_id,
-        "subject_ref": event.subject_ref,
-        "seq": event.seq,
-        "kind": event.kind.value,
-        "permission": event.permission_id,
-        "state": event.state,
-        "notice_version": event.notice_version,
-        "source": event.source,
-        "occurred_at": event.occurred_at.isoformat(),
-        "expires_at": event.expires_at.isoformat() if event.expires_at else None,
-    }
+def outbox_message(subject_id: str, event: Event) -> messages.PermissionChanged:
+    """The change message of an event appended by a grant or a withdrawal."""
+    return messages.PermissionChanged(
+        event_id=event.event_id,
+        subject=subject_id,
+        subject_ref=event.subject_ref,
+        seq=event.seq,
+        kind=event.kind.value,
+        permission=event.permission_id,
+        state=event.state,
+        notice_version=event.notice_version,
+        source=event.source,
+        occurred_at=event.occurred_at.isoformat(),
+        expires_at=event.expires_at.isoformat() if event.expires_at else None,
+    )
 
 
 def choice_row(choice: Choice) -> dict[str, Any]:
@@ -388,7 +387,10 @@ def write_statement(
         "e": _json_rows([event_row(e) for e in new]),
         "c": _json_rows([choice_row(c) for c in choices]),
         "o": _json_rows(
-            [{"event_id": e.event_id, "payload": dumps(outbox_payload(subject_id, e))} for e in new]
+            [
+                {"event_id": e.event_id, "payload": messages.encode(outbox_message(subject_id, e))}
+                for e in new
+            ]
         ),
     }
     return (_MOVE if expected.exists else _FIRST), params
@@ -474,7 +476,7 @@ def _write_each(
             {
                 "event_id": e.event_id,
                 "subject_id": subject_id,
-                "payload": dumps(outbox_payload(subject_id, e)),
+                "payload": messages.encode(outbox_message(subject_id, e)),
                 "created_at": now,
                 "published_at": None,
             }

@@ -16,11 +16,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from consentry.crypto import new_key
+from consentry.domain import messages
 from consentry.domain.events import GENESIS, Event, EventKind
+from consentry.domain.messages import JurisdictionSet, dumps
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.storage import changes, projection, pseudonyms
 from consentry.storage.changes import Head as Head
-from consentry.storage.changes import choice_of, dumps
+from consentry.storage.changes import choice_of
 from consentry.storage.tables import (
     devices,
     events,
@@ -132,14 +134,7 @@ def set_jurisdiction(conn: Connection, subject_id: str, code: str | None, now: d
         insert(outbox).values(
             event_id=str(uuid.uuid4()),
             subject_id=subject_id,
-            payload=dumps(
-                {
-                    "kind": "jurisdiction_set",
-                    "subject": subject_id,
-                    "subject_ref": ref,
-                    "jurisdiction": code,
-                }
-            ),
+            payload=messages.encode(JurisdictionSet(subject_id, code, ref)),
             created_at=now,
             published_at=None,
         )
