@@ -28,9 +28,9 @@ from consentry.domain.messages import dumps
 from consentry.services import checkpoints
 from consentry.services.ledger import verify
 from consentry.services.receipt_signing import ReceiptKeys
-from consentry.storage.changes import event_row
 from consentry.storage.database import Database
 from consentry.storage.migrate import upgrade
+from consentry.storage.rows import event_row
 from consentry.storage.tables import events, permission_states, subjects
 
 CHUNK = 20_000

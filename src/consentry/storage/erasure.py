@@ -10,9 +10,10 @@ from sqlalchemy import Connection, delete, insert, or_, update
 from consentry.domain import messages
 from consentry.domain.events import Event
 from consentry.domain.messages import Redacted, SubjectErased
-from consentry.storage.changes import Head, event_row
+from consentry.storage.changes import Head
 from consentry.storage.deliveries import forget_subject
 from consentry.storage.repository import move_head
+from consentry.storage.rows import event_row
 from consentry.storage.tables import (
     devices,
     events,
