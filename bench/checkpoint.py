@@ -24,12 +24,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert, text
 
 from consentry.domain.events import GENESIS, EventKind, seal
+from consentry.domain.messages import dumps
 from consentry.services import checkpoints
 from consentry.services.ledger import verify
 from consentry.services.receipt_signing import ReceiptKeys
-from consentry.storage.changes import dumps, event_row
 from consentry.storage.database import Database
 from consentry.storage.migrate import upgrade
+from consentry.storage.rows import event_row
 from consentry.storage.tables import events, permission_states, subjects
 
 CHUNK = 20_000

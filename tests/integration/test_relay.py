@@ -166,8 +166,8 @@ def test_a_follower_drops_a_change_it_has_already_seen(nats_names: NatsNames) ->
     try:
         # Beyond the duplicate window JetStream stores a re-publication again; two message ids
         # for one event make the server keep both, as it would then.
-        pub.publish([OutboxMessage(1, "e-1", "cust-1", ref, {}, raw)])
-        pub.publish([OutboxMessage(1, "e-1-later", "cust-1", ref, {}, raw)])
+        pub.publish([OutboxMessage(1, "e-1", "cust-1", ref, None, raw)])
+        pub.publish([OutboxMessage(1, "e-1-later", "cust-1", ref, None, raw)])
     finally:
         pub.close()
     assert len(read_stream(nats_names, 2)) == 2
@@ -191,7 +191,7 @@ def test_a_follower_from_new_sees_only_later_changes_and_can_follow_one_shard(
 
     def message(n: int, subject: str) -> OutboxMessage:
         raw = f'{{"event_id":"e-{n}","subject":"{subject}","seq":{n}}}'
-        return OutboxMessage(n, f"e-{n}", subject, refs[subject], {}, raw)
+        return OutboxMessage(n, f"e-{n}", subject, refs[subject], None, raw)
 
     pub = publisher(nats_names, shards=4)
     names = {"stream": nats_names.stream, "subject_prefix": nats_names.prefix}

@@ -21,7 +21,7 @@ from consentry.domain.state import ChoiceState
 from consentry.services.consents import Change, Context
 from consentry.services.receipt_signing import new_signing_key_pem
 from consentry.storage import repository as repo
-from consentry.storage.changes import event_row
+from consentry.storage.rows import event_row
 from consentry.storage.tables import checkpoints, events, permission_states, subjects
 from support import MINI, TEST_SECRET, make_settings, ref_of
 

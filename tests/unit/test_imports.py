@@ -19,7 +19,8 @@ from consentry.domain.imports import (
     iso_z,
     outbox_text,
 )
-from consentry.storage.changes import dumps, outbox_payload
+from consentry.domain.messages import dumps, encode
+from consentry.storage.changes import outbox_message
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -148,7 +149,7 @@ def test_the_fast_hash_and_payload_equal_the_live_paths(
         source="import:x",
         occurred_iso=iso_of_z(iso_z(moment)),
     )
-    assert payload == dumps(outbox_payload("cust-é", event))
+    assert payload == encode(outbox_message("cust-é", event))
 
 
 def test_times_in_another_zone_are_kept_in_utc(checker: Checker) -> None:

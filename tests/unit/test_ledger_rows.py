@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentry.domain.events import Event, EventKind, seal
+from consentry.domain.messages import dumps
 from consentry.services import _ledger_rows as rw
-from consentry.storage.changes import dumps
 
 texts = st.text(min_size=0, max_size=12)
 moments = st.datetimes(

@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from consentry.domain.state import Choice, ChoiceState
 
 GENESIS = "0" * 64
 
@@ -47,6 +49,33 @@ class Event:
     locale: str | None = None
     channel: str | None = None
     expires_at: datetime | None = None
+
+
+# Every field of an event, in declaration order (the ``events`` table has one column each).
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Event))
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    """Every field of an event by name, as plain values (a kind's text, options as a dict)."""
+    values = {name: getattr(event, name) for name in EVENT_FIELDS}
+    values["kind"] = event.kind.value
+    values["options"] = dict(event.options)
+    return values
+
+
+def choice_left(event: Event, options: Mapping[str, Any] | None = None) -> Choice:
+    """The choice an event leaves on its permission. ``options``: the plain ones (a stored
+    event's may be sealed); none when not asked for."""
+    return Choice(
+        permission_id=event.permission_id,
+        state=ChoiceState(event.state),
+        notice_version=event.notice_version,
+        updated_at=event.occurred_at,
+        source=event.source,
+        options=dict(options or {}),
+        expires_at=event.expires_at,
+        event_id=event.event_id,
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -275,7 +275,7 @@ def outbox_text(
     source: str,
     occurred_iso: str,
 ) -> str:
-    """``changes.dumps(changes.outbox_payload(...))`` of such an event, from a template;
+    """``messages.encode`` of such an event's ``PermissionChanged``, from a template;
     ``occurred_iso`` is ``occurred_at.isoformat()``."""
     return (
         f'{{"event_id":"{event_id}","expires_at":null,"kind":"{kind}",'

@@ -14,14 +14,14 @@ updates its ``subjects`` row first, so writers of one subject queue on that row 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, Connection, String, any_, bindparam, func, select, update
 
+from consentry.domain.messages import MalformedMessage, Message, decode
 from consentry.storage.tables import UTCDateTime, outbox
 
 
@@ -31,8 +31,8 @@ class OutboxMessage:
     event_id: str
     subject_id: str  # the outbox row's column: the subject id, or the reference after erasure
     key: str  # the subject's ledger reference: what the shard is computed from
-    payload: Mapping[str, Any]
-    raw: str  # the payload as stored (JSON text)
+    message: Message | None  # None: a row no reader understands (published as it is)
+    raw: str  # the message as stored (JSON text)
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -40,23 +40,24 @@ def shard_of(key: str, shards: int) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % shards
 
 
-def subject_key(subject_id: str, payload: Mapping[str, Any]) -> str:
+def subject_key(subject_id: str, message: Message | None) -> str:
     """The chain's reference every message of a subject carries (the row's column for a row
     written before messages carried it)."""
-    ref = payload.get("subject_ref")
-    return ref if isinstance(ref, str) else subject_id
+    ref = message.subject_ref if message is not None else None
+    return ref if ref else subject_id
 
 
 def _message(position: int, event_id: str, subject_id: str, raw: str) -> OutboxMessage:
-    payload = json.loads(raw)
-    if not isinstance(payload, dict):
-        payload = {"value": payload}
+    try:
+        message: Message | None = decode(raw)
+    except MalformedMessage:
+        message = None
     return OutboxMessage(
         position=position,
         event_id=event_id,
         subject_id=subject_id,
-        key=subject_key(subject_id, payload),
-        payload=payload,
+        key=subject_key(subject_id, message),
+        message=message,
         raw=raw,
     )
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 import random
@@ -36,6 +35,7 @@ import httpx
 
 from consentry import __version__
 from consentry.domain.catalogue import Catalogue
+from consentry.domain.messages import PERMISSION_DENIED, PermissionChanged, SubjectErased, dumps
 from consentry.events.outbox import OutboxMessage
 from consentry.storage import deliveries as store
 from consentry.storage.database import Database
@@ -102,10 +102,6 @@ def verify_signature(
 # -- what is owed to whom --------------------------------------------------------------------
 
 
-def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def plan(catalogue: Catalogue, messages: Sequence[OutboxMessage]) -> list[NewDelivery]:
     """The deliveries these relayed events call for, given the catalogue's webhooks."""
     hooked = [name for name, r in catalogue.recipients.items() if r.webhook is not None]
@@ -113,16 +109,15 @@ def plan(catalogue: Catalogue, messages: Sequence[OutboxMessage]) -> list[NewDel
         return []
     out: list[NewDelivery] = []
     for message in messages:
-        p = message.payload
-        kind = p.get("kind")
-        if kind == "permission_denied":
-            perm = catalogue.permission(str(p.get("permission")))
+        m = message.message
+        if isinstance(m, PermissionChanged) and m.kind == PERMISSION_DENIED:
+            perm = catalogue.permission(m.permission)
             if perm is None:
                 continue
             base: dict[str, Any] = {
                 "type": OPT_OUT,
                 "event_id": message.event_id,
-                "subject": p.get("subject"),
+                "subject": m.subject,
                 "subject_ref": message.key,
                 "permission": perm.id,
                 "purpose": perm.purpose,
@@ -130,27 +125,27 @@ def plan(catalogue: Catalogue, messages: Sequence[OutboxMessage]) -> list[NewDel
                 # A toggle, a do-not-sell request and GPC all withdraw; the ledger tells GPC
                 # apart by its source. ``sale_or_sharing``: this also ends any sale or sharing
                 # (CCPA opt-out) for the recipient.
-                "reason": "gpc" if p.get("source") == "gpc" else "withdrawal",
+                "reason": "gpc" if m.source == "gpc" else "withdrawal",
                 "sale_or_sharing": perm.sale_or_sharing,
-                "source": p.get("source"),
-                "occurred_at": p.get("occurred_at"),
+                "source": m.source,
+                "occurred_at": m.occurred_at,
             }
-            subject: str | None = str(p["subject"]) if p.get("subject") else None
+            subject: str | None = m.subject or None
             targets = [r for r in perm.recipients if r in hooked]
-        elif kind == "subject_erased":
+        elif isinstance(m, SubjectErased):
             base = {
                 "type": ERASURE,
                 "event_id": message.event_id,
                 "subject_ref": message.key,
-                "source": p.get("source"),
-                "occurred_at": p.get("occurred_at"),
+                "source": m.source,
+                "occurred_at": m.occurred_at,
             }
             subject = None
             targets = hooked
         else:
             continue
         out.extend(
-            NewDelivery(message.event_id, subject, r, _dumps({**base, "recipient": r}))
+            NewDelivery(message.event_id, subject, r, dumps({**base, "recipient": r}))
             for r in targets
         )
     return out

@@ -5,8 +5,8 @@ Each subject is one row of :mod:`consentry.replica.rows`: its packed state (one 
 Time-limited grants are kept aside (row -> expiries) and resolved at each check, so a grant
 lapses exactly when its time is up even if no event arrives.
 
-Updates come as outbox payloads (``apply``) or whole subjects (``put``); one writer at a time
-(callers hold ``lock``), any number of readers without a lock.
+Updates come as change messages (``apply``, see ``domain/messages.py``) or whole subjects
+(``put``); one writer at a time (callers hold ``lock``), any number of readers without a lock.
 """
 
 from __future__ import annotations
@@ -22,6 +22,14 @@ from typing import Any
 
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.compiled import JURISDICTION_BITS, CompiledCatalogue, Plan, decide_state
+from consentry.domain.messages import (
+    JurisdictionSet,
+    Message,
+    PermissionChanged,
+    Redacted,
+    SubjectErased,
+    decode,
+)
 from consentry.domain.rules import Code, Decision, Reason
 from consentry.replica.rows import (
     AllowsFunc,
@@ -31,11 +39,6 @@ from consentry.replica.rows import (
     new_rows,
 )
 
-GRANTED = "permission_granted"
-DENIED = "permission_denied"
-ERASED = "subject_erased"
-# Not written by the server yet: a jurisdiction change, {"kind", "subject", "jurisdiction"}.
-JURISDICTION_SET = "jurisdiction_set"
 _J_MASK = (1 << JURISDICTION_BITS) - 1
 
 # (permission id, "granted" | "denied", notice version, expires_at as POSIX seconds or None)
@@ -292,21 +295,23 @@ class Replica:
         c0, c1 = self.compiled.masks(self._rows.state(row))
         return c0, c1, dict(self._expiries.get(row, {}))
 
-    def apply(self, change: Mapping[str, Any]) -> bool:
-        """Apply one outbox payload. False when it does not follow the subject's last applied
-        event (a gap): the caller reloads that subject (or the whole snapshot)."""
-        kind = change.get("kind")
-        if kind == ERASED and "subject" not in change:
-            self.erase_ref(str(change["subject_ref"]), int(change["seq"]))
+    def apply(self, change: Message | Mapping[str, Any]) -> bool:
+        """Apply one change message (or its JSON object, read with ``messages.decode``). False
+        when it does not follow the subject's last applied event (a gap): the caller reloads
+        that subject (or the whole snapshot)."""
+        if isinstance(change, Mapping):
+            change = decode(change)
+        if isinstance(change, SubjectErased) and change.subject is None:
+            self.erase_ref(change.subject_ref, change.seq)
             return True
-        tag = chain_tag(change.get("subject_ref"))
-        if kind == JURISDICTION_SET:
-            self.set_jurisdiction(str(change["subject"]), change.get("jurisdiction"), tag)
+        tag = chain_tag(change.subject_ref)
+        if isinstance(change, JurisdictionSet):
+            self.set_jurisdiction(change.subject, change.jurisdiction, tag)
             return True
-        if "subject" not in change:
+        if change.subject is None or isinstance(change, Redacted) or change.seq is None:
             return True  # redacted by an erasure; the erasure event itself follows
-        subject = change["subject"]
-        seq = int(change["seq"])
+        subject = change.subject
+        seq = change.seq
         row = self._rows.find(subject)
         fresh = row >= 0 and self._new_chain(row, tag)
         last = self._rows.seq(row) if row >= 0 and not fresh else 0
@@ -319,14 +324,14 @@ class Replica:
         jid = compiled.jurisdiction_index(state)
         codes = compiled.codes(state)
         expiries = dict(self._expiries.get(row, {})) if row >= 0 and not fresh else {}
-        if kind == ERASED:
+        if isinstance(change, SubjectErased):
             codes, expiries, jid = {}, {}, 0
-        elif kind in (GRANTED, DENIED):
-            bit = compiled.bit.get(change["permission"])
+        elif isinstance(change, PermissionChanged):
+            bit = compiled.bit.get(change.permission)
             if bit is not None:
-                code = compiled.static_code(bit, change["state"], change["notice_version"])
+                code = compiled.static_code(bit, change.state, change.notice_version)
                 codes[bit] = code
-                expires = timestamp(change.get("expires_at"))
+                expires = timestamp(change.expires_at)
                 if expires is not None and code is not Code.DENIED:
                     expiries[bit] = expires
                 else:

@@ -21,6 +21,7 @@ import httpx
 from pydantic import ValidationError
 
 from consentry.domain.catalogue import Catalogue
+from consentry.domain.messages import MalformedMessage, decode
 from consentry.replica import wire
 from consentry.replica.core import Replica
 from consentry.sdk._errors import (
@@ -71,11 +72,15 @@ class FollowStats:
 
 
 def apply_change(replica: Replica, change: Mapping[str, Any], stats: FollowStats) -> bool:
-    """Apply one outbox payload (the caller holds ``replica.lock``), counting whether it moved
+    """Apply one change message (the caller holds ``replica.lock``), counting whether it moved
     the replica; False on a gap in the subject's events."""
-    subject = change.get("subject")
-    before = replica.seq(subject) if isinstance(subject, str) and "seq" in change else None
-    if not replica.apply(change):
+    try:
+        message = decode(change)
+    except MalformedMessage as exc:
+        raise ProtocolError(f"bad change message: {str(change)[:80]}") from exc
+    subject = message.subject
+    before = replica.seq(subject) if subject is not None and message.seq is not None else None
+    if not replica.apply(message):
         return False
     if before is not None and replica.seq(str(subject)) == before:
         stats.skipped += 1

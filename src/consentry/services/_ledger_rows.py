@@ -11,11 +11,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from consentry.domain.events import Event, EventKind, recompute
+from consentry.domain.events import Event, recompute
+from consentry.storage.checkpoints import EVENT_COLUMNS
+from consentry.storage.rows import event_from
 
 _text: Any = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes
 
-# Column positions.
+# Column positions (and names).
+_NAMES = tuple(name.strip() for name in EVENT_COLUMNS.split(","))
 REF, SEQ, EVENT_ID, KIND, PERMISSION, STATE, OPTIONS, VERSION = range(8)
 LOCALE, SOURCE, CHANNEL, OCCURRED, EXPIRES, PREV, HASH = range(8, 15)
 
@@ -45,23 +48,10 @@ def moment(value: Any) -> datetime | None:
 
 
 def event_of(row: Any) -> Event:
-    return Event(
-        event_id=row[EVENT_ID],
-        subject_ref=row[REF],
-        seq=row[SEQ],
-        kind=EventKind(row[KIND]),
-        permission_id=row[PERMISSION],
-        state=row[STATE],
-        notice_version=row[VERSION],
-        source=row[SOURCE],
-        occurred_at=moment(row[OCCURRED]),  # type: ignore[arg-type]
-        prev_hash=row[PREV],
-        hash=row[HASH],
-        options=json.loads(row[OPTIONS]),
-        locale=row[LOCALE],
-        channel=row[CHANNEL],
-        expires_at=moment(row[EXPIRES]),
-    )
+    values = dict(zip(_NAMES, row, strict=True))
+    values["occurred_at"] = moment(row[OCCURRED])
+    values["expires_at"] = moment(row[EXPIRES])
+    return event_from(values)
 
 
 def hash_ok(row: Any) -> bool:

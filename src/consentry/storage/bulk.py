@@ -41,8 +41,8 @@ from consentry.domain.imports import (
     iso_z,
     outbox_text,
 )
+from consentry.domain.messages import dumps
 from consentry.storage import pseudonyms
-from consentry.storage.changes import dumps
 
 SQLITE_CACHE_KB = 64 * 1024  # the import connection's page cache on SQLite
 KINDS = {"granted": "permission_granted", "denied": "permission_denied"}

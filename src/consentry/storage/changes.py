@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Integer,
+    Text,
     and_,
     bindparam,
     insert,
@@ -43,15 +44,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 
+from consentry.domain import messages
 from consentry.domain.errors import ConcurrencyConflict
 from consentry.domain.events import GENESIS, Event
-from consentry.domain.state import Choice, ChoiceState
+from consentry.domain.state import Choice
 from consentry.storage import database, keys, pseudonyms
+from consentry.storage.rows import (
+    CHOICE_COLUMNS,
+    EVENT_COLUMNS,
+    choice_of,
+    choice_of_values,
+    choice_row,
+    event_row,
+)
 from consentry.storage.tables import UTCDateTime, events, outbox, permission_states, subjects
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,19 +83,6 @@ class Current:
     ref: str = ""
 
 
-def choice_of(row: Any) -> Choice:
-    return Choice(
-        permission_id=row.permission_id,
-        state=ChoiceState(row.state),
-        notice_version=row.notice_version,
-        updated_at=row.updated_at,
-        source=row.source,
-        options=json.loads(row.options),
-        expires_at=row.expires_at,
-        event_id=row.event_id,
-    )
-
-
 # One row even for a subject never seen: the subject's row (if any) and each of the asked
 # permissions' projected choices (if any), joined to a constant.
 _anchor = select(literal(1, Integer).label("one")).subquery("anchor")
@@ -98,14 +91,7 @@ _CURRENT = select(
     subjects.c.head_seq,
     subjects.c.head_hash,
     subjects.c.jurisdiction,
-    permission_states.c.permission_id,
-    permission_states.c.state,
-    permission_states.c.options,
-    permission_states.c.notice_version,
-    permission_states.c.source,
-    permission_states.c.updated_at,
-    permission_states.c.expires_at,
-    permission_states.c.event_id,
+    *(permission_states.c[name] for name in CHOICE_COLUMNS),
 ).select_from(
     _anchor.outerjoin(subjects, subjects.c.subject_id == bindparam("sid")).outerjoin(
         permission_states,
@@ -119,21 +105,17 @@ _CURRENT = select(
 
 # On PostgreSQL the same read also answers for the writer's service key (``key_hash``; NULL
 # matches no key), so checking the credential costs no statement of its own.
-CURRENT_POSTGRESQL = """
+# Columns 3 to 10 are the choice's, in ``CHOICE_COLUMNS`` order.
+_CHOICE_AT = slice(3, 3 + len(CHOICE_COLUMNS))
+CURRENT_POSTGRESQL = f"""
 SELECT s.head_seq, s.head_hash, s.jurisdiction,
-       p.permission_id, p.state, p.options, p.notice_version, p.source, p.updated_at,
-       p.expires_at, p.event_id, k.scopes, s.subject_ref
+       {", ".join("p." + name for name in CHOICE_COLUMNS)}, k.scopes, s.subject_ref
 FROM (SELECT 1) AS anchor
 LEFT JOIN subjects AS s ON s.subject_id = %(sid)s
 LEFT JOIN api_keys AS k ON k.key_hash = %(kh)s AND k.revoked_at IS NULL
 LEFT JOIN permission_states AS p
     ON p.subject_id = %(sid)s AND p.permission_id = ANY(CAST(%(pids)s AS varchar[]))
 """
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """As ``UTCDateTime`` reads it: aware, in UTC."""
-    return moment.astimezone(UTC) if moment is not None else None
 
 
 def current_params(
@@ -147,22 +129,9 @@ def current_of(rows: Sequence[Sequence[Any]]) -> Current:
     """``Current`` from the rows of ``CURRENT_POSTGRESQL``."""
     first = rows[0]
     head = Head(first[0], first[1], True) if first[0] is not None else Head(0, GENESIS, False)
-    choices = {
-        row[3]: Choice(
-            permission_id=row[3],
-            state=ChoiceState(row[4]),
-            notice_version=row[6],
-            updated_at=_utc(row[8]),  # type: ignore[arg-type]
-            source=row[7],
-            options=json.loads(row[5]),
-            expires_at=_utc(row[9]),
-            event_id=row[10],
-        )
-        for row in rows
-        if row[3] is not None
-    }
-    scopes = frozenset(first[11].split()) if first[11] is not None else None
-    return Current(head, first[2], choices, scopes, first[12] or pseudonyms.new_ref())
+    choices = {row[3]: choice_of_values(row[_CHOICE_AT]) for row in rows if row[3] is not None}
+    scopes = frozenset(first[-2].split()) if first[-2] is not None else None
+    return Current(head, first[2], choices, scopes, first[-1] or pseudonyms.new_ref())
 
 
 def current(
@@ -194,53 +163,21 @@ def current(
     )
 
 
-def event_row(event: Event) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "subject_ref": event.subject_ref,
-        "seq": event.seq,
-        "kind": event.kind.value,
-        "permission_id": event.permission_id,
-        "state": event.state,
-        "options": dumps(event.options),
-        "notice_version": event.notice_version,
-        "locale": event.locale,
-        "source": event.source,
-        "channel": event.channel,
-        "occurred_at": event.occurred_at,
-        "expires_at": event.expires_at,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
-
-
-def outbox_payload(subject_id: str, event: Event) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "subject": subject_id,
-        "subject_ref": event.subject_ref,
-        "seq": event.seq,
-        "kind": event.kind.value,
-        "permission": event.permission_id,
-        "state": event.state,
-        "notice_version": event.notice_version,
-        "source": event.source,
-        "occurred_at": event.occurred_at.isoformat(),
-        "expires_at": event.expires_at.isoformat() if event.expires_at else None,
-    }
-
-
-def choice_row(choice: Choice) -> dict[str, Any]:
-    return {
-        "permission_id": choice.permission_id,
-        "state": choice.state.value,
-        "options": dumps(choice.options),
-        "notice_version": choice.notice_version,
-        "source": choice.source,
-        "updated_at": choice.updated_at,
-        "expires_at": choice.expires_at,
-        "event_id": choice.event_id,
-    }
+def outbox_message(subject_id: str, event: Event) -> messages.PermissionChanged:
+    """The change message of an event appended by a grant or a withdrawal."""
+    return messages.PermissionChanged(
+        event_id=event.event_id,
+        subject=subject_id,
+        subject_ref=event.subject_ref,
+        seq=event.seq,
+        kind=event.kind.value,
+        permission=event.permission_id,
+        state=event.state,
+        notice_version=event.notice_version,
+        source=event.source,
+        occurred_at=event.occurred_at.isoformat(),
+        expires_at=event.expires_at.isoformat() if event.expires_at else None,
+    )
 
 
 def write(
@@ -276,45 +213,51 @@ def require_moved(subject_id: str, row: Sequence[Any] | None) -> None:
 
 # -- PostgreSQL: one statement -------------------------------------------------------------------
 
+
 # The write, in one statement. Every row it inserts is selected from ``head``, the subjects row
 # it moved (or, for a subject's first change, inserted): no row when the head had moved, so
 # nothing is written; and the outbox positions (a sequence default) are taken only once this
 # transaction holds that row, in event order (``WITH ORDINALITY``). Rows come in as one JSON
 # array per table, one parameter each whatever their number. The part after ``head`` is shared
 # by the two forms of the statement.
-_PG_WRITES = """
+def _recordset_type(name: str, table: Any) -> str:
+    """The PostgreSQL type a JSON record's field is read as, for a column of ``table``."""
+    kind = table.c[name].type
+    if isinstance(kind, UTCDateTime):
+        return "timestamptz"
+    if isinstance(kind, Integer):
+        return "integer"
+    return "text" if isinstance(kind, Text) else "varchar"
+
+
+def _fields(names: Sequence[str], table: Any) -> str:
+    return ", ".join(f"{name} {_recordset_type(name, table)}" for name in names)
+
+
+_E = ", ".join(EVENT_COLUMNS)
+_E_FROM = ", ".join("e." + name for name in EVENT_COLUMNS)
+_C = ", ".join(CHOICE_COLUMNS)
+_C_FROM = ", ".join("c." + name for name in CHOICE_COLUMNS)
+_C_SET = ", ".join(f"{name} = excluded.{name}" for name in CHOICE_COLUMNS[1:])
+_PG_WRITES = f"""
 appended AS (
-    INSERT INTO events (event_id, subject_ref, seq, kind, permission_id, state, options,
-                        notice_version, locale, source, channel, occurred_at, expires_at,
-                        prev_hash, hash)
-    SELECT e.event_id, e.subject_ref, e.seq, e.kind, e.permission_id, e.state, e.options,
-           e.notice_version, e.locale, e.source, e.channel, e.occurred_at, e.expires_at,
-           e.prev_hash, e.hash
+    INSERT INTO events ({_E})
+    SELECT {_E_FROM}
     FROM head, ROWS FROM (json_to_recordset(CAST(%(e)s AS json)) AS (
-        event_id varchar, subject_ref varchar, seq integer, kind varchar,
-        permission_id varchar, state varchar, options text, notice_version varchar,
-        locale varchar, source varchar, channel varchar, occurred_at timestamptz,
-        expires_at timestamptz, prev_hash varchar, hash varchar
-    )) WITH ORDINALITY AS e(event_id, subject_ref, seq, kind, permission_id, state, options,
-                            notice_version, locale, source, channel, occurred_at, expires_at,
-                            prev_hash, hash, n)
+        {_fields(EVENT_COLUMNS, events)}
+    )) WITH ORDINALITY AS e({_E}, n)
     ORDER BY e.n
 ),
 projected AS (
-    INSERT INTO permission_states (subject_id, permission_id, state, options, notice_version,
-                                   source, updated_at, expires_at, event_id)
-    SELECT %(sid)s, c.permission_id, c.state, c.options, c.notice_version, c.source,
-           c.updated_at, c.expires_at, c.event_id
+    INSERT INTO permission_states (subject_id, {_C})
+    SELECT %(sid)s, {_C_FROM}
     FROM head, json_to_recordset(CAST(%(c)s AS json)) AS c(
-        permission_id varchar, state varchar, options text, notice_version varchar,
-        source varchar, updated_at timestamptz, expires_at timestamptz, event_id varchar
+        {_fields(CHOICE_COLUMNS, permission_states)}
     )
-    ON CONFLICT (subject_id, permission_id) DO UPDATE SET
-        state = excluded.state, options = excluded.options,
-        notice_version = excluded.notice_version, source = excluded.source,
-        updated_at = excluded.updated_at, expires_at = excluded.expires_at,
-        event_id = excluded.event_id
+    ON CONFLICT (subject_id, permission_id) DO UPDATE SET {_C_SET}
 ),
+"""  # nosec B608 - column lists from the table definitions, every value bound
+_PG_ANNOUNCE = """
 announced AS (
     INSERT INTO outbox (event_id, subject_id, payload, created_at)
     SELECT o.event_id, %(sid)s, o.payload, %(now)s
@@ -341,8 +284,8 @@ WITH head AS (
     RETURNING subject_ref
 ),
 """
-_MOVE = _PG_MOVE_HEAD + _PG_WRITES
-_FIRST = _PG_FIRST_HEAD + _PG_WRITES
+_MOVE = _PG_MOVE_HEAD + _PG_WRITES + _PG_ANNOUNCE
+_FIRST = _PG_FIRST_HEAD + _PG_WRITES + _PG_ANNOUNCE
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -388,7 +331,10 @@ def write_statement(
         "e": _json_rows([event_row(e) for e in new]),
         "c": _json_rows([choice_row(c) for c in choices]),
         "o": _json_rows(
-            [{"event_id": e.event_id, "payload": dumps(outbox_payload(subject_id, e))} for e in new]
+            [
+                {"event_id": e.event_id, "payload": messages.encode(outbox_message(subject_id, e))}
+                for e in new
+            ]
         ),
     }
     return (_MOVE if expected.exists else _FIRST), params
@@ -414,18 +360,7 @@ _INSERT_OUTBOX = insert(outbox)
 _upsert = sqlite.insert(permission_states)
 _PROJECT = _upsert.on_conflict_do_update(
     index_elements=[permission_states.c.subject_id, permission_states.c.permission_id],
-    set_={
-        name: _upsert.excluded[name]
-        for name in (
-            "state",
-            "options",
-            "notice_version",
-            "source",
-            "updated_at",
-            "expires_at",
-            "event_id",
-        )
-    },
+    set_={name: _upsert.excluded[name] for name in CHOICE_COLUMNS[1:]},
 )
 
 
@@ -474,7 +409,7 @@ def _write_each(
             {
                 "event_id": e.event_id,
                 "subject_id": subject_id,
-                "payload": dumps(outbox_payload(subject_id, e)),
+                "payload": messages.encode(outbox_message(subject_id, e)),
                 "created_at": now,
                 "published_at": None,
             }

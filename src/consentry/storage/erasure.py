@@ -7,10 +7,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, or_, update
 
+from consentry.domain import messages
 from consentry.domain.events import Event
-from consentry.storage.changes import Head, dumps, event_row
+from consentry.domain.messages import Redacted, SubjectErased
+from consentry.storage.changes import Head
 from consentry.storage.deliveries import forget_subject
 from consentry.storage.repository import move_head
+from consentry.storage.rows import event_row
 from consentry.storage.tables import (
     devices,
     events,
@@ -21,9 +24,6 @@ from consentry.storage.tables import (
     uses,
     web_sessions,
 )
-
-# The kind of an outbox row whose subject was erased after it was written.
-REDACTED = "redacted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: 
             .where(outbox.c.subject_id == subject_id)
             .values(
                 subject_id=ref,
-                payload=dumps({"kind": REDACTED, "subject_ref": ref}),
+                payload=messages.encode(Redacted(ref)),
             )
         ).rowcount,
         uses=conn.execute(delete(uses).where(uses.c.subject_id == subject_id)).rowcount,
@@ -82,15 +82,14 @@ def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: 
         insert(outbox).values(
             event_id=event.event_id,
             subject_id=ref,
-            payload=dumps(
-                {
-                    "event_id": event.event_id,
-                    "subject_ref": ref,
-                    "seq": event.seq,
-                    "kind": event.kind.value,
-                    "source": event.source,
-                    "occurred_at": event.occurred_at.isoformat(),
-                }
+            payload=messages.encode(
+                SubjectErased(
+                    subject_ref=ref,
+                    seq=event.seq,
+                    event_id=event.event_id,
+                    source=event.source,
+                    occurred_at=event.occurred_at.isoformat(),
+                )
             ),
             created_at=now,
             published_at=None,

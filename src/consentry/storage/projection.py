@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from sqlalchemy import Connection, and_, func, select
 
 from consentry.domain.events import EventKind
-from consentry.domain.state import Choice, ChoiceState
+from consentry.domain.state import Choice
 from consentry.storage import pseudonyms
+from consentry.storage.rows import choice_of_event
 from consentry.storage.tables import events
 
 log = logging.getLogger("consentry.projection")
@@ -36,18 +37,7 @@ def _latest(conn: Connection, subject_id: str) -> dict[str, Choice]:
             events.c.seq == last.c.seq,
         ),
     )
-    return {
-        row.permission_id: Choice(
-            permission_id=row.permission_id,
-            state=ChoiceState(row.state),
-            notice_version=row.notice_version,
-            updated_at=row.occurred_at,
-            source=row.source,
-            expires_at=row.expires_at,
-            event_id=row.event_id,
-        )
-        for row in conn.execute(query)
-    }
+    return {row.permission_id: choice_of_event(row) for row in conn.execute(query)}
 
 
 def _same(row: Choice, chain: Choice) -> bool:

@@ -16,11 +16,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from consentry.crypto import new_key
-from consentry.domain.events import GENESIS, Event, EventKind
-from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
+from consentry.domain import messages
+from consentry.domain.events import GENESIS, Event
+from consentry.domain.messages import JurisdictionSet, dumps
+from consentry.domain.state import Choice, DeviceReport, SubjectState
 from consentry.storage import changes, projection, pseudonyms
 from consentry.storage.changes import Head as Head
-from consentry.storage.changes import choice_of, dumps
+from consentry.storage.rows import choice_of, choice_of_event, event_of
 from consentry.storage.tables import (
     devices,
     events,
@@ -71,26 +73,6 @@ def load_state(conn: Connection, subject_id: str) -> SubjectState:
     return SubjectState(subject_id, jurisdiction, choices, reports)
 
 
-def event_from_row(row: Row[Any]) -> Event:
-    return Event(
-        event_id=row.event_id,
-        subject_ref=row.subject_ref,
-        seq=row.seq,
-        kind=EventKind(row.kind),
-        permission_id=row.permission_id,
-        state=row.state,
-        notice_version=row.notice_version,
-        source=row.source,
-        occurred_at=row.occurred_at,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-        options=json.loads(row.options),
-        locale=row.locale,
-        channel=row.channel,
-        expires_at=row.expires_at,
-    )
-
-
 def move_head(
     conn: Connection, expected: Head, last: Event, now: datetime, *, name: str, **extra: Any
 ) -> None:
@@ -132,14 +114,7 @@ def set_jurisdiction(conn: Connection, subject_id: str, code: str | None, now: d
         insert(outbox).values(
             event_id=str(uuid.uuid4()),
             subject_id=subject_id,
-            payload=dumps(
-                {
-                    "kind": "jurisdiction_set",
-                    "subject": subject_id,
-                    "subject_ref": ref,
-                    "jurisdiction": code,
-                }
-            ),
+            payload=messages.encode(JurisdictionSet(subject_id, code, ref)),
             created_at=now,
             published_at=None,
         )
@@ -151,7 +126,7 @@ def history(conn: Connection, subject_id: str, limit: int, before_seq: int | Non
     if before_seq is not None:
         query = query.where(events.c.seq < before_seq)
     query = query.order_by(events.c.seq.desc()).limit(limit)
-    return [event_from_row(row) for row in conn.execute(query)]
+    return [event_of(row) for row in conn.execute(query)]
 
 
 def find_event(conn: Connection, subject_id: str, event_id: str) -> Event | None:
@@ -162,7 +137,7 @@ def find_event(conn: Connection, subject_id: str, event_id: str) -> Event | None
             events.c.subject_ref == pseudonyms.ref_of(subject_id),
         )
     ).first()
-    return event_from_row(row) if row is not None else None
+    return event_of(row) if row is not None else None
 
 
 def previous_on_permission(conn: Connection, event: Event) -> Event | None:
@@ -177,7 +152,7 @@ def previous_on_permission(conn: Connection, event: Event) -> Event | None:
         .order_by(events.c.seq.desc())
         .limit(1)
     ).first()
-    return event_from_row(row) if row is not None else None
+    return event_of(row) if row is not None else None
 
 
 def events_after(conn: Connection, ref: str, after_seq: int, limit: int) -> list[Event]:
@@ -188,7 +163,7 @@ def events_after(conn: Connection, ref: str, after_seq: int, limit: int) -> list
         .order_by(events.c.seq)
         .limit(limit)
     )
-    return [event_from_row(row) for row in conn.execute(query)]
+    return [event_of(row) for row in conn.execute(query)]
 
 
 def choice_at(
@@ -205,17 +180,7 @@ def choice_at(
         .order_by(events.c.seq.desc())
         .limit(1)
     ).first()
-    if row is None:
-        return None
-    return Choice(
-        permission_id=row.permission_id,
-        state=ChoiceState(row.state),
-        notice_version=row.notice_version,
-        updated_at=row.occurred_at,
-        source=row.source,
-        expires_at=row.expires_at,
-        event_id=row.event_id,
-    )
+    return choice_of_event(row) if row is not None else None
 
 
 def chain(conn: Connection, ref: str) -> Generator[Event, None, None]:
@@ -224,7 +189,7 @@ def chain(conn: Connection, ref: str) -> Generator[Event, None, None]:
     result = conn.execute(query.execution_options(yield_per=1000))
     try:
         for row in result:
-            yield event_from_row(row)
+            yield event_of(row)
     finally:
         result.close()
 

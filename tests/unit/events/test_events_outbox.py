@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from consentry.domain.messages import JurisdictionSet, PermissionChanged, SubjectErased
 from consentry.events.outbox import shard_of, subject_key
 
 
@@ -15,8 +16,8 @@ def test_a_shard_is_stable_and_within_range() -> None:
 
 def test_a_subjects_events_and_its_erasure_share_one_key() -> None:
     ref = secrets.token_hex(32)
-    change = {"subject": "cust-1", "subject_ref": ref, "kind": "permission_denied"}
+    change = PermissionChanged("cust-1", 3, "permission_denied", "recs", "denied", "1", ref)
     assert subject_key("cust-1", change) == ref
-    moved = {"subject": "cust-1", "subject_ref": ref, "kind": "jurisdiction_set"}
+    moved = JurisdictionSet("cust-1", "BE", ref)
     assert subject_key("cust-1", moved) == ref
-    assert subject_key(ref, {"subject_ref": ref, "kind": "subject_erased"}) == ref
+    assert subject_key(ref, SubjectErased(ref, 4)) == ref

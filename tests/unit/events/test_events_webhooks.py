@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from consentry.domain.catalogue import Catalogue
+from consentry.domain.messages import decode
 from consentry.events.outbox import OutboxMessage, subject_key
 from consentry.events.webhooks import ERASURE, OPT_OUT, backoff_delay, plan, sign, verify_signature
 
@@ -75,8 +76,8 @@ def _message(payload: dict[str, Any], position: int = 1) -> OutboxMessage:
         position=position,
         event_id=payload["event_id"],
         subject_id=row_subject,
-        key=subject_key(row_subject, payload),
-        payload=payload,
+        key=subject_key(row_subject, decode(payload)),
+        message=decode(payload),
         raw=json.dumps(payload),
     )
 
@@ -100,6 +101,7 @@ def _denied(permission: str, source: str = "api") -> dict[str, Any]:
         "kind": "permission_denied",
         "permission": permission,
         "state": "denied",
+        "notice_version": "1",
         "source": source,
         "occurred_at": "2026-11-29T10:00:00+00:00",
     }

@@ -29,6 +29,7 @@ from consentry.api.schemas import (
     PermissionsPatchIn,
     PermissionsPatchOut,
 )
+from consentry.domain.events import event_fields
 from consentry.domain.state import ChoiceState
 from consentry.services import bulk
 from consentry.services.consents import (
@@ -155,25 +156,7 @@ def get_history(
     page = container.consents.history(sid, limit, cursor)
     return HistoryOut(
         subject=sid,
-        events=[
-            EventOut(
-                event_id=e.event_id,
-                seq=e.seq,
-                kind=e.kind.value,
-                permission=e.permission_id,
-                state=e.state,
-                options=dict(e.options),
-                notice_version=e.notice_version,
-                locale=e.locale,
-                source=e.source,
-                channel=e.channel,
-                occurred_at=e.occurred_at,
-                expires_at=e.expires_at,
-                prev_hash=e.prev_hash,
-                hash=e.hash,
-            )
-            for e in page.events
-        ],
+        events=[EventOut(**event_fields(e), permission=e.permission_id) for e in page.events],
         next_cursor=page.next_cursor,
     )
 
