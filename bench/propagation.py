@@ -42,13 +42,13 @@ from sqlalchemy import insert, text
 
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.events.nats_follow import BlockingNatsFollower
 from consentry.events.publisher import FeedPublisher, NatsPublisher, Publisher
 from consentry.events.relay import Relay
 from consentry.events.webhooks import WebhookDispatcher
 from consentry.replica.server import ObservedDatabase
-from consentry.services.consents import Change, Context
 from consentry.storage.tables import outbox
 
 ROOT = Path(__file__).resolve().parents[1]
