@@ -43,12 +43,12 @@ from sqlalchemy import insert, text
 
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.events.publisher import FeedPublisher, NatsPublisher, Publisher
 from consentry.events.relay import Relay
 from consentry.events.webhooks import WebhookDispatcher
 from consentry.feed.server import ObservedDatabase
-from consentry.services.consents import Change, Context
 from consentry.storage.tables import outbox
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,8 +30,8 @@ from sqlalchemy import event
 
 from consentry.bootstrap import bootstrap
 from consentry.config import Settings
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
 from consentry.storage import database
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "catalogues" / "marketplace.yaml"

@@ -12,7 +12,10 @@ from consentry.domain.decisions import CatalogueIndex
 from consentry.feed.server import ObservedDatabase, ServerReplica
 from consentry.metrics import Metrics
 from consentry.services.consents import ConsentService
+from consentry.services.decisions import DecisionService
+from consentry.services.devices import DeviceService
 from consentry.services.keys import KeyService
+from consentry.services.queries import SubjectQueries
 from consentry.services.rights import RightsService
 from consentry.services.sessions import SessionService
 from consentry.services.tokens import TokenService
@@ -28,6 +31,9 @@ class Container:
     catalogue: Catalogue
     index: CatalogueIndex
     consents: ConsentService
+    queries: SubjectQueries
+    decisions: DecisionService
+    devices: DeviceService
     rights: RightsService
     uses: UsesService
     keys: KeyService
@@ -52,8 +58,10 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
     if migrate:
         upgrade(db)
     consents = ConsentService(db, index)
+    queries = SubjectQueries(db, index)
+    decisions = DecisionService(index, queries)
     metrics = Metrics()
-    uses = UsesService(db, consents)
+    uses = UsesService(db, consents, decisions)
     uses.on_violation = lambda row: metrics.violation(row.purpose)
     replica = ServerReplica(db, index)
     keys = KeyService(db)
@@ -64,7 +72,10 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
         catalogue=catalogue,
         index=index,
         consents=consents,
-        rights=RightsService(db, index, consents),
+        queries=queries,
+        decisions=decisions,
+        devices=DeviceService(db, catalogue),
+        rights=RightsService(db, index, consents, queries),
         uses=uses,
         keys=keys,
         tokens=TokenService(settings),

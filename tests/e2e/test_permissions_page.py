@@ -29,11 +29,12 @@ from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
 from consentry.domain.decisions import CatalogueIndex
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.events.embedded import relay_config
 from consentry.events.publisher import FeedPublisher
 from consentry.events.relay import Relay, build_relay
-from consentry.services.consents import Change, ConsentService, Context
+from consentry.services.consents import ConsentService
 from consentry.services.demo import DEMO_CUSTOMERS, seed
 from consentry.services.receipt_signing import load_receipt_keys, verify_receipt_file
 from consentry.services.uses import UseReport
@@ -370,14 +371,14 @@ def test_refuse_all_writes_one_event_per_use_that_was_on_and_history_shows_them(
     before = live.effective(subject)
     switchable = {p["id"] for p in live.catalog("en") if p["toggleable"]}
     was_on = sorted(pid for pid in switchable if before[pid])
-    consents = live.container.consents
-    seen = {e.event_id for e in consents.history(subject, 500).events}
+    queries = live.container.queries
+    seen = {e.event_id for e in queries.history(subject, 500).events}
     page = signed_in(browser, live, subject)
     page.goto("/permissions?lang=en")
     page.get_by_role("button", name="Refuse all", exact=True).click()
     status = page.locator('[data-slot="all"]')
     expect(status).to_contain_text(f"({len(was_on)} changes)")
-    written = [e for e in consents.history(subject, 500).events if e.event_id not in seen]
+    written = [e for e in queries.history(subject, 500).events if e.event_id not in seen]
     # One event per use whose effective state changed; nothing for what was already off.
     assert sorted(e.permission_id for e in written) == was_on
     assert all(e.state == "denied" for e in written)
@@ -802,7 +803,7 @@ def test_delete_my_data_without_javascript_confirms_then_erases_and_signs_out(
     expect(page.get_by_role("heading", level=1)).to_have_text("Your data has been deleted")
     assert "/permissions/deleted" in page.url
     assert not live.effective(subject)["marketing.email"]
-    assert live.container.consents.history(subject, 1).events == []  # the id leads nowhere now
+    assert live.container.queries.history(subject, 1).events == []  # the id leads nowhere now
     page.goto("/permissions?lang=en")  # signed out
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to see your permissions")
     page.context.close()
@@ -831,7 +832,7 @@ def test_a_material_change_asks_once_with_equal_buttons_and_no_thanks_is_kept(
     expect(page.locator("#reconsent")).to_have_count(0)
     page.reload()
     expect(page.locator("#reconsent")).to_have_count(0)  # not asked again
-    latest = live.container.consents.history(subject, 1).events[0]
+    latest = live.container.queries.history(subject, 1).events[0]
     assert (latest.permission_id, latest.state, latest.notice_version) == (
         "sharing.ad_partners",
         "denied",
@@ -860,7 +861,7 @@ def test_allow_again_by_keyboard_records_a_grant_on_the_new_notice(
         page.keyboard.press("Enter")
     expect(page.locator("#reconsent")).to_have_count(0)
     assert live.effective(subject)["sharing.ad_partners"]
-    latest = live.container.consents.history(subject, 1).events[0]
+    latest = live.container.queries.history(subject, 1).events[0]
     assert (latest.state, latest.notice_version) == ("granted", "3")
     page.context.close()
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from consentry.bootstrap import bootstrap
 from consentry.cli import app
 from consentry.config import DEMO_JWT_SECRET, Settings
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.scopes import Scope
-from consentry.services.consents import Change, Context
 from consentry.services.keys import KeyService
 from consentry.services.tokens import TokenService
 from consentry.storage.database import Database

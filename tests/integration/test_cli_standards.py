@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from consentry.bootstrap import bootstrap
 from consentry.cli import app
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
 from consentry.services.receipt_signing import load_receipt_keys, new_signing_key_pem
 from consentry.services.receipts import receipt_service
 from consentry.standards import (
@@ -169,7 +169,7 @@ def receipt_files(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Path, Path]
     container = bootstrap(make_settings(sqlite_url, receipt_signing_key=SIGNING_KEY))
     try:
         container.consents.change("s1", [Change("ads", ChoiceState.GRANTED)], Context("web"))
-        event = container.consents.history("s1").events[0]
+        event = container.queries.history("s1").events[0]
         signed = receipt_service(container).issue("s1", event.event_id)
         assert signed is not None
         receipt = tmp_path / signed.filename

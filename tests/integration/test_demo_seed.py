@@ -22,18 +22,18 @@ def test_a_demo_customer_has_a_pending_re_consent_and_the_others_do_not(tmp_path
         seed(container)
         pending = {}
         for customer in DEMO_CUSTOMERS:
-            views = container.consents.permissions(customer.subject_id)
+            views = container.queries.permissions(customer.subject_id)
             items = reconsent_items(container.catalogue, views, translator("en"))
             pending[customer.subject_id] = [item.id for item in items]
         assert pending["demo-emma"] == ["sharing.ad_partners"]
         assert all(not ids for sid, ids in pending.items() if sid != "demo-emma")
         # Her earlier grant is in the ledger on the notice she saw then.
-        events = container.consents.history("demo-emma", 10).events
+        events = container.queries.history("demo-emma", 10).events
         assert any(
             e.permission_id == "sharing.ad_partners" and e.notice_version == "2" for e in events
         )
         assert seed(container)  # seeding again leaves the history alone
-        assert len(container.consents.history("demo-emma", 10).events) == len(events)
+        assert len(container.queries.history("demo-emma", 10).events) == len(events)
     finally:
         container.close()
 

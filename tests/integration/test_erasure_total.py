@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
 from consentry.services.ledger import verify
 from consentry.storage import deliveries
 from consentry.storage.tables import metadata

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from consentry.api.gpc import honour_gpc
 from consentry.bootstrap import Container
 from consentry.domain.decisions import DecisionRequest
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
 from consentry.standards import decode_gpp
 from support import TEST_SECRET, bearer
 
@@ -28,7 +28,7 @@ def subject_token(sub: str) -> dict[str, str]:
 
 
 def events(container: Container, sid: str) -> list[Any]:
-    return container.consents.history(sid, 500).events
+    return container.queries.history(sid, 500).events
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_sec_gpc_1_opts_the_subject_out_of_sale_and_sharing(
     assert {e.permission_id for e in recorded} == {"ads", "sale"}
     assert {e.kind.value for e in recorded} == {"permission_denied"}
     for purpose, categories in (("sale", ("behaviour.purchases",)), ("advertising", None)):
-        decision = container.consents.decide(
+        decision = container.decisions.decide(
             DecisionRequest(californian, purpose, categories or ("behaviour.browsing",))
         )
         assert not decision.allowed
@@ -117,11 +117,11 @@ def test_signals_carry_the_gpc_subsection_after_gpc(
 def test_the_page_helper_reports_the_signal_and_what_it_withdrew(
     container: Container, californian: str
 ) -> None:
-    first = honour_gpc(container.consents, californian, "1")
+    first = honour_gpc(container.consents, container.queries, californian, "1")
     assert first.requested and set(first.changed) == {"ads", "sale"}
-    again = honour_gpc(container.consents, californian, "1")
+    again = honour_gpc(container.consents, container.queries, californian, "1")
     assert again.requested and again.changed == ()
-    assert not honour_gpc(container.consents, californian, None).requested
+    assert not honour_gpc(container.consents, container.queries, californian, None).requested
 
 
 def test_gpc_json_is_served(client: TestClient) -> None:

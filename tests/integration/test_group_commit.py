@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from consentry.bootstrap import Container, bootstrap
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
 from consentry.storage.group_commit import GroupCommit
 from consentry.storage.tables import devices
 from ledger_audit import audit
@@ -63,7 +63,7 @@ def test_concurrent_writers_keep_each_subjects_order_and_lose_nothing(
     seqs = {
         e.event_id: e.seq
         for sid in {key[1] for key in sent}
-        for e in container.consents.history(sid, limit=1000).events
+        for e in container.queries.history(sid, limit=1000).events
     }
     for key, made in sent.items():
         assert [seqs[e] for e in made] == sorted(seqs[e] for e in made), key
@@ -176,7 +176,7 @@ def test_two_changes_to_one_subject_in_one_batch_chain_in_arrival_order(
         )
         assert all(r.changed == ["recs"] for r in results), results
         assert group.batches == 2
-        history = [e.state for e in reversed(c.consents.history("same").events)]
+        history = [e.state for e in reversed(c.queries.history("same").events)]
         assert history == seen == ["granted", "denied", "granted"]
         audit(sqlite_url).assert_consistent()
     finally:

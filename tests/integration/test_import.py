@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from consentry.bootstrap import Container, bootstrap
 from consentry.cli import app
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.reports.evidence import subject_report
-from consentry.services.consents import Change, Context
 from consentry.services.receipts import build_receipt
 from consentry.storage.database import Database
 from consentry.storage.tables import events, outbox
@@ -188,7 +188,7 @@ def test_a_csv_file_imports_with_options_sealed_and_its_source_shown(
     assert result.exit_code == 0, result.output
     assert imported(result.stdout) == 3
 
-    page = wired.consents.history("cust-a")
+    page = wired.queries.history("cust-a")
     assert [(e.permission_id, e.source) for e in page.events] == [
         ("ads", "import:oldcmp"),
         ("recs", "import:oldcmp"),
@@ -197,7 +197,7 @@ def test_a_csv_file_imports_with_options_sealed_and_its_source_shown(
     with wired.db.read() as conn:
         stored = conn.execute(select(events.c.options).where(events.c.permission_id == "recs"))
         assert "size" not in stored.scalar_one()
-    views = {v.id: v for v in wired.consents.permissions("cust-b")}
+    views = {v.id: v for v in wired.queries.permissions("cust-b")}
     assert views["email"].state == "granted" and views["email"].source == "import:shopdb"
     assert views["email"].updated_at == datetime(2024, 5, 2, 7, tzinfo=UTC)
 
@@ -225,7 +225,7 @@ def test_an_older_record_never_replaces_a_newer_choice(wired: Container, tmp_pat
     assert result.exit_code == 0, result.output
     assert imported(result.stdout) == 1
     assert "older than the choice on 'recs' held since" in result.stderr
-    views = {v.id: v for v in wired.consents.permissions("cust-l")}
+    views = {v.id: v for v in wired.queries.permissions("cust-l")}
     assert views["recs"].state == "denied" and views["ads"].state == "granted"
 
     # A live change after the import continues the same chain.

@@ -34,7 +34,7 @@ def states(url: str, subject: str) -> dict[str, tuple[str, str, str | None]]:
     try:
         return {
             v.id: (v.state, v.notice_version, v.source)
-            for v in container.consents.permissions(subject)
+            for v in container.queries.permissions(subject)
             if v.state != "default"
         }
     finally:

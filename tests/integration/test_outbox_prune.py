@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from consentry.bootstrap import Container
 from consentry.cli import app
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.feed.reader import CursorGone, read_changes
-from consentry.services.consents import Change, Context
 from consentry.storage.outbox_prune import prune, pruned_upto
 from consentry.storage.tables import outbox
 from support import MINI, TEST_SECRET, bearer

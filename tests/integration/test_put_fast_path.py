@@ -36,7 +36,7 @@ NOW = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
 
 @pytest.fixture
 def apps(container: Container) -> Iterator[tuple[TestClient, TestClient, PermissionPutFastPath]]:
-    container.consents.clock = lambda: NOW
+    container.consents.clock = container.queries.clock = lambda: NOW
     app = create_app(container)
     assert isinstance(app, ConsentryAPI)
     with TestClient(app) as full, TestClient(partial(FastAPI.__call__, app)) as routes:
@@ -101,7 +101,7 @@ def test_plain_changes_get_the_routes_bytes_and_write_what_the_route_writes(
     ledger = {
         side: [
             (e.seq, e.kind, e.permission_id, e.state, e.notice_version, e.locale, e.source)
-            for e in container.consents.history(f"{side}-0", limit=50).events
+            for e in container.queries.history(f"{side}-0", limit=50).events
         ]
         for side in ("f", "r")
     }
@@ -109,7 +109,7 @@ def test_plain_changes_get_the_routes_bytes_and_write_what_the_route_writes(
     views = {
         side: [
             (v.id, v.state, v.effective, v.reason, v.notice_version, v.source)
-            for v in container.consents.permissions(f"{side}-0")
+            for v in container.queries.permissions(f"{side}-0")
         ]
         for side in ("f", "r")
     }
@@ -133,7 +133,7 @@ def test_the_fast_path_answers_a_subject_token_and_a_key_alike(
     by_key = full.put("/v1/subjects/f-1/permissions/ads", json={"state": "denied"}, headers=key)
     assert (by_subject.status_code, by_key.status_code) == (200, 200)
     assert fast.answered == before + 2
-    sources = {e.permission_id: e.source for e in container.consents.history("f-1").events}
+    sources = {e.permission_id: e.source for e in container.queries.history("f-1").events}
     assert sources == {"recs": "web", "ads": "api"}
     # The security headers and the metrics apply as on every route.
     assert by_key.headers["cache-control"] == "no-store"
@@ -244,7 +244,7 @@ def test_credentials_the_fast_path_does_not_accept_get_the_routes_answer(
         answer = twins(full, routes, "recs", headers, n=3, json={"state": "denied"})
         assert answer.status_code in (401, 403, 404)
     assert fast.answered == before
-    assert [e.state for e in container.consents.history("f-3").events] == ["granted"]
+    assert [e.state for e in container.queries.history("f-3").events] == ["granted"]
 
 
 names = st.one_of(
@@ -302,7 +302,7 @@ def test_plain_change_refuses_what_permission_in_refuses() -> None:
 
 def _states(container: Container, subject: str) -> list[str]:
     """The states the subject's events recorded, oldest first."""
-    events = sorted(container.consents.history(subject).events, key=lambda e: e.seq)
+    events = sorted(container.queries.history(subject).events, key=lambda e: e.seq)
     return [e.state for e in events]
 
 

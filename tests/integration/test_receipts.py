@@ -272,7 +272,7 @@ def test_a_gpc_opt_out_has_a_receipt_that_says_so(keyed: tuple[Container, TestCl
     container.rights.set_jurisdiction("ca1", "US-CA")
     headers = {**subject_token("ca1"), "Sec-GPC": "1"}
     client.get("/v1/subjects/ca1/permissions", headers=headers)
-    event = next(e for e in container.consents.history("ca1").events if e.source == "gpc")
+    event = next(e for e in container.queries.history("ca1").events if e.source == "gpc")
     receipt = verify_receipt_file(
         download(client, "ca1", event.event_id), parse_jwks(published(client))
     ).receipt

@@ -11,9 +11,9 @@ import time
 from sqlalchemy import func, select
 
 from consentry.bootstrap import bootstrap
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.events.relay import single_relay_lock
-from consentry.services.consents import Change, Context
 from consentry.storage.database import Database
 from consentry.storage.tables import outbox
 from nats_support import NatsNames, read_stream

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from consentry.bootstrap import Container
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
 from consentry.services.ledger import verify
 from consentry.storage import deliveries
 from consentry.storage.tables import metadata

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.decisions import DecisionRequest
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
 from sdk.live import eventually
 from support import bearer, make_settings
 
@@ -139,11 +139,11 @@ def test_jurisdiction_defaults_come_from_the_replica_and_agree_with_the_database
 ) -> None:
     sale = DecisionRequest("s1", "sale", ("behaviour.purchases",))
     before = container.replica.decide(sale, container.consents.clock())
-    assert before == container.consents.decide(sale)
+    assert before == container.decisions.decide(sale)
     assert before is not None and not before.allowed
     container.rights.set_jurisdiction("s1", "US-CA")
     after = container.replica.decide(sale, container.consents.clock())
-    assert after == container.consents.decide(sale)
+    assert after == container.decisions.decide(sale)
     assert after is not None and after.reason == "jurisdiction_default"
     answer = ask(warm, service, subject="s1", purpose="sale", categories=["behaviour.purchases"])
     assert answer["reason"] == "jurisdiction_default"

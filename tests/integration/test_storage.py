@@ -15,8 +15,9 @@ from sqlalchemy import func, select, update
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.errors import ConcurrencyConflict, IdempotencyMismatch
 from consentry.domain.events import EventKind, seal
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import Choice, ChoiceState
-from consentry.services.consents import Change, Context, Idempotency
+from consentry.services.idempotency import Idempotency
 from consentry.services.ledger import verify
 from consentry.storage import changes
 from consentry.storage.tables import events, metadata, outbox, permission_states, subjects
@@ -127,7 +128,7 @@ def test_refuse_all_writes_one_event_per_changed_consent(container: Container) -
     consent_ids = {"recs", "ads", "email", "sale", "location"}
     assert set(outcome.changed) == consent_ids
     assert count(container, events) == 2 + len(consent_ids)
-    states = {v.id: v for v in consents.permissions("s1")}
+    states = {v.id: v for v in container.queries.permissions("s1")}
     assert states["fraud"].effective  # objecting to legitimate interest is its own act
     assert not any(states[p].effective for p in consent_ids)
 
@@ -136,9 +137,10 @@ def test_history_is_newest_first_and_paginated(container: Container) -> None:
     consents = container.consents
     for i in range(5):
         consents.change("s1", [Change("recs", GRANT if i % 2 == 0 else DENY)], Context())
-    first = consents.history("s1", limit=2)
-    second = consents.history("s1", limit=2, cursor=first.next_cursor)
-    third = consents.history("s1", limit=2, cursor=second.next_cursor)
+    queries = container.queries
+    first = queries.history("s1", limit=2)
+    second = queries.history("s1", limit=2, cursor=first.next_cursor)
+    third = queries.history("s1", limit=2, cursor=second.next_cursor)
     seqs = [e.seq for page in (first, second, third) for e in page.events]
     assert seqs == [5, 4, 3, 2, 1]
     assert third.next_cursor is None
@@ -169,8 +171,8 @@ def test_two_devices_changing_at_once_lose_no_event(container: Container) -> Non
     assert count(container, events) == 2 * per_device
     result = verify(container.db)
     assert result.broken is None and result.events == 2 * per_device
-    last = container.consents.history("s1", limit=1).events[0]
-    current = {v.id: v for v in container.consents.permissions("s1")}["recs"]
+    last = container.queries.history("s1", limit=1).events[0]
+    current = {v.id: v for v in container.queries.permissions("s1")}["recs"]
     assert current.event_id == last.event_id and current.state == last.state
 
 
@@ -193,9 +195,9 @@ def test_state_survives_a_restart(database_url: str) -> None:
     first.close()
     second = bootstrap(make_settings(database_url))
     try:
-        ads = {v.id: v for v in second.consents.permissions("s1")}["ads"]
+        ads = {v.id: v for v in second.queries.permissions("s1")}["ads"]
         assert ads.state == "granted" and ads.effective and ads.source == "web"
-        assert second.consents.history("s1").events[0].locale == "fr"
+        assert second.queries.history("s1").events[0].locale == "fr"
     finally:
         second.close()
 
@@ -268,5 +270,5 @@ def test_a_write_after_the_head_moved_writes_nothing(container: Container) -> No
     with pytest.raises(ConcurrencyConflict), container.db.write() as conn:
         changes.write(conn, "s1", seen.head, [late], now, [choice])
     assert (count(container, events), count(container, outbox)) == (2, 2)
-    assert "ads" not in {v.id for v in consents.permissions("s1") if v.state != "default"}
+    assert "ads" not in {v.id for v in container.queries.permissions("s1") if v.state != "default"}
     assert verify(container.db).broken is None

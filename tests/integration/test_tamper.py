@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from consentry.bootstrap import Container, bootstrap
 from consentry.cli import app
 from consentry.domain.events import recompute
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
 from consentry.services.receipt_signing import new_signing_key_pem
 from consentry.storage import repository as repo
 from consentry.storage.rows import event_row
@@ -230,7 +230,7 @@ def test_the_server_answers_from_the_chain_not_from_an_edited_projection_row(
     ledger: tuple[Container, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     container, _ = ledger
-    before = {v.id: v for v in container.consents.permissions("s1")}
+    before = {v.id: v for v in container.queries.permissions("s1")}
     assert before["recs"].state == "denied" and not before["recs"].effective
     with container.db.write() as conn:
         conn.execute(
@@ -241,7 +241,7 @@ def test_the_server_answers_from_the_chain_not_from_an_edited_projection_row(
             .values(state="granted")
         )
     with caplog.at_level("WARNING", logger="consentry.projection"):
-        after = {v.id: v for v in container.consents.permissions("s1")}
+        after = {v.id: v for v in container.queries.permissions("s1")}
     assert after["recs"].state == "denied" and not after["recs"].effective
     assert after["recs"].event_id == before["recs"].event_id
     assert "projection disagrees with the ledger" in caplog.text and "recs" in caplog.text

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from consentry.bootstrap import Container
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
 from support import bearer
 
 SID = "cust-uses-1"
@@ -162,10 +162,10 @@ def test_unused_grants_are_reset_with_an_event(
         service="key:test",
     )
     assert container.uses.auto_reset(timedelta(days=365)) == 2
-    mine = {v.id: v for v in container.consents.permissions(SID)}
+    mine = {v.id: v for v in container.queries.permissions(SID)}
     assert mine["recs"].state == "denied" and mine["recs"].source == "system"
     assert mine["recs"].options == {"reason": "auto_reset"}
-    assert {v.id: v for v in container.consents.permissions("cust-uses-2")}[
+    assert {v.id: v for v in container.queries.permissions("cust-uses-2")}[
         "recs"
     ].state == "granted"
     assert container.uses.auto_reset(timedelta(days=365)) == 0

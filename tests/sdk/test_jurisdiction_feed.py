@@ -15,9 +15,9 @@ def test_jurisdiction_change_is_in_the_feed_and_in_decisions(
     client: TestClient, container: Container
 ) -> None:
     request = DecisionRequest("cust-ca", "sale", ("behaviour.purchases",))
-    before = container.consents.decide(request)
+    before = container.decisions.decide(request)
     container.rights.set_jurisdiction("cust-ca", "US-CA")
-    after = container.consents.decide(request)
+    after = container.decisions.decide(request)
     assert (before.allowed, after.allowed) == (False, True)
     key = bearer(container.keys.create(["decide"]))
     response = client.get("/v1/changes", params={"after": "0", "wait": 0}, headers=key)

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from consentry.api.routes import changes
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.replica import wire
 from consentry.sdk import AuthenticationError, Consentry, Decision, Reason
-from consentry.services.consents import Change, Context
 from sdk.live import LiveServer, ServerThread, eventually
 from support import bearer
 

@@ -14,13 +14,13 @@ import httpx
 import nats
 import pytest
 
+from consentry.domain.planning import Change, Context
 from consentry.domain.rules import Code
 from consentry.domain.state import ChoiceState
 from consentry.events.publisher import NatsPublisher
 from consentry.events.relay import Relay
 from consentry.feed.server import ObservedDatabase
 from consentry.sdk import Consentry, Reason, TransportError
-from consentry.services.consents import Change, Context
 from nats_support import NatsNames, nats_names, nats_url  # noqa: F401 (fixtures)
 from sdk.live import LiveServer, eventually
 from sdk.tcp_proxy import TcpProxy

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.sdk import Consentry
-from consentry.services.consents import Change, Context
 from sdk.live import LiveServer, eventually
 from sdk.test_sdk_offline import KEY, FakeServer
 

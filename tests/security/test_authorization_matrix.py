@@ -27,9 +27,9 @@ from consentry.api import access
 from consentry.api.access import SCOPE, SUBJECT_SCOPED, Access
 from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.scopes import Scope
-from consentry.services.consents import Change, Context
 from consentry.storage.tables import api_keys
 from support import TEST_SECRET, make_settings
 
@@ -220,7 +220,7 @@ def test_another_subjects_resources_look_exactly_like_nonexistent_ones(world: Wo
         for name in ("content-type", "content-length", "cache-control"):
             assert existing.headers.get(name) == ghost.headers.get(name), (method, path, name)
     # ...and the intruder's attempts changed nothing of the victim's.
-    views = {v.id: v.state for v in world.container.consents.permissions(SID)}
+    views = {v.id: v.state for v in world.container.queries.permissions(SID)}
     assert views["ads"] in {"granted", "default"}
 
 

@@ -271,7 +271,7 @@ def test_a_page_change_without_its_csrf_token_is_refused(box: Container) -> None
             headers={"Accept": "application/json"},
         )
         assert forged.status_code == 403
-    assert all(v.state == "default" for v in box.consents.permissions(SID))
+    assert all(v.state == "default" for v in box.queries.permissions(SID))
 
 
 def test_the_api_never_accepts_the_page_cookie(box: Container) -> None:

@@ -27,8 +27,10 @@ from starlette.datastructures import Headers
 
 from consentry.api.problems import Problem
 from consentry.bootstrap import Container
-from consentry.services.consents import ConsentService, Context
+from consentry.domain.planning import Context
+from consentry.services.consents import ConsentService
 from consentry.services.keys import PREFIX as SERVICE_KEY_PREFIX
+from consentry.services.queries import SubjectQueries
 
 log = logging.getLogger("consentry.gpc")
 HEADER = "sec-gpc"
@@ -57,20 +59,22 @@ class GpcOutcome:
     changed: tuple[str, ...] = ()
 
 
-def _sale_or_sharing_in_effect(consents: ConsentService, subject_id: str) -> bool:
-    perms = consents.index.permissions
+def _sale_or_sharing_in_effect(queries: SubjectQueries, subject_id: str) -> bool:
+    perms = queries.index.permissions
     return any(
         view.effective
-        for view in consents.permissions(subject_id)
+        for view in queries.permissions(subject_id)
         if (perm := perms.get(view.id)) is not None and perm.sale_or_sharing and perm.toggleable
     )
 
 
-def honour_gpc(consents: ConsentService, subject_id: str, header: str | None) -> GpcOutcome:
+def honour_gpc(
+    consents: ConsentService, queries: SubjectQueries, subject_id: str, header: str | None
+) -> GpcOutcome:
     """Apply a GPC header for a known (signed-in) subject. Safe to call on every request."""
     if not gpc_requested(header):
         return GpcOutcome(requested=False)
-    if not _sale_or_sharing_in_effect(consents, subject_id):
+    if not _sale_or_sharing_in_effect(queries, subject_id):
         return GpcOutcome(requested=True)
     outcome = consents.opt_out_of_sale(subject_id, Context(source=SOURCE))
     if outcome.changed:
@@ -103,7 +107,7 @@ async def honour_signal(request: Request) -> None:
         return  # the route's own authentication answers the request
     try:
         # Async so that the common case (no GPC header) costs no thread hop on every request.
-        await run_in_threadpool(honour_gpc, container.consents, sid, "1")
+        await run_in_threadpool(honour_gpc, container.consents, container.queries, sid, "1")
     except Exception as exc:
         log.exception("could not record a GPC opt-out")
         raise Problem(

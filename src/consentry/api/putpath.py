@@ -39,9 +39,9 @@ from consentry.api.fastpath import _header, _name, answer_or_pass
 from consentry.api.routes.subjects import change_out
 from consentry.api.schemas import PermissionChangeOut
 from consentry.bootstrap import Container
+from consentry.domain.planning import Change, ChangeOutcome, Context
 from consentry.domain.state import ChoiceState
 from consentry.scopes import Scope as KeyScope
-from consentry.services.consents import Change, ChangeOutcome, Context
 from consentry.services.keys import PREFIX, KeyCheck, key_check
 
 ROUTE = "/v1/subjects/{sid}/permissions/{pid}"

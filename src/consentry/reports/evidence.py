@@ -17,8 +17,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from consentry.bootstrap import Container
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.events import EventKind
+from consentry.domain.views import view_to_json
 from consentry.services import erasure_notes
-from consentry.services.consents import view_to_json
 from consentry.services.ledger import verify
 from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
 from consentry.services.rights import rules_for
@@ -42,14 +42,14 @@ def _keys(container: Container) -> dict[str, Ed25519PublicKey] | None:
 
 def subject_report(container: Container, subject_id: str) -> str:
     cat = container.catalogue
-    state = container.consents.state(subject_id)
+    state = container.queries.state(subject_id)
     permissions = [
         {
             **view_to_json(v),
             "title": cat.text(container.index.permissions[v.id].notice.title, cat.default_locale),
             "legal_basis": container.index.permissions[v.id].legal_basis.value,
         }
-        for v in container.consents.permissions(subject_id)
+        for v in container.queries.permissions(subject_id)
     ]
     with container.db.read() as conn:
         ref = pseudonyms.resolve(conn, subject_id)

@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from consentry.domain.catalogue import Catalogue, LegalBasis
+from consentry.domain.planning import Change
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, PermissionView
+from consentry.domain.views import PermissionView
 
 
 def refuse_all(catalogue: Catalogue, views: Sequence[PermissionView]) -> list[Change]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from consentry.bootstrap import Container
 from consentry.domain.decisions import CatalogueIndex
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, ConsentService, Context
+from consentry.services.consents import ConsentService
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ def seed(container: Container) -> list[str]:
     """Give each demo customer their starting choices once; later runs leave them alone."""
     consents = container.consents
     for customer in DEMO_CUSTOMERS:
-        if consents.history(customer.subject_id, limit=1).events:
+        if container.queries.history(customer.subject_id, limit=1).events:
             continue
         current = [g for g in customer.grants if "@" not in g]
         changes = [
@@ -126,7 +127,7 @@ def seed(container: Container) -> list[str]:
                 else ("ios" if device_id.startswith("iphone") else "android")
             )
             known = {d.id for d in container.catalogue.device_permissions}
-            consents.report_device(
+            container.devices.report(
                 customer.subject_id,
                 device_id,
                 platform,

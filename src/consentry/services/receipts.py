@@ -30,7 +30,7 @@ from consentry.domain.events import Event, EventKind
 from consentry.domain.imports import SOURCE_PREFIX as IMPORTED
 from consentry.services import checkpoints, receipt_fields
 from consentry.services._ledger_io import utcnow
-from consentry.services.consents import ConsentService
+from consentry.services.queries import SubjectQueries
 from consentry.services.receipt_signing import (
     ReceiptKeys,
     canonical_json,
@@ -252,12 +252,12 @@ class ReceiptService:
     def __init__(
         self,
         catalogue: Catalogue,
-        consents: ConsentService,
+        queries: SubjectQueries,
         keys: ReceiptKeys,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.catalogue = catalogue
-        self.consents = consents
+        self.queries = queries
         self.keys = keys
         self.clock = clock
 
@@ -272,7 +272,7 @@ class ReceiptService:
             raise ReceiptsUnavailable(
                 "receipt signing is not configured: set CONSENTRY_RECEIPT_SIGNING_KEY"
             )
-        located = self.consents.event(subject_id, event_id)
+        located = self.queries.event(subject_id, event_id)
         if located is None:
             return None
         event, previous = located
@@ -284,7 +284,7 @@ class ReceiptService:
             issued_at=self.clock(),
             receipt_id=str(uuid.uuid4()),
         )
-        covered = checkpoints.covering(self.consents.db, event.subject_ref, event.seq)
+        covered = checkpoints.covering(self.queries.db, event.subject_ref, event.seq)
         if covered is not None:  # the published checkpoint this event is in
             record["ledger"]["checkpoint"] = {
                 "number": covered["number"],
@@ -303,5 +303,5 @@ def receipt_service(container: Container) -> ReceiptService:
     """The receipt service for a wired container (keys from its settings; cheap to build).
     Raises ``receipt_signing.ReceiptKeyError`` when a configured key cannot be used."""
     return ReceiptService(
-        container.catalogue, container.consents, load_receipt_keys(container.settings)
+        container.catalogue, container.queries, load_receipt_keys(container.settings)
     )

@@ -22,16 +22,13 @@ from consentry.domain.decisions import CatalogueIndex
 from consentry.domain.errors import InvalidChange, NotToggleable
 from consentry.domain.events import EventKind, seal
 from consentry.domain.jurisdictions import region_of
+from consentry.domain.planning import Change, ChangeOutcome, Context
 from consentry.domain.state import ChoiceState
+from consentry.domain.views import view_to_json
 from consentry.services._ledger_io import opened, retrying, utcnow
-from consentry.services.consents import (
-    Change,
-    ChangeOutcome,
-    ConsentService,
-    Context,
-    view_to_json,
-)
+from consentry.services.consents import ConsentService
 from consentry.services.deliveries import delivery_of
+from consentry.services.queries import SubjectQueries
 from consentry.storage import deliveries as delivery_rows
 from consentry.storage import erasure, pseudonyms
 from consentry.storage import repository as repo
@@ -79,11 +76,13 @@ class RightsService:
         db: Database,
         index: CatalogueIndex,
         consents: ConsentService,
+        queries: SubjectQueries,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.index = index
         self.consents = consents
+        self.queries = queries
         self.clock = clock
 
     # -- jurisdiction ------------------------------------------------------------------------
@@ -98,7 +97,7 @@ class RightsService:
         return normalized
 
     def jurisdiction(self, subject_id: str) -> str | None:
-        return self.consents.state(subject_id).jurisdiction
+        return self.queries.state(subject_id).jurisdiction
 
     # -- objection (Art. 21) -----------------------------------------------------------------
     def object(
@@ -205,8 +204,8 @@ class RightsService:
     def export_json(self, subject_id: str) -> Iterator[str]:
         """The whole record as one JSON document, streamed: history is read page by page."""
         cat = self.index.catalogue
-        state = self.consents.state(subject_id)
-        views = self.consents.permissions(subject_id)
+        state = self.queries.state(subject_id)
+        views = self.queries.permissions(subject_id)
         shared_with = sorted(
             {r for v in views if v.effective for r in self.index.permissions[v.id].recipients}
         )

@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 from consentry.domain.catalogue import LegalBasis
 from consentry.domain.decisions import Decision, DecisionRequest
 from consentry.domain.errors import InvalidChange
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.services._ledger_io import utcnow
-from consentry.services.consents import Change, ConsentService, Context
+from consentry.services.consents import ConsentService
+from consentry.services.decisions import DecisionService
 from consentry.storage import uses as rows
 from consentry.storage.database import Database
 from consentry.storage.tables import uses as uses_table
@@ -58,11 +60,13 @@ class UsesService:
         self,
         db: Database,
         consents: ConsentService,
+        decisions: DecisionService,
         clock: Callable[[], datetime] = utcnow,
         retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
         self.db = db
         self.consents = consents
+        self.decisions = decisions
         self.clock = clock
         self.retention = retention
         self.on_violation: Callable[[rows.UseRow], None] = lambda _row: None
@@ -101,7 +105,7 @@ class UsesService:
         request = DecisionRequest(
             report.subject, report.purpose, tuple(report.categories), report.recipient
         )
-        return self.consents.decide_at(request, used_at)
+        return self.decisions.decide_at(request, used_at)
 
     def for_subject(
         self, subject_id: str, limit: int = 1000

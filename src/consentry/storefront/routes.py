@@ -26,8 +26,8 @@ from consentry.api.gpc import honour_gpc
 from consentry.api.problems import Problem
 from consentry.api.ratelimit import TokenBuckets
 from consentry.bootstrap import Container
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState, Source
-from consentry.services.consents import Change, Context
 from consentry.storefront import rules
 from consentry.storefront.config import script_config
 from consentry.storefront.device import COOKIE, COOKIE_TTL, TOKEN_TTL, Devices
@@ -140,8 +140,8 @@ def visit(body: VisitIn, request: Request, container: ContainerDep) -> JSONRespo
         subject = devices.start()
     consents, catalogue = container.consents, container.catalogue
     if body.gpc:
-        honour_gpc(consents, subject, "1")
-    ask = rules.needs_asking(catalogue, consents.permissions(subject), consents.clock())
+        honour_gpc(consents, container.queries, subject, "1")
+    ask = rules.needs_asking(catalogue, container.queries.permissions(subject), consents.clock())
     locale = pick_locale(body.languages, catalogue.locales, catalogue.default_locale)
     words = texts(locale, rules.partner_count(catalogue))
     answer = {
@@ -208,7 +208,7 @@ def record_choices(
     event_ids = [e.event_id for e in outcome.entries if e.id in outcome.changed]
     changed = list(outcome.changed)
     if body.gpc:  # the signal wins over the choice just made, as it does with Sec-GPC
-        withdrawn = honour_gpc(consents, sid, "1").changed
+        withdrawn = honour_gpc(consents, container.queries, sid, "1").changed
         changed += [pid for pid in withdrawn if pid not in changed]
     return {"subject": sid, "changed": changed, "event_ids": event_ids}
 
@@ -217,12 +217,12 @@ def merge_device(container: Container, device: str, account: str) -> list[rules.
     """Merge a device subject's choices into an account (the rule: ``rules.merge_plan``).
     The changes are ordinary events on the account, source "device_merge", channel naming the
     device by its ledger reference."""
-    consents = container.consents
+    consents, queries = container.consents, container.queries
     plan = rules.merge_plan(
-        container.catalogue, consents.permissions(device), consents.permissions(account)
+        container.catalogue, queries.permissions(device), queries.permissions(account)
     )
     if plan:
-        ref = consents.chain_ref(device) or "-"
+        ref = queries.chain_ref(device) or "-"
         context = Context(source=Source.DEVICE_MERGE.value, channel=f"device {ref[:16]}")
         consents.change(account, [Change(m.permission_id, m.state) for m in plan], context)
     return plan

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from consentry.domain.catalogue import Catalogue, LegalBasis, Permission, RecipientKind
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import PermissionView
+from consentry.domain.views import PermissionView
 
 REASK_AFTER = timedelta(days=365)
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consentry.domain.catalogue import Catalogue, Permission
-from consentry.services.consents import PermissionView
+from consentry.domain.views import PermissionView
 from consentry.web.i18n import Translator
 from consentry.web.summary import is_sale
 

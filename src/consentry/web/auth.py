@@ -112,6 +112,7 @@ def signed_in(web: Web) -> SignedIn | Response:
     if isinstance(auth, SignedIn):
         gpc.honour_gpc(
             web.container.consents,
+            web.container.queries,
             auth.session.subject,
             "1" if gpc.signal_sent(web.request.headers) else None,
         )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from consentry.api import gpc
-from consentry.services.consents import PermissionView
+from consentry.domain.views import PermissionView
 from consentry.services.deliveries import DeliveryService
 from consentry.web.pages import Web
 from consentry.web.view_model import PageModel, build_page, status_of
@@ -21,7 +21,7 @@ def _grant_times(web: Web, subject: str, resets: dict[str, str]) -> dict[str, da
     passed: set[str] = set()
     cursor: str | None = None
     while len(found) < len(resets):
-        page = web.container.consents.history(subject, HISTORY_SCAN, cursor)
+        page = web.container.queries.history(subject, HISTORY_SCAN, cursor)
         for event in page.events:  # newest first
             pid = event.permission_id
             if resets.get(pid) == event.event_id:
@@ -52,13 +52,12 @@ def _unused_since(web: Web, subject: str, views: Sequence[PermissionView]) -> di
 def page_model(web: Web, subject: str) -> PageModel:
     """The first tab for ``subject``, from the services (read-only)."""
     container = web.container
-    consents = container.consents
-    views = consents.permissions(subject)
+    views = container.queries.permissions(subject)
     deliveries = DeliveryService(container.db, container.catalogue).for_subject(subject)
     return build_page(
         container.catalogue,
         views,
-        consents.devices(subject),
+        container.devices.reported(subject),
         web.tr,
         jurisdiction=container.rights.jurisdiction(subject),
         deliveries=deliveries,

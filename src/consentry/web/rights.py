@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from consentry.services.consents import Context
+from consentry.domain.planning import Context
 from consentry.web import messages
 from consentry.web.auth import SignedIn, session_for_change, signed_in
 from consentry.web.pages import FormText, WebDep, private

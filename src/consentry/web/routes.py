@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from consentry.api.problems import problem_response
 from consentry.domain.errors import DomainError, NoticeOutdated
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.services import bulk
-from consentry.services.consents import Change, Context
 from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable, receipt_service
 from consentry.web import demo, demo_shop, messages, rights
@@ -84,7 +84,7 @@ def history_page(web: WebDep) -> Response:
     cursor = web.request.query_params.get("cursor")
     if cursor is not None and not (cursor.isdigit() and len(cursor) <= 12):
         cursor = None
-    page = web.container.consents.history(auth.session.subject, HISTORY_PAGE, cursor)
+    page = web.container.queries.history(auth.session.subject, HISTORY_PAGE, cursor)
     response = web.render(
         "history.html",
         session=auth.session,
@@ -113,7 +113,7 @@ def receipt_page(event_id: EventId, web: WebDep) -> Response:
     auth = signed_in(web)
     if not isinstance(auth, SignedIn):
         return auth
-    found = web.container.consents.event(auth.session.subject, event_id)
+    found = web.container.queries.event(auth.session.subject, event_id)
     if found is None or not found[0].permission_id:
         tr = web.tr
         return _message_page(
@@ -213,7 +213,7 @@ def _apply(
     web: Web, session: Session, changes: Sequence[Change], flash: messages.Flash
 ) -> Response:
     consents = web.container.consents
-    before = {v.id: v for v in consents.permissions(session.subject)}
+    before = {v.id: v for v in web.container.queries.permissions(session.subject)}
     try:
         outcome = consents.change(session.subject, changes, Context("web", web.locale))
     except NoticeOutdated:
@@ -242,7 +242,7 @@ def _bulk(web: Web, session: Session, state: ChoiceState, confirm: str | None) -
     that names what is most sensitive, then "Accept all" or "Accept all except these"."""
     container = web.container
     catalogue = container.catalogue
-    views = container.consents.permissions(session.subject)
+    views = container.queries.permissions(session.subject)
     keep_off: set[str] = set()
     if state is ChoiceState.GRANTED:
         items = sensitive_items(catalogue, views, web.tr)

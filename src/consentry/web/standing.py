@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.jurisdictions import region_of
-from consentry.services.consents import PermissionView
+from consentry.domain.views import PermissionView
 from consentry.services.deliveries import RecipientDeliveries
 from consentry.web.i18n import Translator
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from consentry.domain.catalogue import Catalogue, Permission, RecipientKind
 from consentry.domain.jurisdictions import EEA
 from consentry.domain.state import DeviceReport
-from consentry.services.consents import PermissionView
+from consentry.domain.views import PermissionView
 from consentry.web.i18n import Translator
 
 PRECISE_LOCATION = "device.location.precise"

@@ -22,7 +22,7 @@ from consentry.domain.catalogue import (
     RecipientKind,
 )
 from consentry.domain.state import DeviceReport
-from consentry.services.consents import PermissionView
+from consentry.domain.views import PermissionView
 from consentry.services.deliveries import RecipientDeliveries
 from consentry.web.i18n import Translator
 from consentry.web.labels import basis_text, device_value_text, kind_role, platform_text

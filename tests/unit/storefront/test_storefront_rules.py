@@ -10,7 +10,7 @@ import pytest
 from consentry.catalogue_io import load_catalogue
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import PermissionView
+from consentry.domain.views import PermissionView
 from consentry.storefront import rules
 from consentry.storefront.texts import TEXTS, pick_locale, texts
 

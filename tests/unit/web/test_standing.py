@@ -12,7 +12,7 @@ import pytest
 from consentry.catalogue_io import load_catalogue
 from consentry.domain.catalogue import Catalogue, Webhook
 from consentry.domain.state import Choice, ChoiceState, SubjectState
-from consentry.services.consents import PermissionView, view
+from consentry.domain.views import PermissionView, view
 from consentry.services.deliveries import Delivery, RecipientDeliveries
 from consentry.storage.deliveries import DeliveryRow
 from consentry.web.i18n import translator

@@ -12,7 +12,7 @@ from consentry.catalogue_io import load_catalogue
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.events import GENESIS, Event, EventKind, seal
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
-from consentry.services.consents import PermissionView, view
+from consentry.domain.views import PermissionView, view
 from consentry.services.uses import UseGroup
 from consentry.web.activity import access_rows, history_rows
 from consentry.web.i18n import translator

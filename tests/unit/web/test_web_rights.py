@@ -22,11 +22,12 @@ from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.decisions import CatalogueIndex
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.events.embedded import relay_config
 from consentry.events.publisher import FeedPublisher
 from consentry.events.relay import Relay, build_relay
-from consentry.services.consents import Change, ConsentService, Context
+from consentry.services.consents import ConsentService
 from consentry.services.receipt_signing import (
     ReceiptInvalid,
     load_receipt_keys,
@@ -75,12 +76,12 @@ def events(container: Container, sub: str = "cust-1") -> list[tuple[str, str, st
     """(permission, state, source, notice version) of the subject's events, newest first."""
     return [
         (e.permission_id, e.state, e.source, e.notice_version)
-        for e in container.consents.history(sub, 100).events
+        for e in container.queries.history(sub, 100).events
     ]
 
 
 def effective(container: Container, sub: str = "cust-1") -> dict[str, bool]:
-    return {v.id: v.effective for v in container.consents.permissions(sub)}
+    return {v.id: v.effective for v in container.queries.permissions(sub)}
 
 
 # -- Global Privacy Control ----------------------------------------------------------------------
@@ -290,8 +291,9 @@ def test_delete_my_data_confirms_first_then_erases_and_signs_out(
     assert done.status_code == 303
     assert done.headers["location"] == "/permissions/deleted?lang=fr"
     assert 'consentry_session=""' in done.headers["set-cookie"]
-    assert {v.state for v in consents.permissions("cust-1")} == {"default"}
-    assert consents.history("cust-1", 1).events == []  # the id finds no chain any more
+    assert {v.state for v in signing_container.queries.permissions("cust-1")} == {"default"}
+    # The id finds no chain any more.
+    assert signing_container.queries.history("cust-1", 1).events == []
     assert signing_container.uses.for_subject("cust-1")[0] == []
     shown = web.get("/permissions/deleted?lang=fr")
     assert shown.status_code == 200 and "Vos données ont été supprimées" in shown.text

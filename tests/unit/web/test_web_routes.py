@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 
 from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, ConsentService, Context
+from consentry.services.queries import SubjectQueries
 from consentry.services.receipt_signing import (
     load_receipt_keys,
     new_signing_key_pem,
@@ -61,7 +62,7 @@ def sign_in(client: TestClient, sub: str = "cust-1") -> str:
 
 
 def states(container: Container, sub: str = "cust-1") -> dict[str, str]:
-    return {v.id: v.state for v in container.consents.permissions(sub)}
+    return {v.id: v.state for v in container.queries.permissions(sub)}
 
 
 # -- signing in ------------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def test_a_switch_with_javascript_gets_json_and_is_recorded_as_a_web_change(
     }
     assert body["reconsent"] == []
     assert body["undo"]["fields"] == [["set", "recs=denied"], ["slot", "recs"]]
-    event = sqlite_container.consents.history("cust-1").events[0]
+    event = sqlite_container.queries.history("cust-1").events[0]
     assert (event.source, event.locale, event.notice_version) == ("web", "fr", "2")
 
 
@@ -239,7 +240,7 @@ def test_contract_and_legal_obligation_cannot_be_switched(
     )
     assert response.status_code == 422
     assert "orders" not in {
-        e.permission_id for e in sqlite_container.consents.history("cust-1").events
+        e.permission_id for e in sqlite_container.queries.history("cust-1").events
     }
     unknown = web.post(
         "/permissions/nope", data={"state": "denied"}, headers={**JSON, "X-CSRF-Token": csrf}
@@ -335,13 +336,13 @@ def test_history_lists_changes_with_source_and_a_signed_receipt_of_ones_own_even
     body = verify_receipt_file(receipt.content, keys).receipt
     assert body["record_id"] == event_id and body["pii_principal_id"] == "cust-1"
     assert body["privacy_notice"]["title"] == "Offres par e-mail"
-    assert body["ledger"]["hash"] == mine_hash(consents, event_id)
+    assert body["ledger"]["hash"] == mine_hash(signed.queries, event_id)
     assert other.status_code == 404
     signed.close()
 
 
-def mine_hash(consents: ConsentService, event_id: str) -> str:
-    return next(e.hash for e in consents.history("cust-1").events if e.event_id == event_id)
+def mine_hash(queries: SubjectQueries, event_id: str) -> str:
+    return next(e.hash for e in queries.history("cust-1").events if e.event_id == event_id)
 
 
 def test_who_used_my_data_explains_that_nothing_is_reported_yet(web: TestClient) -> None:

@@ -41,7 +41,7 @@ async def post_decision(body: DecisionIn, _: Decider, http: Request) -> Decision
     request = _request(body)
     decision = container.replica.decide(request, container.consents.clock())
     if decision is None:
-        decision = await run_in_threadpool(container.consents.decide, request)
+        decision = await run_in_threadpool(container.decisions.decide, request)
     container.metrics.decision(decision)
     return _out(decision)
 
@@ -58,7 +58,7 @@ async def post_decisions(body: DecisionBatchIn, _: Decider, http: Request) -> De
     missing = [i for i, a in enumerate(answers) if a is None]
     if missing:
         found = await run_in_threadpool(
-            container.consents.decide_many, [requests[i] for i in missing]
+            container.decisions.decide_many, [requests[i] for i in missing]
         )
         for i, decision in zip(missing, found, strict=True):
             answers[i] = decision

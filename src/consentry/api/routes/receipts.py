@@ -51,7 +51,7 @@ def get_inclusion(
     line, the chain's head it recorded (leaf ``index``, 68 bytes ``ref || seq || hash``), the
     RFC 6962 audit path from that leaf to the signed root, and the hashes linking the event to
     that head. 404 when the subject has no such event or no checkpoint covers it yet."""
-    located = container.consents.event(sid, event_id)
+    located = container.queries.event(sid, event_id)
     if located is None:
         raise Problem(404, "no such event for this subject", code="not_found")
     event, _previous = located

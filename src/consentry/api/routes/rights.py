@@ -20,8 +20,8 @@ from consentry.api.deps import (
 from consentry.api.routes.subjects import patch_out
 from consentry.api.schemas import PermissionsPatchOut
 from consentry.domain.jurisdictions import region_of
+from consentry.domain.planning import Context
 from consentry.services import erasure_notes
-from consentry.services.consents import Context
 from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
 from consentry.services.rights import rules_for
 

@@ -56,7 +56,7 @@ def get_signals(
         raise Problem(
             404, f"locale {locale!r} not offered; offered: {', '.join(catalogue.locales)}"
         )
-    views = container.consents.permissions(sid)
+    views = container.queries.permissions(sid)
     gpc = gpc or signal_sent(request.headers) or honoured_gpc(views)
     result = signals(catalogue, views, now=container.consents.clock(), language=locale, gpc=gpc)
     return SignalsOut(

@@ -30,17 +30,11 @@ from consentry.api.schemas import (
     PermissionsPatchOut,
 )
 from consentry.domain.events import event_fields
+from consentry.domain.planning import Change, ChangeOutcome, Context, expiry
 from consentry.domain.state import ChoiceState
+from consentry.domain.views import PermissionView, view_to_json
 from consentry.services import bulk
-from consentry.services.consents import (
-    Change,
-    ChangeOutcome,
-    Context,
-    Idempotency,
-    PermissionView,
-    expiry,
-    view_to_json,
-)
+from consentry.services.idempotency import Idempotency
 
 router = APIRouter(tags=["subjects"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -83,7 +77,7 @@ def patch_out(sid: str, outcome: ChangeOutcome) -> PermissionsPatchOut:
 
 @router.get("/v1/subjects/{sid}/permissions", response_model=PermissionsOut)
 def list_permissions(sid: SubjectId, _: SubjectReader, container: ContainerDep) -> PermissionsOut:
-    views = container.consents.permissions(sid)
+    views = container.queries.permissions(sid)
     return PermissionsOut(subject=sid, permissions=[_out(v) for v in views])
 
 
@@ -127,7 +121,7 @@ def patch_permissions(
     if body.all is not None:
         # Only what changes the subject's effective state (and objections to legitimate
         # interest on a refusal): see services.bulk.
-        views = consents.permissions(sid)
+        views = container.queries.permissions(sid)
         changes = bulk.plan(container.catalogue, views, ChoiceState(body.all))
     else:
         versions = body.notice_versions or {}
@@ -153,7 +147,7 @@ def get_history(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$")] = None,
 ) -> HistoryOut:
-    page = container.consents.history(sid, limit, cursor)
+    page = container.queries.history(sid, limit, cursor)
     return HistoryOut(
         subject=sid,
         events=[EventOut(**event_fields(e), permission=e.permission_id) for e in page.events],
@@ -169,7 +163,7 @@ def put_device(
     _: SubjectWriter,
     container: ContainerDep,
 ) -> DeviceOut:
-    report = container.consents.report_device(
+    report = container.devices.report(
         sid, device_id, body.platform, body.app_version, body.os_permissions
     )
     return DeviceOut(
@@ -183,7 +177,7 @@ def put_device(
 
 @router.get("/v1/subjects/{sid}/devices", response_model=DevicesOut)
 def list_devices(sid: SubjectId, _: SubjectReader, container: ContainerDep) -> DevicesOut:
-    reports = container.consents.devices(sid)
+    reports = container.devices.reported(sid)
     return DevicesOut(
         subject=sid,
         devices=[
