@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.state import ChoiceState
+from consentry.http.app import create_app
 from consentry.services.consents import Change, Context
 from consentry.services.ledger import verify
 from consentry.storage import deliveries

@@ -14,13 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
 from consentry.domain.state import ChoiceState
 from consentry.events.embedded import relay_config, with_relay
 from consentry.events.relay import Relay, build_relay
 from consentry.events.webhooks import EVENT_HEADER, SIGNATURE_HEADER, verify_signature
+from consentry.http.app import create_app
 from consentry.services.consents import Change, Context
 from consentry.storage.tables import webhook_deliveries
 from support import TEST_SECRET, bearer

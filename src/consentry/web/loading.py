@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from consentry.api import gpc
+from consentry.http import gpc
 from consentry.services.consents import PermissionView
 from consentry.services.deliveries import DeliveryService
 from consentry.web.pages import Web

@@ -11,9 +11,9 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.state import ChoiceState
+from consentry.http.app import create_app
 from consentry.services.consents import Change, ConsentService, Context
 from consentry.services.receipt_signing import (
     load_receipt_keys,

@@ -9,17 +9,17 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from consentry.api.deps import (
+from consentry.api.routes.subjects import patch_out
+from consentry.api.schemas import PermissionsPatchOut
+from consentry.domain.jurisdictions import region_of
+from consentry.http.credentials import Principal
+from consentry.http.deps import (
     ContainerDep,
     PlatformWriter,
-    Principal,
     SubjectId,
     SubjectReader,
     SubjectWriter,
 )
-from consentry.api.routes.subjects import patch_out
-from consentry.api.schemas import PermissionsPatchOut
-from consentry.domain.jurisdictions import region_of
 from consentry.services import erasure_notes
 from consentry.services.consents import Context
 from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
