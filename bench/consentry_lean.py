@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from consentry.api import problems
 from consentry.api.routes import decisions
 from consentry.bootstrap import bootstrap
 from consentry.config import Settings
+from consentry.http import problems
 
 
 def create() -> FastAPI:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import uvicorn
 
-from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
+from consentry.http.app import create_app
 from consentry.services.demo import seed
 
 

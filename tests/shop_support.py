@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import uvicorn
 
-from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
 from consentry.demo_partners import PartnerInbox, PartnerReceiver, partners
+from consentry.http.app import create_app
 from consentry.services.demo import seed
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -25,7 +25,6 @@ import uvicorn
 import yaml
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
 from consentry.domain.decisions import CatalogueIndex
@@ -34,6 +33,7 @@ from consentry.domain.state import ChoiceState
 from consentry.events.embedded import relay_config
 from consentry.events.publisher import FeedPublisher
 from consentry.events.relay import Relay, build_relay
+from consentry.http.app import create_app
 from consentry.services.consents import ConsentService
 from consentry.services.demo import DEMO_CUSTOMERS, seed
 from consentry.services.receipt_signing import load_receipt_keys, verify_receipt_file

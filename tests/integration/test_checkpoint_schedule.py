@@ -12,17 +12,17 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
+from consentry.http.app import create_app
 from consentry.services.checkpoint_schedule import (
     CheckpointScheduler,
     scheduler,
     with_checkpoints,
 )
 from consentry.services.checkpoints import published
-from consentry.services.consents import Change, Context
 from consentry.services.receipt_signing import load_receipt_keys, new_signing_key_pem
 from consentry.storage.checkpoints import elected
 from consentry.storage.database import Database

@@ -1,4 +1,4 @@
-"""The decision endpoints' fast path (``api/fastpath.py``) answers exactly as the routes do.
+"""The decision endpoints' fast path (``api/fastpaths.py``) answers exactly as the routes do.
 
 Each request goes to the whole app (fast path first) and to FastAPI alone (the routes, without
 the fast path in front); status, body bytes and media type must be the same. The fast path
@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from consentry.api.app import ConsentryAPI, create_app
-from consentry.api.fastpath import valid_check
+from consentry.api.fastpaths import valid_check
 from consentry.api.schemas import DecisionIn
 from consentry.bootstrap import Container
+from consentry.http.app import ConsentryAPI, create_app
 from support import bearer
 
 SUBJECTS = ["s-granted", "s-denied", "s-never", "s-ca"]

@@ -10,11 +10,11 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from consentry.api.gpc import honour_gpc
 from consentry.bootstrap import Container
 from consentry.domain.decisions import DecisionRequest
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
+from consentry.services.signals import honour_gpc
 from consentry.standards import decode_gpp
 from support import TEST_SECRET, bearer
 

@@ -1,4 +1,4 @@
-"""The fast path of a plain permission change (``api/putpath.py``) answers as the route does.
+"""The fast path of a plain permission change (``api/fastpaths.py``) answers as the route does.
 
 Each change goes once to the whole app (fast path first) and once, on a twin subject in the
 same state, to FastAPI alone (the route without the fast path in front), with the clock held
@@ -23,10 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from consentry.api.app import ConsentryAPI, create_app
-from consentry.api.putpath import PermissionPutFastPath, plain_change
+from consentry.api.fastpaths import PermissionPutFastPath, plain_change
 from consentry.api.schemas import PermissionIn
 from consentry.bootstrap import Container
+from consentry.http.app import ConsentryAPI, create_app
 from consentry.services.ledger import verify
 from consentry.storage.database import LOOP_APPLICATION_NAME
 from support import bearer

@@ -1,6 +1,6 @@
 """Every API route × every kind of credential → the status its declared access rule implies.
 
-Generated from the app's route table and ``consentry.api.access``: a new route without a rule
+Generated from the app's route table and ``consentry.http.access``: a new route without a rule
 fails ``test_every_api_route_declares_who_may_call_it`` (with what to add), and a route whose
 dependencies do not enforce its rule fails the matrix. Requests carry no body: authorization
 runs before the body is validated, so an allowed call answers 2xx or 422 and changes nothing
@@ -23,12 +23,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from consentry.api import access
-from consentry.api.access import SCOPE, SUBJECT_SCOPED, Access
-from consentry.api.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
+from consentry.http import access
+from consentry.http.access import SCOPE, SUBJECT_SCOPED, Access
+from consentry.http.app import create_app
 from consentry.scopes import Scope
 from consentry.storage.tables import api_keys
 from support import TEST_SECRET, make_settings
@@ -175,7 +175,7 @@ def test_every_api_route_declares_who_may_call_it(world: World) -> None:
         + ", ".join(undeclared)
         + ". Declare one next to the route, e.g. "
         + '@router.get("/v1/...", openapi_extra=access.declare(Access.SUBJECT_READ)) '
-        + "(consentry.api.access), or add it to access.RULES; the kinds are "
+        + "(consentry.http.access), or add it to access.RULES; the kinds are "
         + ", ".join(a.value for a in Access)
     )
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from consentry.api.problems import Problem
 from consentry.domain.catalogue import Catalogue, LegalBasis
+from consentry.http.problems import Problem
 
 CODE = "notice_version_required"
 

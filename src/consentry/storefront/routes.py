@@ -19,15 +19,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from consentry.api import access
-from consentry.api.access import Access
-from consentry.api.deps import ContainerDep, SubjectId, SubjectWriter
-from consentry.api.gpc import honour_gpc
-from consentry.api.problems import Problem
-from consentry.api.ratelimit import TokenBuckets
 from consentry.bootstrap import Container
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState, Source
+from consentry.http import access
+from consentry.http.access import Access
+from consentry.http.deps import ContainerDep, SubjectId, SubjectWriter
+from consentry.http.problems import Problem
+from consentry.http.ratelimit import TokenBuckets
+from consentry.services.signals import honour_gpc
 from consentry.storefront import rules
 from consentry.storefront.config import script_config
 from consentry.storefront.device import COOKIE, COOKIE_TTL, TOKEN_TTL, Devices

@@ -14,8 +14,9 @@ from urllib.parse import urlencode
 
 from fastapi.responses import RedirectResponse, Response
 
-from consentry.api import gpc
-from consentry.api.problems import problem_response
+from consentry.http import credentials, gpc
+from consentry.http.problems import problem_response
+from consentry.services.signals import honour_gpc
 from consentry.web.pages import Web, private
 from consentry.web.session import SESSION_COOKIE, SESSION_TTL, Session
 
@@ -58,11 +59,6 @@ class SignedIn:
         return private(response)
 
 
-def _bearer(web: Web) -> str | None:
-    scheme, _, token = web.request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 def authenticate(web: Web) -> SignedIn | Response:
     """The signed-in subject, or the response to send instead (sign-in page, token redirect)."""
     request = web.request
@@ -83,7 +79,7 @@ def authenticate(web: Web) -> SignedIn | Response:
         # browser holds (login CSRF: the next change would land in the link owner's ledger);
         # the customer stays signed in as themselves. Signing out first lets the link work.
         return private(redirect)
-    bearer = _bearer(web)
+    bearer = credentials.bearer(web.request.headers.get("authorization"))
     if bearer is not None:
         claims = web.container.tokens.verify_claims(bearer)
         if claims is None:
@@ -110,11 +106,11 @@ def signed_in(web: Web) -> SignedIn | Response:
     ``Sec-GPC: 1`` page request opts the signed-in subject out of sale and sharing."""
     auth = authenticate(web)
     if isinstance(auth, SignedIn):
-        gpc.honour_gpc(
+        honour_gpc(
             web.container.consents,
             web.container.queries,
             auth.session.subject,
-            "1" if gpc.signal_sent(web.request.headers) else None,
+            gpc.signal(web.request.headers),
         )
     return auth
 

@@ -11,7 +11,7 @@ import secrets
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
-from consentry.api.problems import problem_response
+from consentry.http.problems import problem_response
 from consentry.services.demo import DEMO_CUSTOMERS
 from consentry.storefront.device import COOKIE as DEVICE_COOKIE
 from consentry.storefront.device import Devices

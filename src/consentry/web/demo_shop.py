@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from consentry.api.problems import problem_response
+from consentry.http.problems import problem_response
 
 router = APIRouter(include_in_schema=False)
 LOCALES = ("en", "fr", "nl", "de")

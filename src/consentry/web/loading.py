@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from consentry.api import gpc
 from consentry.domain.views import PermissionView
+from consentry.http import gpc
 from consentry.services.deliveries import DeliveryService
 from consentry.web.pages import Web
 from consentry.web.view_model import PageModel, build_page, status_of

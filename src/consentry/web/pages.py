@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.staticfiles import StaticFiles
 
-from consentry.api.deps import ContainerDep
 from consentry.bootstrap import Container
+from consentry.http.deps import ContainerDep
 from consentry.web import i18n
 from consentry.web.session import LANG_COOKIE, LANG_TTL, Session, Signer
 

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Path
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from consentry.api.problems import problem_response
 from consentry.domain.errors import DomainError, NoticeOutdated
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
+from consentry.http.problems import problem_response
 from consentry.services import bulk
 from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable, receipt_service

@@ -11,10 +11,10 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from consentry.api.app import create_app
 from consentry.bootstrap import Container
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.services.consents import Change, Context
+from consentry.http.app import create_app
 from consentry.web import i18n
 from consentry.web.activity import erased_notice
 from consentry.web.session import Session, Signer

@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from consentry.api.deps import ContainerDep
-from consentry.api.problems import Problem
 from consentry.api.schemas import (
     CatalogOut,
     CatalogPermissionOut,
     DevicePermissionOut,
     RecipientOut,
 )
+from consentry.http.deps import ContainerDep
+from consentry.http.problems import Problem
 
 router = APIRouter(tags=["catalog"])
 

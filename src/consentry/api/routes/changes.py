@@ -13,46 +13,18 @@ import zlib
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from consentry.api.deps import ContainerDep, Principal, get_principal
-from consentry.api.problems import Problem
 from consentry.bootstrap import Container
 from consentry.feed import reader
+from consentry.http.deps import ContainerDep, Decider
+from consentry.http.problems import Problem
 from consentry.replica import wire
-from consentry.scopes import Scope
-from consentry.services.keys import PREFIX
 
 router = APIRouter(tags=["replication"])
 
-
-async def _decider(request: Request) -> Principal:
-    """``deps.Decider`` with verified service keys remembered for a few seconds
-    (``feed.keycache``): the decision and feed endpoints are the hot path, and a key
-    lookup is a database read. A revoked key stops working here within that time."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    # The container straight from the app, not through the (sync, so threaded) ContainerDep.
-    container: Container = request.app.state.container
-    cache = container.replica.keys
-    principal: Principal | None = None
-    if scheme.lower() == "bearer" and token.startswith(PREFIX):
-        found = cache.get(token)
-        if isinstance(found, Principal):
-            principal = found
-    if principal is None:
-        principal = await get_principal(request, container)
-        if principal.subject is None:
-            cache.put(token, principal)
-    if not principal.has(Scope.DECIDE):
-        raise Problem(403, f"this key lacks the {Scope.DECIDE.value!r} scope", code="missing_scope")
-    return principal
-
-
-# The dependency the decision and replication endpoints use (see _decider).
-Decider = Annotated[Principal, Depends(_decider)]
 
 MAX_WAIT = 30.0
 POLL = 0.1  # how often a long poll looks at the database for other processes' writes

@@ -9,11 +9,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from consentry.api.problems import Problem
-from consentry.api.routes.changes import Decider
 from consentry.api.schemas import DecisionBatchIn, DecisionBatchOut, DecisionIn, DecisionOut
 from consentry.bootstrap import Container
 from consentry.domain.decisions import Decision, DecisionRequest
+from consentry.http.deps import Decider
+from consentry.http.problems import Problem
 
 router = APIRouter(tags=["decisions"])
 

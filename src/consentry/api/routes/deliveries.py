@@ -9,9 +9,9 @@ from typing import Annotated, Literal, cast
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from consentry.api.deps import Admin, ContainerDep, SubjectId, SubjectReader
-from consentry.api.problems import Problem
 from consentry.bootstrap import Container
+from consentry.http.deps import Admin, ContainerDep, SubjectId, SubjectReader
+from consentry.http.problems import Problem
 from consentry.services.deliveries import AlreadyAcknowledged, Delivery, DeliveryService
 
 router = APIRouter(tags=["deliveries"])

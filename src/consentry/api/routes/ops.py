@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
-from consentry.api.deps import Admin, ContainerDep
-from consentry.api.problems import Problem
+from consentry.http.deps import Admin, ContainerDep
+from consentry.http.problems import Problem
 
 router = APIRouter(tags=["operations"])
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from consentry.api.deps import ContainerDep, SubjectId, SubjectReader
-from consentry.api.problems import Problem
+from consentry.http.deps import ContainerDep, SubjectId, SubjectReader
+from consentry.http.problems import Problem
 from consentry.services import checkpoints
 from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable, receipt_service

@@ -9,18 +9,18 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from consentry.api.deps import (
-    ContainerDep,
-    PlatformWriter,
-    Principal,
-    SubjectId,
-    SubjectReader,
-    SubjectWriter,
-)
 from consentry.api.routes.subjects import patch_out
 from consentry.api.schemas import PermissionsPatchOut
 from consentry.domain.jurisdictions import region_of
 from consentry.domain.planning import Context
+from consentry.http.credentials import Principal
+from consentry.http.deps import (
+    ContainerDep,
+    PlatformWriter,
+    SubjectId,
+    SubjectReader,
+    SubjectWriter,
+)
 from consentry.services import erasure_notes
 from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
 from consentry.services.rights import rules_for

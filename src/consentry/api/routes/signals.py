@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from consentry.api.deps import ContainerDep, SubjectId, SubjectReader
-from consentry.api.gpc import signal_sent
-from consentry.api.problems import Problem
+from consentry.http.deps import ContainerDep, SubjectId, SubjectReader
+from consentry.http.gpc import signal_sent
+from consentry.http.problems import Problem
 from consentry.standards.mapping import honoured_gpc, signals
 
 router = APIRouter(tags=["signals"])

@@ -8,13 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
-from consentry.api.deps import (
-    ContainerDep,
-    Principal,
-    SubjectId,
-    SubjectReader,
-    SubjectWriter,
-)
 from consentry.api.notices import require_notice, require_notices
 from consentry.api.schemas import (
     DeviceIn,
@@ -33,6 +26,13 @@ from consentry.domain.events import event_fields
 from consentry.domain.planning import Change, ChangeOutcome, Context, expiry
 from consentry.domain.state import ChoiceState
 from consentry.domain.views import PermissionView, view_to_json
+from consentry.http.credentials import Principal
+from consentry.http.deps import (
+    ContainerDep,
+    SubjectId,
+    SubjectReader,
+    SubjectWriter,
+)
 from consentry.services import bulk
 from consentry.services.idempotency import Idempotency
 

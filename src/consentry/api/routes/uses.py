@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from consentry.api.deps import Admin, ContainerDep, Principal, SubjectId, SubjectReader, require
 from consentry.api.schemas import IsoDateTime
+from consentry.http.credentials import Principal
+from consentry.http.deps import Admin, ContainerDep, SubjectId, SubjectReader, require
 from consentry.scopes import Scope
 from consentry.services.uses import UseReport
 from consentry.storage.uses import UseRow

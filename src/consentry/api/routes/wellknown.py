@@ -8,8 +8,8 @@ import json
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from consentry.api.deps import ContainerDep
-from consentry.api.problems import Problem
+from consentry.http.deps import ContainerDep
+from consentry.http.problems import Problem
 from consentry.services import checkpoints
 from consentry.services.receipt_signing import ReceiptKeyError, load_receipt_keys
 

@@ -1,4 +1,5 @@
-"""The ASGI application: ``create_app(container)`` wires routes, errors and metrics."""
+"""The ASGI application: ``create_app(container)`` composes the API (``api/``), the Permissions
+page (``web/``) and the storefront's routes with the shared middleware, errors and metrics."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentry import __version__
-from consentry.api import access, docs_pages, fastpath, gpc, problems, putpath, ratelimit, security
-from consentry.api.limits import BodyLimit
-from consentry.api.measure import Measure
+from consentry.api import docs_pages
+from consentry.api.fastpaths import DecisionFastPath, PermissionPutFastPath
 from consentry.api.routes import (
     catalog,
     changes,
@@ -27,6 +27,9 @@ from consentry.api.routes import (
     wellknown,
 )
 from consentry.bootstrap import Container
+from consentry.http import access, gpc, problems, ratelimit, security
+from consentry.http.limits import BodyLimit
+from consentry.http.measure import Measure
 from consentry.storefront import routes as storefront_routes
 from consentry.web import routes as web_routes
 from consentry.web.session import Signer
@@ -47,7 +50,7 @@ class ConsentryAPI(FastAPI):
 
     Every request passes, outermost first: the security headers, the body limit (``limits``:
     before any credential is looked at), the rate limits, metrics (``measure``), the decision
-    fast path (``fastpath``), the fast path of a plain permission change (``putpath``), then
+    fast path, the fast path of a plain permission change (``api/fastpaths.py``), then
     FastAPI as usual (its error handling,
     exception handlers, routing, dependencies). The decision endpoints' and a plain PUT of a
     permission's common case so skip FastAPI's per-request layers altogether; an error FastAPI
@@ -57,14 +60,14 @@ class ConsentryAPI(FastAPI):
         super().__init__(**kwargs)
         self._consentry: ASGIApp | None = None
         self._container = container
-        self.fast_path: fastpath.DecisionFastPath | None = None
-        self.put_path: putpath.PermissionPutFastPath | None = None
+        self.fast_path: DecisionFastPath | None = None
+        self.put_path: PermissionPutFastPath | None = None
 
     def _outer(self) -> ASGIApp:
         settings = self._container.settings
         inner: ASGIApp = partial(FastAPI.__call__, self)
-        inner = self.put_path = putpath.PermissionPutFastPath(inner, self._container, self)
-        fast = self.fast_path = fastpath.DecisionFastPath(inner, self._container, self)
+        inner = self.put_path = PermissionPutFastPath(inner, self._container, self)
+        fast = self.fast_path = DecisionFastPath(inner, self._container, self)
         chain: ASGIApp = Measure(fast, self._container.metrics)
         chain = ratelimit.wrap(chain, self._container, self.state.web_signer)
         return security.wrap(BodyLimit(chain), settings)

@@ -1,17 +1,19 @@
-"""Request dependencies: the container, the caller (service key or subject token), access rules."""
+"""Request dependencies: the container, the caller (service key or subject token), access rules.
+
+The API routes and the storefront's routes declare who may call them with these; the page
+(``web/``) takes only the container.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from starlette.concurrency import run_in_threadpool
 
-from consentry.api.problems import Problem
 from consentry.bootstrap import Container
+from consentry.http.credentials import Principal, authenticate
+from consentry.http.problems import Problem
 from consentry.scopes import Scope
-from consentry.services.keys import PREFIX
 
 SUBJECT_ID_PATTERN = r"^[A-Za-z0-9._:@\-]{1,200}$"
 
@@ -24,51 +26,21 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a platform service (by key) or a subject (by token)."""
-
-    credential: str
-    scopes: frozenset[Scope] = frozenset()
-    subject: str | None = None
-    name: str = ""  # a service key's label (``consentry keys create --name``)
-
-    def has(self, scope: Scope) -> bool:
-        return scope in self.scopes or Scope.ADMIN in self.scopes
-
-
-async def verify_key(container: Container, token: str) -> Principal | None:
-    """The principal of a service key (``csk_…``), or None when unknown or revoked."""
-    key = await run_in_threadpool(container.keys.verify, token)
-    if key is None:
-        return None
-    return Principal(credential=f"key:{key.key_id}", scopes=key.scopes, name=key.name)
-
-
 async def get_principal(request: Request, container: ContainerDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "send Authorization: Bearer <service key or subject token>")
-    token = token.strip()
-    if token.startswith(PREFIX):
-        principal = await verify_key(container, token)
-        if principal is None:
-            raise Problem(401, "unknown or revoked API key", code="invalid_credentials")
-        return principal
-    subject = container.tokens.verify(token)
-    if subject is None:
-        raise Problem(401, "invalid or expired subject token", code="invalid_credentials")
-    return Principal(credential=f"subject:{subject}", subject=subject)
+    return await authenticate(container, request.headers.get("authorization"))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def _missing(scope: Scope) -> Problem:
+    return Problem(403, f"this key lacks the {scope.value!r} scope", code="missing_scope")
+
+
 def require(scope: Scope) -> object:
     async def _check(principal: PrincipalDep) -> Principal:
         if not principal.has(scope):
-            raise Problem(403, f"this key lacks the {scope.value!r} scope", code="missing_scope")
+            raise _missing(scope)
         return principal
 
     return Depends(_check)
@@ -85,7 +57,7 @@ def _subject_access(scope: Scope) -> object:
                 raise Problem(404, "no such subject", code="not_found")
             return principal
         if not principal.has(scope):
-            raise Problem(403, f"this key lacks the {scope.value!r} scope", code="missing_scope")
+            raise _missing(scope)
         return principal
 
     return Depends(_check)
@@ -101,8 +73,23 @@ async def _platform_write(sid: SubjectId, principal: PrincipalDep) -> Principal:
     return principal
 
 
+async def _decider(request: Request) -> Principal:
+    """``require(Scope.DECIDE)`` with verified service keys remembered for a few seconds
+    (``credentials.remembered_key``): the decision and feed endpoints are the hot path, and a
+    key lookup is a database read. A revoked key stops working here within that time."""
+    # The container straight from the app, not through the (sync, so threaded) ContainerDep.
+    container: Container = request.app.state.container
+    header = request.headers.get("authorization")
+    principal = await authenticate(container, header, remember=True)
+    if not principal.has(Scope.DECIDE):
+        raise _missing(Scope.DECIDE)
+    return principal
+
+
 SubjectReader = Annotated[Principal, _subject_access(Scope.SUBJECTS_READ)]
 SubjectWriter = Annotated[Principal, _subject_access(Scope.SUBJECTS_WRITE)]
 # A key with subjects:write only: facts the platform knows better than the customer.
 PlatformWriter = Annotated[Principal, Depends(_platform_write)]
+# The decision and replication endpoints' dependency (see _decider).
+Decider = Annotated[Principal, Depends(_decider)]
 Admin = Annotated[Principal, require(Scope.ADMIN)]

@@ -24,15 +24,14 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from consentry.api.deps import Principal, verify_key
-from consentry.api.problems import problem_response
 from consentry.bootstrap import Container
 from consentry.config import Settings
-from consentry.services.keys import PREFIX
-from consentry.web.session import Signer
+from consentry.http.credentials import bearer, header_text, is_service_key, remembered_key
+from consentry.http.problems import problem_response
 
 MAX_BUCKETS = 100_000  # least recently used buckets beyond this are dropped (memory stays flat)
 EXEMPT = frozenset({"/healthz"})  # load balancers' health checks are never limited
@@ -73,11 +72,15 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+class SessionSubject(Protocol):
+    @property
+    def subject(self) -> str: ...
+
+
+class Sessions(Protocol):
+    """The page's session cookie reader (``web.session.Signer``): a valid cookie's session."""
+
+    def session(self, cookie: str | None) -> SessionSubject | None: ...
 
 
 def _digest(text: str) -> str:
@@ -94,31 +97,24 @@ class Callers:
     anything else (none, a malformed, unknown, revoked, expired or forged one) is charged to
     the caller's address, so rotating bad credentials buys no fresh bucket."""
 
-    def __init__(self, container: Container, signer: Signer) -> None:
+    def __init__(self, container: Container, signer: Sessions) -> None:
         self.container = container
         self.signer = signer
-        self.keys = container.replica.keys
 
     async def _service_key(self, token: str) -> bool:
-        if isinstance(self.keys.get(token), Principal):
-            return True
+        # Through the key cache, as the decision endpoints (which read it) would.
         try:
-            found = await verify_key(self.container, token)
+            return await remembered_key(self.container, token) is not None
         except Exception:  # the database is away: the route answers (503)
             return False
-        if found is None:
-            return False
-        self.keys.put(token, found)  # as the decision endpoints would: they read this cache
-        return True
 
     async def resolve(self, scope: Scope) -> tuple[str, str | None]:
         """(bucket key, the subject the caller is when it is a subject's own credential)."""
-        auth = _header(scope, b"authorization")
+        auth = header_text(scope, b"authorization")
         if auth:
-            scheme, _, token = auth.partition(" ")
-            token = token.strip()
-            if scheme.lower() == "bearer" and token:
-                if token.startswith(PREFIX):
+            token = bearer(auth)
+            if token is not None:
+                if is_service_key(token):
                     if await self._service_key(token):
                         return "key:" + _digest(token), None
                 else:
@@ -126,7 +122,7 @@ class Callers:
                     if subject is not None:
                         return "subject:" + _digest(subject), subject
             return _address(scope), None
-        cookie = _SESSION_COOKIE.search(_header(scope, b"cookie") or "")
+        cookie = _SESSION_COOKIE.search(header_text(scope, b"cookie") or "")
         if cookie:
             session = self.signer.session(cookie.group(1))
             if session is not None:
@@ -186,7 +182,7 @@ class RateLimit:
         await self.app(scope, receive, send)
 
 
-def wrap(app: ASGIApp, container: Container, signer: Signer) -> ASGIApp:
+def wrap(app: ASGIApp, container: Container, signer: Sessions) -> ASGIApp:
     """``app`` behind the rate limits (itself when both are off)."""
     settings = container.settings
     if settings.rate_limit_per_key > 0 or settings.rate_limit_per_subject > 0:

@@ -5,14 +5,15 @@ over ``MAX_BODY`` (or with a malformed ``Content-Length``) gets 413 at once; a b
 a length (``Transfer-Encoding: chunked``) is read here, up to ``MAX_BODY`` bytes and never past
 them, then replayed to the app, or refused with 413 as soon as it passes the limit. So neither
 authentication nor a route ever sees, buffers or parses more than ``MAX_BODY`` bytes, chunked
-or not; the rest of an over-long body is never read (the server closes the connection).
+or not; the rest of an over-long body is never read (the server closes the connection). The fast
+paths read their bodies with the same ``read_body`` and hand them on with ``replay``.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consentry.api.problems import problem_response
+from consentry.http.problems import problem_response
 
 MAX_BODY = 1_000_000
 
@@ -30,24 +31,29 @@ def _refusal() -> ASGIApp:
     )
 
 
-async def read_within_limit(receive: Receive) -> list[Message] | None:
-    """The request's messages, read up to the end of its body; None as soon as the body passes
-    ``MAX_BODY`` (nothing past that point is read)."""
+async def read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
+    """The request's messages, read up to the end of its body, and the body they carry; None
+    for the body as soon as it passes ``MAX_BODY`` (nothing past that point is read)."""
     messages: list[Message] = []
+    chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         messages.append(message)
         if message["type"] != "http.request":
-            return messages
-        size += len(message.get("body", b""))
+            break
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
         if size > MAX_BODY:
-            return None
+            return messages, None
         if not message.get("more_body", False):
-            return messages
+            break
+    return messages, b"".join(chunks)
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
+def replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives the messages already read, then the real ones."""
     pending = list(messages)
 
     async def again() -> Message:
@@ -74,9 +80,9 @@ class BodyLimit:
             if key == b"transfer-encoding":
                 chunked = True  # the length is not known up front: count what arrives
         if chunked:
-            messages = await read_within_limit(receive)
-            if messages is None:
+            messages, body = await read_body(receive)
+            if body is None:
                 await _refusal()(scope, receive, send)
                 return
-            receive = _replay(messages, receive)
+            receive = replay(messages, receive)
         await self.app(scope, receive, send)

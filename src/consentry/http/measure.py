@@ -1,5 +1,5 @@
 """Pure ASGI middleware: latency and request metrics per route (the body limit is
-``api/limits.py``, outside the rate limits).
+``http/limits.py``, outside the rate limits).
 
 Each answer is counted, and timed up to its response start (a streamed answer, such
 as a long poll on the change feed, counts once its headers leave), under the route's template,
@@ -13,10 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consentry.api.limits import MAX_BODY
 from consentry.metrics import Metrics
-
-__all__ = ["MAX_BODY", "Measure", "route_name"]
 
 
 def route_name(scope: Scope) -> str:
