@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from consentry.demo_services import DemoService, SimulatedServices
+from consentry.demo.simulated import DemoService, SimulatedServices
 from consentry.domain.state import ChoiceState
 from consentry.services.consents import Change, Context
 from sdk.live import LiveServer, eventually
