@@ -15,9 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the demo server the browser tests use
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-
-from page_server import serve_demo  # noqa: E402
+from browser_support import chromium, demo_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 # One demo customer per language: each sees the page in their account's language.
@@ -32,11 +30,9 @@ VIEWPORTS = {360: 740, 1280: 800}
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as folder, serve_demo(Path(folder)) as url:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
-            )
+    with tempfile.TemporaryDirectory() as folder, demo_server(Path(folder)) as server:
+        url = server.url
+        with chromium() as browser:
             for lang, name in CUSTOMERS.items():
                 for width, height in VIEWPORTS.items():
                     context = browser.new_context(
@@ -51,7 +47,6 @@ def main() -> int:
                     page.screenshot(path=str(path), full_page=True)
                     print(f"{path.relative_to(ROOT)}", flush=True)
                     context.close()
-            browser.close()
     return 0
 
 

@@ -151,18 +151,14 @@ def main() -> int:  # pragma: no cover - a measuring command, run by hand
     import tempfile
     from pathlib import Path
 
-    from playwright.sync_api import sync_playwright
-
-    from consentry.services.demo import DEMO_CUSTOMERS
-    from page_server import serve_demo
+    from browser_support import chromium, demo_server
+    from consentry.demo.customers import DEMO_CUSTOMERS
 
     detail = "--detail" in sys.argv
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as folder, serve_demo(Path(folder)) as url:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
-            )
+    with tempfile.TemporaryDirectory() as folder, demo_server(Path(folder)) as server:
+        url = server.url
+        with chromium() as browser:
             for customer in DEMO_CUSTOMERS:
                 for name, (width, height) in VIEWPORTS.items():
                     for lang in LANGUAGES:
@@ -186,7 +182,6 @@ def main() -> int:  # pragma: no cover - a measuring command, run by hand
                         results.append(row)
                         print(json.dumps(row), file=sys.stderr, flush=True)
                         context.close()
-            browser.close()
     print(json.dumps({"pages": results}, indent=1))
     return 0
 

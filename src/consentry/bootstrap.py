@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from consentry.catalogue_io import load_catalogue
 from consentry.config import Settings
-from consentry.demo_partners import partner_webhooks
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.decisions import CatalogueIndex
 from consentry.feed.server import ObservedDatabase, ServerReplica
@@ -47,14 +46,26 @@ class Container:
         self.db.dispose()
 
 
-def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Container:
+def open_database(settings: Settings) -> ObservedDatabase:
+    """The database of ``settings``: the one ``bootstrap`` wires, for commands that need only it.
+    It tells its listeners (the decision replica) after each commit."""
+    return ObservedDatabase(settings.database_url)
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    migrate: bool = True,
+    catalogue: Catalogue | None = None,
+) -> Container:
+    """Wire the services. ``catalogue``: one already loaded (and perhaps adjusted, as the demo
+    does), instead of loading ``settings.catalogue``."""
     settings = settings or Settings()
-    catalogue = load_catalogue(settings.catalogue)
-    if settings.demo and settings.demo_partners_url:
-        catalogue = catalogue.with_webhooks(partner_webhooks(catalogue, settings.demo_partners_url))
+    if catalogue is None:
+        catalogue = load_catalogue(settings.catalogue)
     index = CatalogueIndex(catalogue)
     # Tells the decision replica after each commit, so decisions read this process's writes.
-    db = ObservedDatabase(settings.database_url)
+    db = open_database(settings)
     if migrate:
         upgrade(db)
     consents = ConsentService(db, index)

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     jwt_max_lifetime: int = Field(default=24 * 3600, ge=60)
     demo: bool = False
     # With ``demo``: the demo partners' receiver (``consentry demo`` starts it and sets this);
-    # the catalogue's third parties then send their webhooks there (``demo_partners.py``).
+    # the catalogue's third parties then send their webhooks there (``demo/partners.py``).
     demo_partners_url: str | None = None
     max_batch: int = 1000
     # Consent receipts (Ed25519, compact JWS). The signing key: PEM text of an Ed25519 private

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from consentry.demo_partners import SECRET_ENV
+from consentry.demo.partners import SECRET_ENV
 from consentry.events.webhooks import EVENT_HEADER, SIGNATURE_HEADER, sign
 from live_server import free_port
 from sdk.live import eventually

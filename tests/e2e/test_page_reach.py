@@ -9,21 +9,19 @@ same figures as JSON.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
+from browser_support import chromium, demo_server
 from consentry.catalogue_io import load_catalogue
-from consentry.services.demo import DEMO_CUSTOMERS
+from consentry.demo.customers import DEMO_CUSTOMERS
 from page_reach import LANGUAGES, VIEWPORTS, measure
-from page_server import serve_demo
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 MARKETPLACE = Path(__file__).parents[2] / "catalogues" / "marketplace.yaml"
 MAX_CLICKS = 2
 MAX_SCROLL_SCREENS = 1.0
@@ -32,23 +30,14 @@ MAX_HEIGHT_SCREENS = 4.0
 
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve_demo(tmp_path_factory.mktemp("reach")) as url:
-        yield url
+    with demo_server(tmp_path_factory.mktemp("reach")) as server:
+        yield server.url
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CONSENTRY_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
+@pytest.fixture(scope="module", name="chromium")
+def chromium_browser() -> Iterator[Browser]:
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))

@@ -8,10 +8,6 @@ JavaScript, a 360 px phone) and then asks the v1 API whether the change really l
 from __future__ import annotations
 
 import json
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,37 +17,25 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
 import yaml
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from consentry.bootstrap import Container, bootstrap
-from consentry.config import Settings
+from browser_support import chromium, demo_server
+from consentry.bootstrap import Container
+from consentry.demo.customers import DEMO_CUSTOMERS
 from consentry.domain.decisions import CatalogueIndex
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.events.embedded import relay_config
 from consentry.events.publisher import FeedPublisher
 from consentry.events.relay import Relay, build_relay
-from consentry.http.app import create_app
 from consentry.services.consents import ConsentService
-from consentry.services.demo import DEMO_CUSTOMERS, seed
 from consentry.services.receipt_signing import load_receipt_keys, verify_receipt_file
 from consentry.services.uses import UseReport
 from webhook_receiver import SECRET, SECRET_ENV, Receiver, receiving
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MARKETPLACE = Path(__file__).parents[2] / "catalogues" / "marketplace.yaml"
 BUYER = "cobalt_audience"  # the recipient of sale.data_buyers, given a webhook here
 SCREENSHOT = Path("/tmp/permissions-page.png")
@@ -82,12 +66,6 @@ PROMINENCE = [
 
 def customer(subject_id: str) -> str:
     return next(c.name for c in DEMO_CUSTOMERS if c.subject_id == subject_id)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -127,54 +105,17 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("permissions-page")
-    database = folder / "consentry.db"
-    settings = Settings(
-        database_url=f"sqlite:///{database}",
-        catalogue=hooked_marketplace(folder, receiver.url),
-        demo=True,
-    )
-    container = bootstrap(settings)
-    seed(container)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(container),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            ws="none",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("the page's server did not start")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    admin = container.keys.create(["admin"], name="browser-tests")
-    with httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=10
-    ) as api:
-        yield Live(url, container, api, receiver)
-    server.should_exit = True
-    thread.join(timeout=10)
-    container.close()
+    with (
+        demo_server(folder, catalogue=hooked_marketplace(folder, receiver.url)) as server,
+        server.admin("browser-tests") as api,
+    ):
+        yield Live(server.url, server.container, api, receiver)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CONSENTRY_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def signed_in(

@@ -14,21 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from browser_support import Shop, require_chromium, running_shop
 from consentry.config import Settings
 from consentry.services.receipt_signing import load_receipt_keys
 from consentry.storefront.site_report import read
-from shop_support import CHROMIUM, Shop, running_shop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    if not CHROMIUM.exists():
-        message = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CONSENTRY_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_chromium()
     with running_shop(tmp_path_factory.mktemp("verify-shop")) as running:
         yield running
 

@@ -9,9 +9,9 @@ import pytest
 import typer
 
 from consentry.bootstrap import bootstrap
-from consentry.cli import reset_demo_database
+from consentry.cli.demo import reset_demo_database
 from consentry.config import Settings
-from consentry.services.demo import DEMO_CUSTOMERS, seed
+from consentry.demo.customers import DEMO_CUSTOMERS, seed
 from consentry.web.i18n import translator
 from consentry.web.standing import reconsent_items
 

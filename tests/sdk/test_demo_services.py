@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from consentry.demo_services import DemoService, SimulatedServices
+from consentry.demo.simulated import DemoService, SimulatedServices
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from sdk.live import LiveServer, eventually

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from consentry.bootstrap import bootstrap
 from consentry.catalogue_io import load_catalogue
 from consentry.config import Settings
-from consentry.demo_partners import (
+from consentry.demo.boot import boot
+from consentry.demo.partners import (
     SECRET_ENV,
     PartnerInbox,
     Received,
@@ -58,8 +58,8 @@ def _settings(tmp_path: Path, **extra: object) -> Settings:
 
 
 def test_only_the_demo_points_the_partners_at_the_demo_receiver(tmp_path: Path) -> None:
-    demo = bootstrap(_settings(tmp_path, demo=True))
-    served = bootstrap(_settings(tmp_path, jwt_secret="s" * 40))
+    demo = boot(_settings(tmp_path, demo=True))
+    served = boot(_settings(tmp_path, jwt_secret="s" * 40))
     try:
         hook = demo.catalogue.recipients["adlytics"].webhook
         assert hook is not None and str(hook.url) == f"{RECEIVER}/webhooks/adlytics"

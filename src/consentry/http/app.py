@@ -27,6 +27,8 @@ from consentry.api.routes import (
     wellknown,
 )
 from consentry.bootstrap import Container
+from consentry.demo import page as demo_page
+from consentry.demo import shop as demo_shop
 from consentry.http import access, gpc, problems, ratelimit, security
 from consentry.http.limits import BodyLimit
 from consentry.http.measure import Measure
@@ -106,6 +108,8 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(module.router)
     app.include_router(deliveries.router)
     app.include_router(storefront_routes.router)
+    app.include_router(demo_page.router)
+    app.include_router(demo_shop.router)
     app.include_router(web_routes.router)
     app.mount(web_routes.STATIC_PREFIX, web_routes.static_files(), name="static")
 

@@ -21,7 +21,7 @@ from consentry.http.problems import problem_response
 from consentry.services import bulk
 from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable, receipt_service
-from consentry.web import demo, demo_shop, messages, rights
+from consentry.web import messages, rights
 from consentry.web.accept import sensitive_items
 from consentry.web.activity import access_rows, erased_notice, history_rows
 from consentry.web.auth import SignedIn, session_for_change, signed_in
@@ -39,8 +39,6 @@ MAX_SET = 1000
 STATES = ("granted", "denied")
 
 router = APIRouter(include_in_schema=False)
-router.include_router(demo.router)
-router.include_router(demo_shop.router)
 router.include_router(rights.router)
 
 PermissionId = Annotated[str, Path(min_length=1, max_length=100)]

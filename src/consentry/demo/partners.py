@@ -8,7 +8,7 @@ webhook contract asks of every recipient, replay window included): a valid one i
 with 200, anything else refused with a 4xx. The receiver keeps the last deliveries in memory,
 prints a line per delivery on the demo's console and lists them at ``GET /`` (a page) and
 ``GET /received`` (JSON). The same port serves the partners' web tags for the demo shop
-(``demo_tags.py``), at ``http://<recipient>.localhost:<port>``.
+(``demo/tags.py``), at ``http://<recipient>.localhost:<port>``.
 
 A client of the server like any real partner: it knows the catalogue and the secret, nothing
 else."""
@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from consentry import demo_tags
+from consentry.demo import tags
 from consentry.domain.catalogue import Catalogue, RecipientKind, Webhook
 from consentry.events.webhooks import (
     ERASURE,
@@ -287,7 +287,7 @@ class PartnerReceiver:
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 url = urlsplit(self.path)
                 path = url.path
-                tag = demo_tags.serve(path, url.query, self.headers.get("Host"))
+                tag = tags.serve(path, url.query, self.headers.get("Host"))
                 if tag is not None:
                     self.send_response(tag.status)
                     self.send_header("Content-Type", tag.media)

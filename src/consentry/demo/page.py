@@ -11,8 +11,8 @@ import secrets
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
+from consentry.demo.customers import DEMO_CUSTOMERS
 from consentry.http.problems import problem_response
-from consentry.services.demo import DEMO_CUSTOMERS
 from consentry.storefront.device import COOKIE as DEVICE_COOKIE
 from consentry.storefront.device import Devices
 from consentry.storefront.routes import merge_device

@@ -1,6 +1,6 @@
 """The demo partners' web tags: what the demo shop's analytics, ad and partner scripts are.
 
-The demo partners' receiver (``demo_partners.py``) serves them on its port, for any host name;
+The demo partners' receiver (``demo/partners.py``) serves them on its port, for any host name;
 the shop loads them from ``http://<recipient>.localhost:<port>`` (Chromium resolves every
 ``*.localhost`` to this machine), so each third party has its own origin, as on a real shop,
 and the catalogue's ``domains:`` trace each request to it. Each tag behaves as such tags do:

@@ -11,12 +11,8 @@ from typing import IO, Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from consentry.cli.common import fail, load_settings, open_container
 from consentry.domain.imports import InvalidRecord, check_source
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 class Bar:
@@ -87,7 +83,6 @@ def import_command(
     """Import consent records (docs/import.md): checked against the catalogue, written as
     chained events with their original time, notice version and source. Re-running a file
     imports nothing twice; an interrupted import resumes when run again."""
-    from consentry.cli import _container, _settings, fail
     from consentry.services.import_mapping import MappingError, load_mapping
     from consentry.services.importing import Importer, format_of
 
@@ -108,7 +103,7 @@ def import_command(
         form = format_of(file, fmt)
     except (InvalidRecord, ValueError) as exc:
         raise fail(str(exc), 2) from exc
-    container = _container(_settings())
+    container = open_container(load_settings())
     importer = Importer(container.db, dict(container.index.permissions))
     bar = Bar(sys.stderr)
     try:
@@ -136,7 +131,7 @@ def import_command(
     if summary.rejected > len(summary.errors):
         typer.echo(f"… and {summary.rejected - len(summary.errors)} more", err=True)
     if not summary.written:
-        raise _fail(
+        raise fail(
             f"{summary.rejected} bad line(s): nothing imported (fix them, or import the rest "
             "with --skip-invalid)",
             1,
