@@ -2,6 +2,11 @@
 
 PostgreSQL tests use a fresh schema per test on CONSENTRY_TEST_POSTGRES_URL. When the server is
 not reachable they skip and say so, unless CONSENTRY_REQUIRE_POSTGRES=1 (CI), where they fail.
+
+The suite runs on every core (``scripts/test.sh``: pytest-xdist), so each test keeps to its own
+schema, NATS stream, port and temporary folder. A test that stops or restarts a service the other
+tests share is marked ``serial``: ``--serial=exclude`` leaves it out of the parallel pass and
+``--serial=only`` runs just those tests, alone, afterwards.
 """
 
 from __future__ import annotations
@@ -22,6 +27,29 @@ from consentry.domain.decisions import CatalogueIndex
 from consentry.http.app import create_app
 from nats_support import nats_names, nats_url  # noqa: F401 (fixtures for NATS tests)
 from support import MINI, PG_URL, make_settings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--serial",
+        choices=("include", "exclude", "only"),
+        default="include",
+        help="tests marked serial (they restart shared services): run them with the rest "
+        "(include, the default), leave them out (exclude: the parallel pass) or run only them",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mode = config.getoption("--serial")
+    if mode == "include":
+        return
+    wanted = mode == "only"
+    keep, drop = [], []
+    for item in items:
+        (keep if (item.get_closest_marker("serial") is not None) == wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")

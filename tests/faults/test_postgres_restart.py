@@ -3,7 +3,8 @@ same server process carries on by itself afterwards, and nothing acknowledged is
 
 This restarts the machine's PostgreSQL cluster, which every other PostgreSQL user of the
 machine notices (other developers' test runs included): it runs in CI (``CI`` set) or when
-``CONSENTRY_ALLOW_PG_RESTART=1``, is marked slow, and the cluster is up again when it ends.
+``CONSENTRY_ALLOW_PG_RESTART=1``, is marked slow and serial (``scripts/test.sh`` runs it alone,
+after the parallel pass), and the cluster is up again when it ends.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from ledger_audit import audit
 from live_server import LiveServer, server_env
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.serial]
 
 CHANGES = 600
 WRITERS = 2
