@@ -15,7 +15,7 @@ from consentry.config import Settings
 from consentry.demo.customers import seed
 from consentry.domain.state import ChoiceState
 from consentry.reports.evidence import period_report, subject_report
-from consentry.services.consents import Change, Context
+from consentry.domain.planning import Change, Context
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "evidence"
 
