@@ -43,10 +43,10 @@ from consentry.replica.jetstream import (
     DEFAULT_PREFIX,
     DEFAULT_STREAM,
     MSG_ID,
-    POSITION_HEADER,
     LoopThread,
     RecentIds,
     ensure_stream,
+    position_of,
 )
 
 log = logging.getLogger("consentry.nats")
@@ -169,13 +169,12 @@ class NatsFollower:
             if not self._seen.add(event_id):
                 self.duplicates += 1
                 return
-            position = headers.get(POSITION_HEADER)
             await self._queue.put(
                 StreamChange(
                     event_id=event_id,
                     shard=_shard(msg.subject),
                     stream_seq=seq,
-                    position=int(position) if position and position.isdigit() else None,
+                    position=position_of(headers),
                     payload=payload,
                     raw=bytes(msg.data),
                 )

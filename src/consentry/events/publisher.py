@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from consentry.replica.jetstream import (
     DEFAULT_PREFIX,
     DEFAULT_STREAM,
-    MSG_ID,
-    POSITION_HEADER,
     LoopThread,
     ensure_stream,
+    headers_for,
     subject_for,
 )
 
@@ -154,7 +153,7 @@ class NatsPublisher:
                 await self._js.publish_async(
                     subject_for(self.prefix, shard_of(m.key, self.shards)),
                     m.raw.encode(),
-                    headers={MSG_ID: m.event_id, POSITION_HEADER: str(m.position)},
+                    headers=headers_for(m.event_id, m.position),
                 )
             )
         acks = await asyncio.wait_for(asyncio.gather(*pending), self.timeout)

@@ -17,7 +17,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -33,6 +33,17 @@ MAX_AGE = timedelta(days=7)
 
 def subject_for(prefix: str, shard: int) -> str:
     return f"{prefix}.{shard}"
+
+
+def headers_for(event_id: str, position: int) -> dict[str, str]:
+    """The headers a published outbox row carries."""
+    return {MSG_ID: event_id, POSITION_HEADER: str(position)}
+
+
+def position_of(headers: Mapping[str, str]) -> int | None:
+    """The outbox position a message carries (None: no such header, or not a number)."""
+    position = headers.get(POSITION_HEADER)
+    return int(position) if position and position.isdigit() else None
 
 
 def stream_config(stream: str, prefix: str) -> Any:

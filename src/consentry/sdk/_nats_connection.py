@@ -18,9 +18,9 @@ from consentry.replica.jetstream import (
     DEFAULT_PREFIX,
     DEFAULT_STREAM,
     MSG_ID,
-    POSITION_HEADER,
     LoopThread,
     ensure_stream,
+    position_of,
 )
 from consentry.sdk._errors import TransportError
 
@@ -137,14 +137,13 @@ class StreamConnection:
             event_id = headers.get(MSG_ID)
             if payload is not None and isinstance(payload.get("event_id"), str):
                 event_id = payload["event_id"]
-            position = headers.get(POSITION_HEADER)
             if not arrived:  # after the messages already read have gone through here
                 loop.call_soon(hand_over)
             arrived.append(
                 StreamMessage(
                     seq,
                     event_id,
-                    int(position) if position and position.isdigit() else None,
+                    position_of(headers),
                     payload,
                 )
             )
