@@ -34,25 +34,9 @@ def _out(decision: Decision) -> DecisionOut:
     )
 
 
-@router.post("/v1/decisions", response_model=DecisionOut)
-async def post_decision(body: DecisionIn, _: Decider, http: Request) -> DecisionOut:
-    # The container straight from the app: a sync dependency would cost a thread hop.
-    container: Container = http.app.state.container
-    request = _request(body)
-    decision = container.replica.decide(request, container.consents.clock())
-    if decision is None:
-        decision = await run_in_threadpool(container.decisions.decide, request)
-    container.metrics.decision(decision)
-    return _out(decision)
-
-
-@router.post("/v1/decisions/batch", response_model=DecisionBatchOut)
-async def post_decisions(body: DecisionBatchIn, _: Decider, http: Request) -> DecisionBatchOut:
-    container: Container = http.app.state.container
-    limit = container.settings.max_batch
-    if len(body.checks) > limit:
-        raise Problem(413, f"at most {limit} checks per batch", code="batch_too_large")
-    requests = [_request(c) for c in body.checks]
+async def _decide(container: Container, requests: list[DecisionRequest]) -> list[Decision]:
+    """Each answer from the in-process replica; what it cannot answer (not loaded yet, device
+    data, jurisdiction defaults) from the database, in a thread. Each decision is counted."""
     now = container.consents.clock()
     answers = [container.replica.decide(r, now) for r in requests]
     missing = [i for i, a in enumerate(answers) if a is None]
@@ -65,4 +49,22 @@ async def post_decisions(body: DecisionBatchIn, _: Decider, http: Request) -> De
     decisions = [a for a in answers if a is not None]
     for decision in decisions:
         container.metrics.decision(decision)
+    return decisions
+
+
+@router.post("/v1/decisions", response_model=DecisionOut)
+async def post_decision(body: DecisionIn, _: Decider, http: Request) -> DecisionOut:
+    # The container straight from the app: a sync dependency would cost a thread hop.
+    container: Container = http.app.state.container
+    (decision,) = await _decide(container, [_request(body)])
+    return _out(decision)
+
+
+@router.post("/v1/decisions/batch", response_model=DecisionBatchOut)
+async def post_decisions(body: DecisionBatchIn, _: Decider, http: Request) -> DecisionBatchOut:
+    container: Container = http.app.state.container
+    limit = container.settings.max_batch
+    if len(body.checks) > limit:
+        raise Problem(413, f"at most {limit} checks per batch", code="batch_too_large")
+    decisions = await _decide(container, [_request(c) for c in body.checks])
     return DecisionBatchOut(results=[_out(d) for d in decisions])
