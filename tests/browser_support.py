@@ -8,7 +8,6 @@ adds the demo partners' port that serves the shop's tags; ``chromium`` launches 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from consentry.demo.boot import boot
 from consentry.demo.customers import seed
 from consentry.demo.partners import PartnerInbox, PartnerReceiver, partners
 from consentry.http.app import create_app
+from live_server import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -61,12 +61,6 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
