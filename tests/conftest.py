@@ -44,7 +44,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if mode == "include":
         return
     wanted = mode == "only"
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         (keep if (item.get_closest_marker("serial") is not None) == wanted else drop).append(item)
     if drop:
