@@ -9,6 +9,8 @@ echo "==> ruff" >&2
 .venv/bin/ruff format --check src tests bench
 echo "==> mypy (strict)" >&2
 .venv/bin/mypy
+echo "==> import contracts (pyproject.toml [tool.importlinter])" >&2
+.venv/bin/lint-imports --no-cache
 echo "==> pytest" >&2
 mkdir -p .test-reports
 status=0

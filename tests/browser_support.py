@@ -21,12 +21,12 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, sync_playwright
 
+from consentry.app import create_app
 from consentry.bootstrap import Container
 from consentry.config import Settings
 from consentry.demo.boot import boot
 from consentry.demo.customers import seed
 from consentry.demo.partners import PartnerInbox, PartnerReceiver, partners
-from consentry.http.app import create_app
 from live_server import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")

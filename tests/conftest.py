@@ -20,11 +20,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.catalogue_io import load_catalogue
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.decisions import CatalogueIndex
-from consentry.http.app import create_app
 from nats_support import nats_names, nats_url  # noqa: F401 (fixtures for NATS tests)
 from support import MINI, PG_URL, make_settings
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from consentry.app import create_app
 from consentry.bootstrap import bootstrap
 from consentry.config import Settings
 from consentry.events.embedded import with_relay
-from consentry.http.app import create_app
 from consentry.services.checkpoint_schedule import with_checkpoints
 
 

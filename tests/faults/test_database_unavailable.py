@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
-from consentry.http.app import create_app
 from ledger_audit import audit
 from live_server import LiveServer, free_port, server_env
 from support import bearer, make_settings

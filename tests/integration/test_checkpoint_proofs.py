@@ -12,9 +12,9 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain import merkle
-from consentry.http.app import create_app
 from consentry.services import checkpoints
 from consentry.services.receipt_signing import load_receipt_keys, new_signing_key_pem
 from support import TEST_SECRET, bearer, make_settings

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.http.app import create_app
 from consentry.services.checkpoint_schedule import (
     CheckpointScheduler,
     scheduler,

@@ -170,7 +170,9 @@ def receipt_files(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Path, Path]
     try:
         container.consents.change("s1", [Change("ads", ChoiceState.GRANTED)], Context("web"))
         event = container.queries.history("s1").events[0]
-        signed = receipt_service(container).issue("s1", event.event_id)
+        signed = receipt_service(container.catalogue, container.queries, container.settings).issue(
+            "s1", event.event_id
+        )
         assert signed is not None
         receipt = tmp_path / signed.filename
         receipt.write_bytes(signed.file_bytes())

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.catalogue_io import CatalogueError, parse_catalogue
 from consentry.config import Settings
-from consentry.http.app import create_app
 from support import TEST_SECRET, bearer
 
 MARKETPLACE = Path(__file__).resolve().parents[2] / "catalogues" / "marketplace.yaml"

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from consentry.api.fastpaths import valid_check
 from consentry.api.schemas import DecisionIn
+from consentry.app import ConsentryAPI, create_app
 from consentry.bootstrap import Container
-from consentry.http.app import ConsentryAPI, create_app
 from support import bearer
 
 SUBJECTS = ["s-granted", "s-denied", "s-never", "s-ca"]

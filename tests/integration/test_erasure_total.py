@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.http.app import create_app
 from consentry.services.ledger import verify
 from consentry.storage import deliveries
 from consentry.storage.tables import metadata

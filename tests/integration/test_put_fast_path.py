@@ -25,8 +25,8 @@ from pydantic import ValidationError
 
 from consentry.api.fastpaths import PermissionPutFastPath, plain_change
 from consentry.api.schemas import PermissionIn
+from consentry.app import ConsentryAPI, create_app
 from consentry.bootstrap import Container
-from consentry.http.app import ConsentryAPI, create_app
 from consentry.services.ledger import verify
 from consentry.storage.database import LOOP_APPLICATION_NAME
 from support import bearer

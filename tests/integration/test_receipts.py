@@ -14,9 +14,9 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
-from consentry.http.app import create_app
 from consentry.services.receipt_signing import (
     ReceiptInvalid,
     load_receipt_keys,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
-from consentry.http.app import create_app
 from consentry.services.tokens import TokenService
 from consentry.standards.gpp import decode_gpp
 from consentry.standards.usnat import UsNat

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
 from consentry.domain.planning import Change, Context
@@ -21,7 +22,6 @@ from consentry.domain.state import ChoiceState
 from consentry.events.embedded import relay_config, with_relay
 from consentry.events.relay import Relay, build_relay
 from consentry.events.webhooks import EVENT_HEADER, SIGNATURE_HEADER, verify_signature
-from consentry.http.app import create_app
 from consentry.storage.tables import webhook_deliveries
 from support import TEST_SECRET, bearer
 from webhook_receiver import SECRET, SECRET_ENV, Receiver, receiving, webhook_catalogue

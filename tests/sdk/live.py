@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from consentry.app import create_app
 from consentry.bootstrap import Container
-from consentry.http.app import create_app
 
 
 class ServerThread:

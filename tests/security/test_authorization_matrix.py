@@ -23,12 +23,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.http import access
 from consentry.http.access import SCOPE, SUBJECT_SCOPED, Access
-from consentry.http.app import create_app
 from consentry.scopes import Scope
 from consentry.storage.tables import api_keys
 from support import TEST_SECRET, make_settings

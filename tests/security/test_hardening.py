@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.catalogue_io import MAX_BYTES, CatalogueError, parse_catalogue
 from consentry.config import DEMO_JWT_SECRET, InsecureSettings, Settings
-from consentry.http.app import create_app
 from consentry.http.ratelimit import TokenBuckets
 from consentry.storage.tables import api_keys
 from support import bearer, make_settings

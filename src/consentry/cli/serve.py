@@ -20,8 +20,8 @@ DEMO_APP_FACTORY = "consentry.cli.serve:demo_app"
 
 def demo_app() -> FastAPI:
     """``consentry.asgi:create`` with the demo's wiring (its partners get the webhooks)."""
+    from consentry.app import create_app
     from consentry.events.embedded import with_relay
-    from consentry.http.app import create_app
 
     settings = Settings()
     settings.check_secure()
@@ -57,7 +57,7 @@ def serve(
     """Run the HTTP API (and page) with uvicorn."""
     import uvicorn
 
-    from consentry.api.protocol import BoundedHttpToolsProtocol
+    from consentry.http.protocol import BoundedHttpToolsProtocol
 
     settings = load_settings(demo=demo or None)
     try:

@@ -13,12 +13,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from consentry.demo.customers import DEMO_CUSTOMERS
 from consentry.http.problems import problem_response
+from consentry.http.session import LOGIN_COOKIE
 from consentry.storefront.device import COOKIE as DEVICE_COOKIE
 from consentry.storefront.device import Devices
 from consentry.storefront.routes import merge_device
 from consentry.web.auth import SignedIn, authenticate, start_session
 from consentry.web.pages import FormText, Web, WebDep, private
-from consentry.web.session import LOGIN_COOKIE
 
 router = APIRouter(include_in_schema=False)
 

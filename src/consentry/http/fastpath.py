@@ -1,6 +1,6 @@
 """The fast paths' base: an API route's common case answered in pure ASGI.
 
-A fast path sits in front of FastAPI (see ``http/app.py``) and answers, without FastAPI's
+A fast path sits in front of FastAPI (see ``app.py``) and answers, without FastAPI's
 per-request machinery (routing, dependencies, pydantic models, thread hops), only the requests
 whose answer it can be sure of; the route stays the reference. The contract every fast path
 keeps, enforced here once:

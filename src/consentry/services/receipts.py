@@ -39,7 +39,7 @@ from consentry.services.receipt_signing import (
 )
 
 if TYPE_CHECKING:
-    from consentry.bootstrap import Container
+    from consentry.config import Settings
 
 SCHEMA_VERSION = "consentry-receipt/1"
 CONFORMS_TO = "ISO/IEC TS 27560:2023"
@@ -299,9 +299,9 @@ class ReceiptService:
         return SignedReceipt(json.loads(payload), self.keys.sign(payload))
 
 
-def receipt_service(container: Container) -> ReceiptService:
-    """The receipt service for a wired container (keys from its settings; cheap to build).
-    Raises ``receipt_signing.ReceiptKeyError`` when a configured key cannot be used."""
-    return ReceiptService(
-        container.catalogue, container.queries, load_receipt_keys(container.settings)
-    )
+def receipt_service(
+    catalogue: Catalogue, queries: SubjectQueries, settings: Settings
+) -> ReceiptService:
+    """The receipt service with the keys the settings name (cheap to build). Raises
+    ``receipt_signing.ReceiptKeyError`` when a configured key cannot be used."""
+    return ReceiptService(catalogue, queries, load_receipt_keys(settings))

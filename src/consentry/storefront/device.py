@@ -14,8 +14,8 @@ import time
 from datetime import timedelta
 
 from consentry.config import Settings
+from consentry.http.session import Signer
 from consentry.services.tokens import TokenService
-from consentry.web.session import Signer
 
 COOKIE = "consentry_device"
 PREFIX = "device-"

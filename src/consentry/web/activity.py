@@ -8,10 +8,10 @@ from datetime import UTC, datetime, time
 
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.events import Event, EventKind
+from consentry.http.session import Session
 from consentry.services.uses import UseGroup
 from consentry.web.i18n import Translator
 from consentry.web.labels import action_text, source_text
-from consentry.web.session import Session
 
 CHOICE_EVENTS = frozenset({EventKind.PERMISSION_GRANTED, EventKind.PERMISSION_DENIED})
 

@@ -16,9 +16,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from consentry.http import credentials, gpc
 from consentry.http.problems import problem_response
+from consentry.http.session import SESSION_COOKIE, SESSION_TTL, Session
 from consentry.services.signals import honour_gpc
 from consentry.web.pages import Web, private
-from consentry.web.session import SESSION_COOKIE, SESSION_TTL, Session
 
 
 def start_session(

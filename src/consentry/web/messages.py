@@ -11,9 +11,9 @@ from typing import Any
 from fastapi.responses import Response
 
 from consentry.domain.catalogue import Catalogue, LegalBasis
+from consentry.http.session import FLASH_COOKIE, FLASH_TTL, Session
 from consentry.web.i18n import Translator
 from consentry.web.pages import Web
-from consentry.web.session import FLASH_COOKIE, FLASH_TTL, Session
 from consentry.web.view_model import PageModel
 
 Flash = dict[str, Any]

@@ -16,8 +16,8 @@ from starlette.staticfiles import StaticFiles
 
 from consentry.bootstrap import Container
 from consentry.http.deps import ContainerDep
+from consentry.http.session import LANG_COOKIE, LANG_TTL, Session, Signer
 from consentry.web import i18n
-from consentry.web.session import LANG_COOKIE, LANG_TTL, Session, Signer
 
 # A short text field of the page's forms (CSRF token, language, choice).
 FormText = Annotated[str | None, Form(max_length=200)]

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from consentry.domain.planning import Context
+from consentry.http.session import FLASH_COOKIE, SESSION_COOKIE, Session
 from consentry.web import messages
 from consentry.web.auth import SignedIn, session_for_change, signed_in
 from consentry.web.pages import FormText, WebDep, private
-from consentry.web.session import FLASH_COOKIE, SESSION_COOKIE, Session
 
 ERASED = "erased"
 

@@ -18,6 +18,7 @@ from consentry.domain.errors import DomainError, NoticeOutdated
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.http.problems import problem_response
+from consentry.http.session import SESSION_COOKIE, Session
 from consentry.services import bulk
 from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable, receipt_service
@@ -28,7 +29,6 @@ from consentry.web.auth import SignedIn, session_for_change, signed_in
 from consentry.web.loading import page_model
 from consentry.web.pages import STATIC_PREFIX, FormText, Web, WebDep, private, static_files
 from consentry.web.receipt_page import receipt_view
-from consentry.web.session import SESSION_COOKIE, Session
 
 __all__ = ["STATIC_PREFIX", "router", "static_files"]
 
@@ -134,7 +134,9 @@ def receipt(event_id: EventId, web: WebDep) -> Response:
         return auth
     tr = web.tr
     try:
-        signed = receipt_service(web.container).issue(auth.session.subject, event_id)
+        signed = receipt_service(
+            web.container.catalogue, web.container.queries, web.container.settings
+        ).issue(auth.session.subject, event_id)
     except (ReceiptsUnavailable, ReceiptKeyError) as exc:
         log.warning("a consent receipt could not be issued: %s", exc)
         return _message_page(

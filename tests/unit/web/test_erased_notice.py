@@ -11,13 +11,13 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.bootstrap import Container
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.http.app import create_app
+from consentry.http.session import Session, Signer
 from consentry.web import i18n
 from consentry.web.activity import erased_notice
-from consentry.web.session import Session, Signer
 from support import TEST_SECRET, bearer
 
 ERASED = "2025-03-14"

@@ -17,6 +17,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.config import Settings
 from consentry.domain.catalogue import Catalogue
@@ -26,7 +27,6 @@ from consentry.domain.state import ChoiceState
 from consentry.events.embedded import relay_config
 from consentry.events.publisher import FeedPublisher
 from consentry.events.relay import Relay, build_relay
-from consentry.http.app import create_app
 from consentry.services.consents import ConsentService
 from consentry.services.receipt_signing import (
     ReceiptInvalid,

@@ -11,10 +11,10 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.http.app import create_app
 from consentry.services.queries import SubjectQueries
 from consentry.services.receipt_signing import (
     load_receipt_keys,

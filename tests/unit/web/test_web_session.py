@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from consentry.web.session import SESSION_TTL, Signer
+from consentry.http.session import SESSION_TTL, Signer
 
 
 def test_a_session_round_trips_and_a_tampered_one_is_refused() -> None:

@@ -28,7 +28,9 @@ def get_receipt(
     """``{"receipt": {...}, "jws": "..."}``, byte for byte the file ``consentry receipt verify``
     checks (any change to it fails verification)."""
     try:
-        signed = receipt_service(container).issue(sid, event_id)
+        signed = receipt_service(container.catalogue, container.queries, container.settings).issue(
+            sid, event_id
+        )
     except (ReceiptsUnavailable, ReceiptKeyError) as exc:
         raise Problem(503, str(exc), code="receipts_unavailable") from exc
     if signed is None:

@@ -32,9 +32,9 @@ from consentry.demo import shop as demo_shop
 from consentry.http import access, gpc, problems, ratelimit, security
 from consentry.http.limits import BodyLimit
 from consentry.http.measure import Measure
+from consentry.http.session import Signer
 from consentry.storefront import routes as storefront_routes
 from consentry.web import routes as web_routes
-from consentry.web.session import Signer
 
 
 def _freeze_startup_objects() -> None:
