@@ -12,9 +12,9 @@ from pathlib import Path
 
 from consentry.bootstrap import bootstrap
 from consentry.config import Settings
+from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.reports.evidence import period_report, subject_report
-from consentry.services.consents import Change, Context
 from consentry.services.demo import seed
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "evidence"
