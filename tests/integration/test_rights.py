@@ -364,7 +364,8 @@ def test_time_limited_grants_expire(
         < timedelta(days=7, minutes=1)
     )
     assert ask(client, service, "recommendations", "behaviour.browsing")["allowed"] is True
-    monkeypatch.setattr(container.consents, "clock", lambda: start + timedelta(hours=2))
+    for clocked in (container.consents, container.queries, container.decisions):
+        monkeypatch.setattr(clocked, "clock", lambda: start + timedelta(hours=2))
     assert ask(client, service, "recommendations", "behaviour.browsing")["reason"] == "expired"
     assert ask(client, service, "marketing.email", "profile.contact")["allowed"] is True
     states = {
