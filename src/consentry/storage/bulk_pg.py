@@ -1,7 +1,7 @@
 """PostgreSQL side of ``bulk``: array lookups for the batch's reads, ``COPY`` for its rows.
 
 Everything runs on the driver's own connection inside the caller's transaction (as
-``database.driver_rows`` does), and rows travel as COPY text: one round trip per table.
+``postgres.driver_rows`` does), and rows travel as COPY text: one round trip per table.
 """
 
 from __future__ import annotations

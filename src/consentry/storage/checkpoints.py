@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from consentry.storage.database import backend_of
 from consentry.storage.tables import checkpoints, subjects
 
 
@@ -35,8 +36,7 @@ def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> Generator[Any, N
     the driver, in the connection's transaction (a server-side cursor on PostgreSQL). The
     passes over a whole ledger are dominated by per-row work."""
     driver: Any = conn.connection.driver_connection
-    postgresql = conn.dialect.name == "postgresql"
-    cursor = driver.cursor(name=f"consentry_pass_{id(params)}") if postgresql else driver.cursor()
+    cursor = backend_of(conn).pass_cursor(driver, f"consentry_pass_{id(params)}")
     try:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(10_000):
@@ -46,7 +46,7 @@ def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> Generator[Any, N
 
 
 def _param(conn: Connection) -> str:
-    return "%(ref)s" if conn.dialect.name == "postgresql" else ":ref"
+    return backend_of(conn).param("ref")
 
 
 def heads(conn: Connection) -> Iterator[tuple[str, int, str]]:
