@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from consentry.domain.events import Event
     from consentry.domain.state import Choice
+    from consentry.storage.bulk_rows import BulkWriter
     from consentry.storage.changes import Current, Head
     from consentry.storage.keys import KeyRecord
     from consentry.storage.outbox import OutboxMessage
@@ -37,6 +38,7 @@ class Backend(Protocol):
     locks_rows: bool
     # Statements can commit on their own (autocommit), sparing BEGIN and COMMIT.
     statements_commit: bool
+    bulk: BulkWriter  # the statements of a bulk import (``bulk.py``)
 
     def engines(self, url: str) -> tuple[Engine, Engine]:
         """The (write, read) engines for ``url`` (possibly one engine twice)."""

@@ -36,7 +36,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from consentry.domain import messages
 from consentry.domain.events import GENESIS, Event
 from consentry.domain.state import Choice
-from consentry.storage import outbox, pseudonyms
+from consentry.storage import bulk_pg, outbox, pseudonyms
+from consentry.storage.bulk_rows import BulkWriter
 from consentry.storage.changes import Current, Head, outbox_message, require_moved
 from consentry.storage.keys import KeyRecord
 from consentry.storage.outbox import OutboxMessage
@@ -283,6 +284,7 @@ class PostgresBackend:
     in_process = False
     locks_rows = True
     statements_commit = True
+    bulk: BulkWriter = bulk_pg  # the statements of a bulk import
 
     def engines(self, url: str) -> tuple[Engine, Engine]:
         engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)

@@ -33,8 +33,9 @@ from sqlalchemy.pool import NullPool
 from consentry.domain import messages
 from consentry.domain.events import GENESIS, Event
 from consentry.domain.state import Choice
-from consentry.storage import keys, outbox, pseudonyms
+from consentry.storage import bulk_sqlite, keys, outbox, pseudonyms
 from consentry.storage.backend import RelayBusy
+from consentry.storage.bulk_rows import BulkWriter
 from consentry.storage.changes import Current, Head, conflict, outbox_message
 from consentry.storage.keys import KeyRecord
 from consentry.storage.outbox import OutboxMessage
@@ -214,6 +215,7 @@ class SqliteBackend:
     in_process = True
     locks_rows = False
     statements_commit = False
+    bulk: BulkWriter = bulk_sqlite  # the statements of a bulk import
 
     def engines(self, url: str) -> tuple[Engine, Engine]:
         return _sqlite_engine(url, immediate=True), _sqlite_engine(url, immediate=False)
