@@ -153,4 +153,6 @@ def test_a_grant_reads_the_same_in_the_servers_form_and_in_any_other() -> None:
     written = json.loads(encode(MESSAGES[0]))
     assert decode({**written, "seq": "3"}) == decode(written) == MESSAGES[0]
     partial = {k: v for k, v in written.items() if k not in ("source", "expires_at")}
-    assert decode(partial) == dataclasses.replace(MESSAGES[0], source=None, expires_at=None)
+    grant = MESSAGES[0]
+    assert isinstance(grant, PermissionChanged)
+    assert decode(partial) == dataclasses.replace(grant, source=None, expires_at=None)
