@@ -5,7 +5,7 @@
 Each change appends a hash-chained event, updates the projection and writes an outbox row in
 one transaction (on SQLite, concurrent changes share one: group commit,
 ``storage/group_commit.py``). Reported per change: this process's CPU time, the statements
-sent to the database (through SQLAlchemy or ``database.driver_rows``; transaction control and
+sent to the database (through SQLAlchemy or ``postgres.driver_rows``; transaction control and
 connection checks not included), on PostgreSQL the CPU time of the database backends that
 served it (from /proc, so only when the server runs on this machine), on SQLite the changes
 per group-commit batch; and beside it ``plain_insert``: as many single-row transactions from
@@ -32,7 +32,7 @@ from consentry.bootstrap import bootstrap
 from consentry.config import Settings
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.storage import database
+from consentry.storage import postgres
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "catalogues" / "marketplace.yaml"
 
@@ -66,7 +66,7 @@ def run(url: str, changes: int, threads: int) -> dict[str, Any]:
         if pid:
             backends.add(int(pid))
 
-    driver_rows = getattr(database, "driver_rows", None)
+    driver_rows = getattr(postgres, "driver_rows", None)
 
     def counted(conn: Any, sql: str, params: Any) -> Any:  # the statements sent past SQLAlchemy
         statements[0] += 1
@@ -75,7 +75,7 @@ def run(url: str, changes: int, threads: int) -> dict[str, Any]:
         return driver_rows(conn, sql, params)  # type: ignore[misc]
 
     if driver_rows is not None:
-        database.driver_rows = counted
+        postgres.driver_rows = counted
 
     def writer(t: int, count: int = per_thread) -> None:
         for i in range(count):
@@ -102,7 +102,7 @@ def run(url: str, changes: int, threads: int) -> dict[str, Any]:
     group = container.consents.group
     container.close()
     if driver_rows is not None:
-        database.driver_rows = driver_rows
+        postgres.driver_rows = driver_rows
     done = per_thread * threads
     result: dict[str, Any] = {
         "database": url.split(":", 1)[0],

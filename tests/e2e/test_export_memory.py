@@ -17,7 +17,6 @@ import pytest
 from consentry import crypto
 from consentry.bootstrap import bootstrap
 from consentry.domain.events import EventKind, seal
-from consentry.storage import changes
 from consentry.storage import repository as repo
 from live_server import LiveServer, server_env
 from support import make_settings
@@ -65,7 +64,7 @@ def write_long_history(database_url: str) -> None:
                     )
                     batch.append(event)
                     prev = event.hash
-                changes.write(conn, SID, head, batch, start + timedelta(seconds=seq))
+                container.db.backend.write(conn, SID, head, batch, start + timedelta(seconds=seq))
                 seq = batch[-1].seq
     finally:
         container.close()

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from consentry.bootstrap import Container, bootstrap
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.events.outbox import OutboxMessage, shard_of
-from consentry.events.publisher import FeedPublisher, NatsPublisher, PublishError
+from consentry.events.publisher import FeedPublisher, NatsPublisher, PublishError, shard_of
 from consentry.events.relay import Relay
+from consentry.storage.outbox import OutboxMessage
 from nats_follow import BlockingNatsFollower, StreamChange
 from nats_support import NatsNames, read_stream
 from support import make_settings

@@ -19,7 +19,6 @@ from consentry.domain.planning import Change, Context
 from consentry.domain.state import Choice, ChoiceState
 from consentry.services.idempotency import Idempotency
 from consentry.services.ledger import verify
-from consentry.storage import changes
 from consentry.storage.tables import events, metadata, outbox, permission_states, subjects
 from support import make_settings, ref_of
 
@@ -65,13 +64,14 @@ def nothing_written(container: Container) -> bool:
 def test_a_change_that_fails_after_its_write_in_a_transaction_leaves_no_trace(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    written = changes.write
+    backend = container.db.backend
+    written = backend.write
 
     def write_then_fail(*args: Any, **kwargs: Any) -> None:
         written(*args, **kwargs)  # events, projection and outbox rows, in the transaction
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(changes, "write", write_then_fail)
+    monkeypatch.setattr(backend, "write", write_then_fail)
     # An idempotency record is written after the change: this change runs in a transaction.
     idem = Idempotency("cred", "k1", "fp")
     with pytest.raises(RuntimeError):
@@ -251,7 +251,7 @@ def test_a_write_after_the_head_moved_writes_nothing(container: Container) -> No
     consents = container.consents
     consents.change("s1", [Change("recs", GRANT)], Context())
     with container.db.read() as conn:
-        seen = changes.current(conn, "s1", ["recs"])
+        seen = container.db.backend.current(conn, "s1", ["recs"])
     consents.change("s1", [Change("recs", DENY)], Context())  # another writer moves the head
     now = consents.clock()
     late = seal(
@@ -268,7 +268,7 @@ def test_a_write_after_the_head_moved_writes_nothing(container: Container) -> No
     )
     choice = Choice("ads", DENY, "3", now, "api", event_id=late.event_id)
     with pytest.raises(ConcurrencyConflict), container.db.write() as conn:
-        changes.write(conn, "s1", seen.head, [late], now, [choice])
+        container.db.backend.write(conn, "s1", seen.head, [late], now, [choice])
     assert (count(container, events), count(container, outbox)) == (2, 2)
     assert "ads" not in {v.id for v in container.queries.permissions("s1") if v.state != "default"}
     assert verify(container.db).broken is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -146,3 +147,12 @@ def test_a_kind_from_a_newer_server_reads_whole() -> None:
 def test_what_no_reader_can_use_is_malformed(data: Any) -> None:
     with pytest.raises(MalformedMessage):
         decode(data)
+
+
+def test_a_grant_reads_the_same_in_the_servers_form_and_in_any_other() -> None:
+    written = json.loads(encode(MESSAGES[0]))
+    assert decode({**written, "seq": "3"}) == decode(written) == MESSAGES[0]
+    partial = {k: v for k, v in written.items() if k not in ("source", "expires_at")}
+    grant = MESSAGES[0]
+    assert isinstance(grant, PermissionChanged)
+    assert decode(partial) == dataclasses.replace(grant, source=None, expires_at=None)

@@ -16,7 +16,8 @@ from consentry.catalogue_io import CatalogueError
 from consentry.config import Settings
 from consentry.events.embedded import relay_config
 from consentry.events.publisher import NatsPublisher, PublishError
-from consentry.events.relay import Relay, RelayBusy, RelayStats, build_relay, single_relay_lock
+from consentry.events.relay import Relay, RelayStats, build_relay, single_relay_lock
+from consentry.storage.backend import RelayBusy
 
 
 def _say(message: str) -> None:

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 
 from consentry.bootstrap import Container
 from consentry.config import Settings
-from consentry.events.relay import Relay, RelayBusy, RelayConfig, build_relay, single_relay_lock
+from consentry.events.relay import Relay, RelayConfig, build_relay, single_relay_lock
+from consentry.storage.backend import RelayBusy
 from consentry.storage.database import Database
 
 log = logging.getLogger("consentry.relay")
@@ -34,7 +35,7 @@ def relay_config(settings: Settings, nats_url: str | None = None) -> RelayConfig
 
 def embedded_wanted(settings: Settings, db: Database) -> bool:
     if settings.relay is None:
-        return db.dialect == "sqlite"
+        return db.backend.in_process
     return settings.relay == "embedded"
 
 

@@ -14,6 +14,7 @@ event loop in a daemon thread and exposes a blocking ``publish``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -29,10 +30,15 @@ from consentry.replica.jetstream import (
 )
 
 if TYPE_CHECKING:  # the outbox needs SQLAlchemy
-    from consentry.events.outbox import OutboxMessage
+    from consentry.storage.outbox import OutboxMessage
 
 T = TypeVar("T")
 log = logging.getLogger("consentry.nats")
+
+
+def shard_of(key: str, shards: int) -> int:
+    """A stable shard for a subject key (the same in every process and language)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % shards
 
 
 class PublishError(Exception):
@@ -145,8 +151,6 @@ class NatsPublisher:
         # are awaited together (one round trip for the batch, not one per row). No wait_stall:
         # a batch stays far below nats-py's 4000 pending publishes, and a stall timeout costs
         # a task per message.
-        from consentry.events.outbox import shard_of
-
         pending = []
         for m in messages:
             pending.append(

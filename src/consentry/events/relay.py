@@ -7,10 +7,12 @@ publishing and marking leaves the rows unpublished: the next round publishes the
 (at least once; JetStream drops the copy within its duplicate window, consumers dedupe by
 event id after it).
 
-- PostgreSQL: the round runs in one transaction holding the claimed rows (``FOR UPDATE SKIP
-  LOCKED``), so any number of relays can run; see ``outbox.in_order`` for per-subject order.
-- SQLite: one relay per database file (a lock file next to it makes sure); the batch is read,
-  published, then marked in a short write transaction, so API writers never wait on NATS.
+- Where rows can be locked (PostgreSQL: ``Backend.locks_rows``), the round runs in one
+  transaction holding the claimed rows (``FOR UPDATE SKIP LOCKED``), so any number of relays
+  can run; see ``storage/outbox.in_order`` for per-subject order.
+- Elsewhere (SQLite): one relay per database file (a lock file next to it makes sure); the
+  batch is read, published, then marked in a short write transaction, so API writers never
+  wait on NATS.
 
 Each round looks only from a floor up: the position after the last round's rows. Marking a
 row published leaves a dead entry in PostgreSQL's index of unpublished rows until VACUUM, and
@@ -21,26 +23,22 @@ relay that died holding them) are found by a full sweep, once every ``SWEEP_EVER
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO
 
 from sqlalchemy import Connection
-from sqlalchemy.engine import make_url
 
 from consentry.domain.catalogue import Catalogue
-from consentry.events import outbox
-from consentry.events.outbox import OutboxMessage
 from consentry.events.publisher import FeedPublisher, NatsPublisher, Publisher
 from consentry.events.webhooks import WebhookDispatcher, plan
-from consentry.storage import deliveries
+from consentry.storage import deliveries, outbox
 from consentry.storage.database import Database
+from consentry.storage.outbox import OutboxMessage
 
 log = logging.getLogger("consentry.relay")
 
@@ -55,10 +53,6 @@ MAX_HOLES = 10_000  # more missing positions than that at once: leave them to th
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class RelayBusy(RuntimeError):
-    """Another relay already runs on this SQLite database."""
 
 
 @dataclass
@@ -114,10 +108,10 @@ class Relay:
         floor = self._floor
         if time.monotonic() - self._swept >= SWEEP_EVERY:
             floor, self._swept = 0, time.monotonic()
-        if self.db.dialect == "postgresql":
+        if self.db.backend.locks_rows:
             with self.db.write_engine.begin() as conn:
                 claimed = outbox.claim(conn, self.batch_size, floor)
-                batch = outbox.in_order(conn, claimed)
+                batch = self.db.backend.outbox_in_order(conn, claimed)
                 if batch:
                     self.publisher.publish(batch)
                     self._mark(conn, batch)
@@ -164,7 +158,7 @@ class Relay:
             if owed:
                 self.stats.planned += deliveries.enqueue(conn, owed, self.clock())
                 self._planned_since_pump = True
-        outbox.mark_published(conn, [m.position for m in batch], self.clock())
+        self.db.backend.mark_published(conn, [m.position for m in batch], self.clock())
 
     def step(self, outbox: bool = True) -> int:
         """One round: the outbox (unless only a webhook worker woke the loop), then webhooks."""
@@ -252,20 +246,10 @@ class Relay:
 
 
 def single_relay_lock(db: Database) -> IO[bytes] | None:
-    """On a SQLite file, hold ``<file>.relay.lock`` for as long as the relay runs (raises
-    RelayBusy when another process has it). Elsewhere there is nothing to hold (None)."""
-    if db.dialect != "sqlite":
-        return None
-    name = make_url(db.url).database
-    if not name or name == ":memory:":
-        return None
-    handle = Path(f"{name}.relay.lock").open("ab")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        handle.close()
-        raise RelayBusy(f"another relay runs on {name}") from exc
-    return handle
+    """What keeps a second relay off this database, held for as long as the relay runs
+    (``Backend.relay_lock``: a lock file next to a SQLite file; None on PostgreSQL). Raises
+    RelayBusy when another process has it."""
+    return db.backend.relay_lock(db.url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,10 +36,10 @@ import httpx
 from consentry import __version__
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.messages import PERMISSION_DENIED, PermissionChanged, SubjectErased, dumps
-from consentry.events.outbox import OutboxMessage
 from consentry.storage import deliveries as store
 from consentry.storage.database import Database
 from consentry.storage.deliveries import DeliveryRow, NewDelivery
+from consentry.storage.outbox import OutboxMessage
 
 log = logging.getLogger("consentry.webhooks")
 

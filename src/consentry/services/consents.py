@@ -49,7 +49,7 @@ class ConsentService:
         # On SQLite, whose writers queue for one lock anyway, concurrent changes of this
         # process share one transaction and one commit. PostgreSQL runs them side by side on
         # their own connections (one connection running a batch in turn was slower there).
-        self.group = GroupCommit(db) if db.dialect == "sqlite" else None
+        self.group = GroupCommit(db) if db.backend.in_process else None
 
     def resolve(self, permission_id: str) -> Permission:
         return planning.permission_of(self.index.permissions, permission_id)
@@ -112,7 +112,7 @@ class ConsentService:
         # In the change's transaction, or in a savepoint of a batch's (GroupCommit).
         # The chain's reference and head, the jurisdiction, the choices this change touches
         # and the writer's key.
-        found = ledger_writes.current(
+        found = self.db.backend.current(
             conn, subject_id, [p.id for p in planning.unique(perms)], _hash_of(key)
         )
         ref = found.ref
@@ -131,7 +131,7 @@ class ConsentService:
             now,
             sealing=_sealing(lambda: repo.subject_key(conn, ref, now)),
         )
-        ledger_writes.write(conn, subject_id, found.head, planned.new, now, planned.projected)
+        self.db.backend.write(conn, subject_id, found.head, planned.new, now, planned.projected)
         if idempotency is not None:
             idempotent.remember(conn, idempotency, planned.outcome, now, subject_id)
         return planned.outcome

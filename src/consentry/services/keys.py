@@ -73,7 +73,7 @@ class KeyService:
         if not _well_formed(secret):
             return None
         with self.db.read() as conn:
-            record = key_rows.find_by_hash(conn, _digest(secret))
+            record = self.db.backend.find_key(conn, _digest(secret))
         if record is None or record.revoked_at is not None:
             return None
         return ServiceKey(record.key_id, record.name, frozenset(Scope(s) for s in record.scopes))

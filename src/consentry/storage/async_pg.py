@@ -2,7 +2,7 @@
 
 The write path (``changes``) runs in a worker thread on a pooled SQLAlchemy connection. A
 plain change (no personal field to seal, no idempotency record) needs no transaction: one
-read, then one write statement guarded by optimistic concurrency (``changes.write_statement``).
+read, then one write statement guarded by optimistic concurrency (``postgres.write_statement``).
 Here those same two statements run on psycopg's async connections, from the server's own
 event loop, which saves the hop to a thread and back and SQLAlchemy's per-connection work.
 
@@ -24,7 +24,7 @@ from psycopg import pq
 
 from consentry.domain.events import Event
 from consentry.domain.state import Choice
-from consentry.storage import changes
+from consentry.storage import changes, postgres
 
 Connect = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
 
@@ -71,10 +71,10 @@ async def current(
     permission_ids: Sequence[str],
     key_hash: str | None,
 ) -> changes.Current:
-    """``changes.current`` on an async connection."""
-    params = changes.current_params(subject_id, permission_ids, key_hash)
-    cursor = await conn.execute(changes.CURRENT_POSTGRESQL, params)
-    return changes.current_of(await cursor.fetchall())
+    """``PostgresBackend.current`` on an async connection."""
+    params = postgres.current_params(subject_id, permission_ids, key_hash)
+    cursor = await conn.execute(postgres.CURRENT, params)
+    return postgres.current_of(await cursor.fetchall())
 
 
 async def write(
@@ -85,12 +85,12 @@ async def write(
     now: datetime,
     choices: Sequence[Choice],
 ) -> None:
-    """``changes.write`` on an async connection, in one statement that commits on its own;
+    """``PostgresBackend.write`` on an async connection, in one statement that commits on its own;
     ConcurrencyConflict when another writer moved the head first (or, for a subject's first
     change, inserted it first)."""
     if not new:
         return
-    sql, params = changes.write_statement(subject_id, expected, new, now, choices)
+    sql, params = postgres.write_statement(subject_id, expected, new, now, choices)
     try:
         cursor = await conn.execute(sql, params)
     except psycopg.errors.UniqueViolation as exc:

@@ -25,7 +25,7 @@ The guarantees of a live change hold:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,8 +43,9 @@ from consentry.domain.imports import (
 )
 from consentry.domain.messages import dumps
 from consentry.storage import pseudonyms
+from consentry.storage.bulk_rows import HeadRow, Plan
+from consentry.storage.database import backend_of
 
-SQLITE_CACHE_KB = 64 * 1024  # the import connection's page cache on SQLite
 KINDS = {"granted": "permission_granted", "denied": "permission_denied"}
 
 
@@ -57,50 +58,11 @@ def _refs_for(conn: Connection, subject_ids: Iterable[str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class HeadRow:
-    seq: int
-    hash: str
-    erased: bool
-
-
-@dataclass(slots=True)
-class Plan:
-    """The rows one batch writes. Times are ``iso_z`` text (UTC, microseconds); each dialect
-    writes them in its own form. Channel and expiry are never set by an import.
-
-    - ``events``: event_id, subject_ref, seq, kind, permission_id, state, options (as stored),
-      notice_version, locale, source, occurred_at, prev_hash, hash;
-    - ``outbox``: event_id, subject_id, payload;
-    - ``states_*``: subject_id, permission_id, state, options, notice_version, source,
-      updated_at, event_id (``fresh``: subjects new to the ledger; ``merge``: seen before);
-    - ``heads_*``: subject_ref, subject_id, head_seq, head_hash.
-    """
-
-    events: list[tuple[Any, ...]] = field(default_factory=list)
-    outbox: list[tuple[str, str, str]] = field(default_factory=list)
-    states_fresh: list[tuple[Any, ...]] = field(default_factory=list)
-    states_merge: list[tuple[Any, ...]] = field(default_factory=list)
-    heads_new: list[tuple[str, str, int, str]] = field(default_factory=list)
-    heads_moved: list[tuple[str, str, int, str]] = field(default_factory=list)
-    keys_new: list[tuple[str, bytes]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
 class BatchOutcome:
     imported: int  # events written
     present: int  # records whose event the ledger already held (or repeated in the batch)
     refused: list[tuple[ImportRecord, str]]  # not written, and why (see ``split``)
     subjects: int  # subjects whose chain grew
-
-
-EVENT_COLUMNS = (
-    "event_id, subject_ref, seq, kind, permission_id, state, options, notice_version, "
-    "locale, source, channel, occurred_at, expires_at, prev_hash, hash"
-)
-STATE_COLUMNS = (
-    "subject_id, permission_id, state, options, notice_version, source, updated_at, "
-    "expires_at, event_id"
-)
 
 
 def plan(
@@ -237,16 +199,12 @@ def split(
 
 def prepare(conn: Connection) -> None:
     """Ready a connection that will write many batches (on SQLite: a larger page cache)."""
-    if conn.dialect.name == "sqlite":
-        raw: Any = conn.connection.driver_connection  # no transaction for a PRAGMA
-        raw.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+    backend_of(conn).bulk.prepare(conn)
 
 
 def write_batch(conn: Connection, records: Sequence[ImportRecord], now: datetime) -> BatchOutcome:
     """Write one batch in the caller's transaction (see the module's guarantees)."""
-    from consentry.storage import bulk_pg, bulk_sqlite  # each dialect's statements
-
-    side = bulk_pg if conn.dialect.name == "postgresql" else bulk_sqlite
+    side = backend_of(conn).bulk  # each database's statements
     refs = _refs_for(conn, {r.subject for r in records})
     heads = side.lock_heads(conn, sorted(set(refs.values())))
     present = side.present(conn, [r.event_id for r in records])

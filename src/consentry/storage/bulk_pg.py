@@ -1,7 +1,8 @@
-"""PostgreSQL side of ``bulk``: array lookups for the batch's reads, ``COPY`` for its rows.
+"""PostgreSQL side of ``bulk`` (a ``bulk_rows.BulkWriter``): array lookups for the batch's
+reads, ``COPY`` for its rows.
 
 Everything runs on the driver's own connection inside the caller's transaction (as
-``database.driver_rows`` does), and rows travel as COPY text: one round trip per table.
+``postgres.driver_rows`` does), and rows travel as COPY text: one round trip per table.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from consentry.storage.bulk import EVENT_COLUMNS, STATE_COLUMNS, HeadRow, Plan
+from consentry.storage.bulk_rows import EVENT_COLUMNS, STATE_COLUMNS, HeadRow, Plan
+
+
+def prepare(conn: Connection) -> None:
+    """Nothing to ready on PostgreSQL."""
+
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 

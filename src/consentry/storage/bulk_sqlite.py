@@ -1,4 +1,5 @@
-"""SQLite side of ``bulk``: chunked ``IN`` lookups and ``executemany`` on the driver's cursor.
+"""SQLite side of ``bulk`` (a ``bulk_rows.BulkWriter``): chunked ``IN`` lookups and
+``executemany`` on the driver's cursor.
 
 The caller's transaction is ``BEGIN IMMEDIATE`` (``Database.write``): it holds the database's
 one writer lock, so no live change interleaves with the batch. Times are stored as SQLAlchemy
@@ -13,9 +14,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from consentry.storage.bulk import EVENT_COLUMNS, STATE_COLUMNS, HeadRow, Plan
+from consentry.storage.bulk_rows import EVENT_COLUMNS, STATE_COLUMNS, HeadRow, Plan
 
 _CHUNK = 900  # bound parameters per lookup, below every SQLite build's limit
+CACHE_KB = 64 * 1024  # the import connection's page cache
+
+
+def prepare(conn: Connection) -> None:
+    """A larger page cache for a connection that will write many batches."""
+    raw: Any = conn.connection.driver_connection  # no transaction for a PRAGMA
+    raw.execute(f"PRAGMA cache_size = -{CACHE_KB}")
 
 
 def _stamp(moment: datetime) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from consentry.storage.database import Database
+from consentry.storage.database import Database, backend_of
 from consentry.storage.tables import checkpoints, subjects
 
 # The PostgreSQL advisory lock that elects the one process making the periodic checkpoint:
@@ -41,8 +41,7 @@ def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> Generator[Any, N
     the driver, in the connection's transaction (a server-side cursor on PostgreSQL). The
     passes over a whole ledger are dominated by per-row work."""
     driver: Any = conn.connection.driver_connection
-    postgresql = conn.dialect.name == "postgresql"
-    cursor = driver.cursor(name=f"consentry_pass_{id(params)}") if postgresql else driver.cursor()
+    cursor = backend_of(conn).pass_cursor(driver, f"consentry_pass_{id(params)}")
     try:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(10_000):
@@ -83,7 +82,7 @@ def newest(conn: Connection) -> CheckpointRow | None:
 
 
 def _param(conn: Connection) -> str:
-    return "%(ref)s" if conn.dialect.name == "postgresql" else ":ref"
+    return backend_of(conn).param("ref")
 
 
 def heads(conn: Connection) -> Iterator[tuple[str, int, str]]:

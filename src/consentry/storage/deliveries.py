@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Row, bindparam, delete, func, select, text, update
 
+from consentry.storage.tables import UTCDateTime
 from consentry.storage.tables import webhook_deliveries as wd
 
 PENDING, SENT, ACKNOWLEDGED, DEAD = "pending", "sent", "acknowledged", "dead"
@@ -64,6 +64,26 @@ def _row(row: Row[Any]) -> DeliveryRow:
     )
 
 
+_COLUMNS = (
+    "event_id",
+    "subject_id",
+    "recipient",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+# The same text on SQLite and PostgreSQL: both skip a row whose (event, recipient) is there.
+_ENQUEUE = text(
+    f"INSERT INTO webhook_deliveries ({', '.join(_COLUMNS)}) "  # nosec B608 - constant columns
+    f"VALUES ({', '.join(':' + name for name in _COLUMNS)}) "
+    "ON CONFLICT (event_id, recipient) DO NOTHING"
+).bindparams(
+    bindparam("next_attempt_at", type_=UTCDateTime), bindparam("created_at", type_=UTCDateTime)
+)
+
+
 def enqueue(conn: Connection, items: Sequence[NewDelivery], now: datetime) -> int:
     """Insert deliveries (returns how many); one already there for the same event and
     recipient is kept as is (the relay publishes at least once, so it may plan it twice)."""
@@ -82,12 +102,7 @@ def enqueue(conn: Connection, items: Sequence[NewDelivery], now: datetime) -> in
         }
         for i in items
     ]
-    keys = ["event_id", "recipient"]
-    if conn.dialect.name == "postgresql":
-        query: Any = postgresql.insert(wd).on_conflict_do_nothing(index_elements=keys)
-    else:
-        query = sqlite.insert(wd).on_conflict_do_nothing(index_elements=keys)
-    inserted = conn.execute(query, rows).rowcount
+    inserted = conn.execute(_ENQUEUE, rows).rowcount
     return inserted if inserted >= 0 else len(rows)  # some drivers do not count executemany
 
 
@@ -100,9 +115,9 @@ def claim_due(
         .where(wd.c.status.in_(OPEN), wd.c.next_attempt_at <= now)
         .order_by(wd.c.next_attempt_at, wd.c.id)
         .limit(limit)
+        # Locked on PostgreSQL, skipping rows another worker holds (SQLite: left out).
+        .with_for_update(skip_locked=True)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
     rows = [_row(r) for r in conn.execute(query)]
     if rows:
         conn.execute(

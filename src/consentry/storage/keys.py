@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
-from consentry.storage import database
 from consentry.storage.tables import api_keys
 
 
@@ -46,24 +45,9 @@ def _record(row: Row[Any]) -> KeyRecord:
 _BY_HASH = select(api_keys).where(api_keys.c.key_hash == bindparam("key_hash"))
 
 
-_BY_HASH_POSTGRESQL = (
-    "SELECT key_id, name, scopes, created_at, revoked_at FROM api_keys WHERE key_hash = %(h)s"
-)
-
-
 def find_by_hash(conn: Connection, key_hash: str) -> KeyRecord | None:
-    if conn.dialect.name == "postgresql":  # straight to the driver (see database.driver_rows)
-        found = database.driver_rows(conn, _BY_HASH_POSTGRESQL, {"h": key_hash})
-        if not found:
-            return None
-        key_id, name, scopes, created_at, revoked_at = found[0]
-        return KeyRecord(
-            key_id,
-            name,
-            frozenset(scopes.split()),
-            created_at.astimezone(UTC),
-            revoked_at.astimezone(UTC) if revoked_at is not None else None,
-        )
+    """The key whose secret hashes to ``key_hash``, through SQLAlchemy (on PostgreSQL the
+    request path asks ``Backend.find_key``, straight to the driver)."""
     row = conn.execute(_BY_HASH, {"key_hash": key_hash}).first()
     return _record(row) if row is not None else None
 

@@ -9,7 +9,7 @@ A later write with the same id finds no link and starts a new, empty chain.
 
 Every lookup of a subject's reference goes through this module: ``resolve`` for reads (None
 when the id has no chain), ``resolve_or_create`` inside a write transaction. The change path
-(``changes.current``) folds the same lookup into its one read statement (``ref_where``).
+(``Backend.current``) folds the same lookup into its one read statement (``ref_where``).
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime, nullable=True),
     Index("ix_outbox_unpublished", "published_at", "position"),
-    # Per-subject order across relays (events/outbox.in_order) and erasure look rows up by subject.
+    # Per-subject order across relays (storage/outbox.in_order) and erasure look rows up by subject.
     Index("ix_outbox_subject", "subject_id", "position"),
     sqlite_autoincrement=True,  # positions are never reused, even after pruning
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 
 from consentry.domain.messages import JurisdictionSet, PermissionChanged, SubjectErased
-from consentry.events.outbox import shard_of, subject_key
+from consentry.events.publisher import shard_of
+from consentry.storage.outbox import subject_key
 
 
 def test_a_shard_is_stable_and_within_range() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.messages import decode
-from consentry.events.outbox import OutboxMessage, subject_key
 from consentry.events.webhooks import ERASURE, OPT_OUT, backoff_delay, plan, sign, verify_signature
+from consentry.storage.outbox import OutboxMessage, subject_key
 
 REF = "c1" * 32  # the chain reference the server drew for cust-1
 SECRET = "whsec-unit-" + "k" * 32

@@ -1,4 +1,5 @@
-"""Claiming outbox rows for the relay, and the shard a subject's changes go to.
+"""Claiming outbox rows for the relay: the statements both backends share, and the helpers
+each backend runs with its own form of the rest (``sqlite.py``, ``postgres.py``).
 
 Every message of a subject, erasure included, is keyed by its chain's reference
 (``subject_ref``, random: ``storage/pseudonyms.py``), so all of them land on one shard, in order.
@@ -13,13 +14,12 @@ updates its ``subjects`` row first, so writers of one subject queue on that row 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Connection, String, any_, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from consentry.domain.messages import MalformedMessage, Message, decode
 from consentry.storage.tables import UTCDateTime, outbox
@@ -33,11 +33,6 @@ class OutboxMessage:
     key: str  # the subject's ledger reference: what the shard is computed from
     message: Message | None  # None: a row no reader understands (published as it is)
     raw: str  # the message as stored (JSON text)
-
-
-def shard_of(key: str, shards: int) -> int:
-    """A stable shard for a subject key (the same in every process and language)."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % shards
 
 
 def subject_key(subject_id: str, message: Message | None) -> str:
@@ -63,17 +58,20 @@ def _message(position: int, event_id: str, subject_id: str, raw: str) -> OutboxM
 
 
 # Built once: the relay runs these on every round, and building a statement costs more CPU
-# than running it (SQLAlchemy caches the compiled form of each).
+# than running it (SQLAlchemy caches the compiled form of each). Locked on PostgreSQL, skipping
+# rows another relay holds (SQLite has no row locks: its compiler leaves the clause out).
 _CLAIM = (
     select(outbox.c.position, outbox.c.event_id, outbox.c.subject_id, outbox.c.payload)
     .where(outbox.c.published_at.is_(None), outbox.c.position >= bindparam("floor"))
     .order_by(outbox.c.position)
     .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
 )
-_CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)
 
 
-def _elsewhere(positions: Any, subjects: Any) -> Any:
+def elsewhere(positions: Any, subjects: Any) -> Any:
+    """The first unpublished position of each of the batch's subjects outside the batch,
+    below its top (``positions``, ``subjects``: the backend's form of the two lists)."""
     return (
         select(outbox.c.subject_id, func.min(outbox.c.position))
         .where(
@@ -86,7 +84,8 @@ def _elsewhere(positions: Any, subjects: Any) -> Any:
     )
 
 
-def _mark(positions: Any) -> Any:
+def mark(positions: Any) -> Any:
+    """Mark rows published (``positions``: the backend's form of the list)."""
     return (
         update(outbox)
         .where(positions, outbox.c.published_at.is_(None))
@@ -94,33 +93,25 @@ def _mark(positions: Any) -> Any:
     )
 
 
-# Lists of positions and subjects: expanded into IN (...) on SQLite; one array parameter on
-# PostgreSQL, so that the statement's text is the same whatever the batch (the driver
-# prepares it, the server plans it once).
-_POSITIONS = outbox.c.position.in_(bindparam("positions", expanding=True))
-_SUBJECTS = outbox.c.subject_id.in_(bindparam("subjects", expanding=True))
-_POSITIONS_ARRAY = outbox.c.position == any_(bindparam("positions", type_=ARRAY(BigInteger)))
-_SUBJECTS_ARRAY = outbox.c.subject_id == any_(bindparam("subjects", type_=ARRAY(String)))
-_ELSEWHERE = _elsewhere(_POSITIONS, _SUBJECTS)
-_ELSEWHERE_ARRAY = _elsewhere(_POSITIONS_ARRAY, _SUBJECTS_ARRAY)
-_STILL_UNPUBLISHED = select(outbox.c.position).where(_POSITIONS, outbox.c.published_at.is_(None))
-_MARK = _mark(_POSITIONS)
-_MARK_ARRAY = _mark(_POSITIONS_ARRAY)
+# Lists expanded into IN (...): SQLite's form (PostgreSQL's is one array parameter).
+POSITIONS = outbox.c.position.in_(bindparam("positions", expanding=True))
+SUBJECTS = outbox.c.subject_id.in_(bindparam("subjects", expanding=True))
+_STILL_UNPUBLISHED = select(outbox.c.position).where(POSITIONS, outbox.c.published_at.is_(None))
 
 
 def claim(conn: Connection, limit: int, floor: int = 0) -> list[OutboxMessage]:
     """The oldest unpublished rows from position ``floor`` on, in position order (locked on
     PostgreSQL, skipping rows another relay holds)."""
-    query = _CLAIM_LOCKED if conn.dialect.name == "postgresql" else _CLAIM
     return [
         _message(int(r.position), r.event_id, r.subject_id, r.payload)
-        for r in conn.execute(query, {"floor": floor, "limit": limit})
+        for r in conn.execute(_CLAIM, {"floor": floor, "limit": limit})
     ]
 
 
-def in_order(conn: Connection, batch: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+def in_order(conn: Connection, batch: Sequence[OutboxMessage], query: Any) -> list[OutboxMessage]:
     """The part of a claimed batch that can go out now: a subject's rows that come before any
-    unpublished row of that subject outside the batch (one another relay holds)."""
+    unpublished row of that subject outside the batch (one another relay holds). ``query``:
+    the backend's ``elsewhere``."""
     if not batch:
         return []
     positions = [m.position for m in batch]
@@ -129,9 +120,8 @@ def in_order(conn: Connection, batch: Sequence[OutboxMessage]) -> list[OutboxMes
         "subjects": sorted({m.subject_id for m in batch}),
         "positions": positions,
     }
-    query = _ELSEWHERE_ARRAY if conn.dialect.name == "postgresql" else _ELSEWHERE
-    elsewhere = {str(subject): int(first) for subject, first in conn.execute(query, params)}
-    return [m for m in batch if m.position < elsewhere.get(m.subject_id, m.position + 1)]
+    found = {str(subject): int(first) for subject, first in conn.execute(query, params)}
+    return [m for m in batch if m.position < found.get(m.subject_id, m.position + 1)]
 
 
 def still_unpublished(conn: Connection, positions: Sequence[int]) -> set[int]:
@@ -142,8 +132,8 @@ def still_unpublished(conn: Connection, positions: Sequence[int]) -> set[int]:
     return {int(p) for p in found}
 
 
-def mark_published(conn: Connection, positions: Sequence[int], now: datetime) -> int:
+def mark_published(conn: Connection, positions: Sequence[int], now: datetime, query: Any) -> int:
+    """Mark rows published; ``query``: the backend's ``mark``."""
     if not positions:
         return 0
-    query = _MARK_ARRAY if conn.dialect.name == "postgresql" else _MARK
     return conn.execute(query, {"positions": list(positions), "now": now}).rowcount
