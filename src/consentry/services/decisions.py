@@ -4,7 +4,7 @@ at a past moment.
 The service reads states through ``SubjectStates`` (in the server: ``queries.SubjectQueries``,
 the ledger's projection) and answers with the one decision rule (``domain.decisions.decide``
 over the compiled catalogue), so it runs as well on states held in memory. The in-process
-replica (``replica.server.ServerReplica``) answers most requests before they get here.
+replica (``feed.server.ServerReplica``) answers most requests before they get here.
 """
 
 from __future__ import annotations
