@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from consentry.catalogue_io import load_catalogue
-from consentry.domain.catalogue import Catalogue, Permission
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
 from consentry.domain.decisions import CatalogueIndex, DecisionRequest, decide, evaluate
 from consentry.domain.state import Choice, ChoiceState, SubjectState
 

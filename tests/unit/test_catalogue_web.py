@@ -11,7 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from consentry.catalogue_io import load_catalogue
-from consentry.domain.catalogue import Catalogue, storage_matches
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import storage_matches
 from support import MINI
 
 MARKETPLACE = Path(__file__).resolve().parents[2] / "catalogues" / "marketplace.yaml"

@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentry.catalogue_io import DEFAULT_CATALOGUE, load_catalogue
-from consentry.domain.catalogue import Catalogue, Permission
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
 from consentry.domain.compiled import CompiledCatalogue, decide_state
 from consentry.domain.decisions import (
     CatalogueIndex,

@@ -20,7 +20,8 @@ from consentry.demo.partners import (
     partner_webhooks,
     partners,
 )
-from consentry.domain.catalogue import Catalogue, RecipientKind
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import RecipientKind
 from consentry.events.webhooks import sign
 
 SECRET = "demo-partner-secret-" + "u" * 30

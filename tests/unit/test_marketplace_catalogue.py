@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from consentry.catalogue_io import load_catalogue
-from consentry.domain.catalogue import (
-    Catalogue,
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_vocabulary import (
     DefaultState,
     LegalBasis,
     Localized,
-    Permission,
     PermissionGroup,
 )
 from consentry.domain.jurisdictions import lookup_order

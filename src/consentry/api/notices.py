@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from consentry.domain.catalogue import Catalogue, LegalBasis
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.http.problems import Problem
 
 CODE = "notice_version_required"

@@ -27,7 +27,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from consentry.demo import tags
-from consentry.domain.catalogue import Catalogue, RecipientKind, Webhook
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Webhook
+from consentry.domain.catalogue_vocabulary import RecipientKind
 from consentry.events.webhooks import (
     ERASURE,
     EVENT_HEADER,

@@ -23,7 +23,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
-from consentry.domain.catalogue import Catalogue, LegalBasis, Permission
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.domain.rules import (
     Code,
     Decision,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from consentry.domain.catalogue import Catalogue, Permission
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
 from consentry.domain.compiled import CompiledCatalogue, decide_state
 from consentry.domain.rules import (
     Decision,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from consentry.domain.catalogue import Permission
+from consentry.domain.catalogue_entries import Permission
 
 FIELDS = (
     "subject",

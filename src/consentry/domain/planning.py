@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from consentry.domain.catalogue import Catalogue, LegalBasis, Permission
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.domain.errors import InvalidChange, NoticeOutdated, NotToggleable, UnknownPermission
 from consentry.domain.events import Event, EventKind, seal
 from consentry.domain.state import Choice, ChoiceState, SubjectState

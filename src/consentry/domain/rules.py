@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum, StrEnum
 
-from consentry.domain.catalogue import DefaultState, LegalBasis, Permission
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_vocabulary import DefaultState, LegalBasis
 from consentry.domain.jurisdictions import lookup_order
 from consentry.domain.state import Choice, ChoiceState
 

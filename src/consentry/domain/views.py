@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consentry.domain.catalogue import Permission
+from consentry.domain.catalogue_entries import Permission
 from consentry.domain.rules import evaluate
 from consentry.domain.state import Choice, SubjectState
 

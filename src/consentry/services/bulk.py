@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from consentry.domain.catalogue import Catalogue, LegalBasis
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.domain.planning import Change
 from consentry.domain.state import ChoiceState
 from consentry.domain.views import PermissionView

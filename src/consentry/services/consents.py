@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from consentry import crypto
 from consentry.domain import planning
-from consentry.domain.catalogue import Permission
+from consentry.domain.catalogue_entries import Permission
 from consentry.domain.decisions import CatalogueIndex
 from consentry.domain.planning import Change, ChangeOutcome, Context, Seal
 from consentry.domain.state import ChoiceState

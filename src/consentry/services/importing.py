@@ -32,7 +32,7 @@ from typing import IO, Any, Literal
 
 from sqlalchemy import Connection
 
-from consentry.domain.catalogue import Permission
+from consentry.domain.catalogue_entries import Permission
 from consentry.domain.imports import Checker, ImportRecord, InvalidRecord
 from consentry.services._ledger_io import retrying, utcnow
 from consentry.storage import bulk

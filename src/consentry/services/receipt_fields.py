@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from consentry.domain.catalogue import Catalogue, LegalBasis, Permission, RecipientKind
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_vocabulary import LegalBasis, RecipientKind
 
 # Supervisory authorities of the countries consentry's catalogues are commonly written for; any
 # other country gets a generic description.

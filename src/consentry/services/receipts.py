@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from consentry.domain.catalogue import Catalogue, LegalBasis, RecipientKind
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import LegalBasis, RecipientKind
 from consentry.domain.events import Event, EventKind
 from consentry.domain.imports import SOURCE_PREFIX as IMPORTED
 from consentry.services import checkpoints, receipt_fields

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from consentry.domain.catalogue import LegalBasis
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.domain.decisions import CatalogueIndex
 from consentry.domain.errors import InvalidChange, NotToggleable
 from consentry.domain.events import EventKind, seal

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from consentry.domain.catalogue import LegalBasis
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.domain.decisions import Decision, DecisionRequest
 from consentry.domain.errors import InvalidChange
 from consentry.domain.planning import Change, Context

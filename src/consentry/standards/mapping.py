@@ -24,13 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from consentry.domain.catalogue import (
-    Catalogue,
-    ConsentModeType,
-    LegalBasis,
-    Permission,
-    RecipientKind,
-)
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_signals import ConsentModeType
+from consentry.domain.catalogue_vocabulary import LegalBasis, RecipientKind
 
 from .gpp import GPPSection, GPPString, encode_gpp
 from .tcf import PublisherRestriction, RestrictionType, TCString, encode_tc_string

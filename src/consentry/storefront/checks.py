@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from consentry.domain.catalogue import Catalogue, LegalBasis
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.storefront.config import no_choice
 
 # consentry's own cookies: the consent record itself (exempt: it stores the choice) and the

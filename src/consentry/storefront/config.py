@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from consentry.domain.catalogue import Catalogue, DefaultState, LegalBasis
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import DefaultState, LegalBasis
 from consentry.domain.jurisdictions import EEA, FALLBACK, lookup_order
 from consentry.standards.mapping import consent_mode
 

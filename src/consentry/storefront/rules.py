@@ -18,7 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from consentry.domain.catalogue import Catalogue, LegalBasis, Permission, RecipientKind
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_vocabulary import LegalBasis, RecipientKind
 from consentry.domain.state import ChoiceState
 from consentry.domain.views import PermissionView
 

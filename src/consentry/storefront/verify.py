@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from consentry.domain.catalogue import Catalogue, LegalBasis
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.storefront import checks
 from consentry.storefront.checks import Observation, Violation
 from consentry.storefront.site_report import KIND

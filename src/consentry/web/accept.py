@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from consentry.domain.catalogue import Catalogue, Permission
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
 from consentry.domain.views import PermissionView
 from consentry.web.i18n import Translator
 from consentry.web.summary import is_sale

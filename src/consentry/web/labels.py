@@ -3,7 +3,8 @@ values, platforms, ledger sources and actions, legal bases."""
 
 from __future__ import annotations
 
-from consentry.domain.catalogue import LegalBasis, Permission, RecipientKind
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_vocabulary import LegalBasis, RecipientKind
 from consentry.web.i18n import Translator
 
 

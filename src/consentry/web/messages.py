@@ -10,7 +10,8 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from consentry.domain.catalogue import Catalogue, LegalBasis
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.http.session import FLASH_COOKIE, FLASH_TTL, Session
 from consentry.web.i18n import Translator
 from consentry.web.pages import Web

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from consentry.domain.catalogue import Catalogue, LegalBasis, Permission
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.web.i18n import Translator
 
 # Section ids, in page order; each is also the anchor of its collapsible block.

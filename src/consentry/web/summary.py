@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from consentry.domain.catalogue import Catalogue, Permission, RecipientKind
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission
+from consentry.domain.catalogue_vocabulary import RecipientKind
 from consentry.domain.jurisdictions import EEA
 from consentry.domain.state import DeviceReport
 from consentry.domain.views import PermissionView

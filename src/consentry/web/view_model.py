@@ -13,14 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from consentry.domain.catalogue import (
-    Catalogue,
-    LegalBasis,
-    Permission,
-    PermissionGroup,
-    Recipient,
-    RecipientKind,
-)
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Permission, Recipient
+from consentry.domain.catalogue_vocabulary import LegalBasis, PermissionGroup, RecipientKind
 from consentry.domain.state import DeviceReport
 from consentry.domain.views import PermissionView
 from consentry.services.deliveries import RecipientDeliveries

@@ -13,7 +13,8 @@ import yaml
 from pydantic import ValidationError
 
 from consentry.catalogue_io import load_catalogue
-from consentry.domain.catalogue import Catalogue, LegalBasis
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.standards import validate_tc_string
 from consentry.standards.mapping import consent_mode, tc_string
 from support import MINI

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from consentry.catalogue_io import load_catalogue
-from consentry.domain.catalogue import Catalogue, Webhook
+from consentry.domain.catalogue import Catalogue
+from consentry.domain.catalogue_entries import Webhook
 from consentry.domain.state import Choice, ChoiceState, SubjectState
 from consentry.domain.views import PermissionView, view
 from consentry.services.deliveries import Delivery, RecipientDeliveries
