@@ -12,16 +12,9 @@ Pure Python, standard library only, no I/O. Typical use::
 
 from ._errors import GPPError, StandardsError, TCStringError
 from .gpp import SECTION_NAMES, GPPSection, GPPString, RawSection, decode_gpp, encode_gpp
-from .tcf import (
-    PolicyIssue,
-    PublisherRestriction,
-    PublisherTC,
-    RestrictionType,
-    TCString,
-    decode_tc_string,
-    encode_tc_string,
-    validate_tc_string,
-)
+from .tcf_codec import decode_tc_string, encode_tc_string
+from .tcf_model import PublisherRestriction, PublisherTC, RestrictionType, TCString
+from .tcf_policy import PolicyIssue, validate_tc_string
 from .usnat import UsNat, decode_usnat, encode_usnat
 
 __all__ = [

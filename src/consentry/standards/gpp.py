@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from ._bits import BitReader, BitWriter, consecutive_runs, decode_base64url
 from ._errors import GPPError, TCStringError
-from .tcf import TCString, decode_tc_string, encode_tc_string
+from .tcf_codec import decode_tc_string, encode_tc_string
+from .tcf_model import TCString
 from .usnat import UsNat, decode_usnat, encode_usnat
 
 __all__ = [

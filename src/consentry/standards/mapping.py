@@ -30,7 +30,8 @@ from consentry.domain.catalogue_signals import ConsentModeType
 from consentry.domain.catalogue_vocabulary import LegalBasis, RecipientKind
 
 from .gpp import GPPSection, GPPString, encode_gpp
-from .tcf import PublisherRestriction, RestrictionType, TCString, encode_tc_string
+from .tcf_codec import encode_tc_string
+from .tcf_model import PublisherRestriction, RestrictionType, TCString
 from .usnat import UsNat
 
 __all__ = [

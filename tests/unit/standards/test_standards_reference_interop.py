@@ -20,7 +20,7 @@ from consentry.standards import (
 )
 from consentry.standards._bits import BitWriter, decode_base64url, encode_base64url
 from consentry.standards.gpp import _decode_header
-from consentry.standards.tcf import MAX_DECODED_IDS
+from consentry.standards.tcf_model import MAX_DECODED_IDS
 from consentry.standards.usnat import UsNat, decode_usnat, encode_usnat
 
 # -- vectors: usnat ---------------------------------------------------------------------------

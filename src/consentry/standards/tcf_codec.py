@@ -1,4 +1,4 @@
-"""IAB TCF v2 TC strings (TCF 2.2 / 2.3): model, encoder, decoder and policy checks.
+"""IAB TCF v2 TC strings (TCF 2.2 / 2.3): the encoder and the decoder.
 
 Format: "IAB Tech Lab - Consent string and vendor list formats v2" (GDPR-Transparency-and-Consent-
 Framework, folder TCFv2). A TC string is base64url segments joined by ".": the core segment
@@ -15,11 +15,9 @@ Ids are 1-based everywhere: purpose n is bit n-1 of its bitfield, vendor n likew
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from enum import IntEnum
+from dataclasses import replace
+from datetime import datetime, timedelta
 from itertools import chain
-from typing import Literal
 
 from ._bits import (
     BitReader,
@@ -30,133 +28,19 @@ from ._bits import (
     merged_runs,
 )
 from ._errors import TCStringError
-
-__all__ = [
-    "PolicyIssue",
-    "PublisherRestriction",
-    "PublisherTC",
-    "RestrictionType",
-    "TCString",
-    "TCStringError",
-    "decode_tc_string",
-    "encode_tc_string",
-    "validate_tc_string",
-]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_VENDOR_ID = 0xFFFF
-# Vendor ids one TC string may decode to, over all its sets: the Global Vendor List has fewer
-# than 5,000 ids, so real strings stay far below; about 6 MB of Python ints and sets at most.
-MAX_DECODED_IDS = 100_000
-# The reference encoder (iabtcf-es) pads every segment to a multiple of 24 bits, so the base64url
-# text never needs "=" and its length is a multiple of 4.
-_SEGMENT_ALIGNMENT = 24
-
-SEGMENT_DISCLOSED_VENDORS = 1
-SEGMENT_ALLOWED_VENDORS = 2
-SEGMENT_PUBLISHER_TC = 3
-
-
-class RestrictionType(IntEnum):
-    NOT_ALLOWED = 0
-    REQUIRE_CONSENT = 1
-    REQUIRE_LEGITIMATE_INTEREST = 2
-    UNDEFINED = 3
-
-
-def _ids(values: Iterable[int]) -> frozenset[int]:
-    return values if isinstance(values, frozenset) else frozenset(values)
-
-
-@dataclass(frozen=True)
-class PublisherRestriction:
-    """One publisher restriction entry: ``restriction_type`` applies to ``purpose_id`` for
-    every vendor in ``vendors``."""
-
-    purpose_id: int
-    restriction_type: RestrictionType
-    vendors: frozenset[int] = frozenset()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "restriction_type", RestrictionType(self.restriction_type))
-        object.__setattr__(self, "vendors", _ids(self.vendors))
-
-
-@dataclass(frozen=True)
-class PublisherTC:
-    """The publisher purposes transparency and consent segment (SegmentType 3).
-
-    ``num_custom_purposes`` is raised to the highest custom purpose id if it is smaller.
-    """
-
-    purposes_consent: frozenset[int] = frozenset()
-    purposes_li_transparency: frozenset[int] = frozenset()
-    custom_purposes_consent: frozenset[int] = frozenset()
-    custom_purposes_li_transparency: frozenset[int] = frozenset()
-    num_custom_purposes: int = 0
-
-    def __post_init__(self) -> None:
-        for name in (
-            "purposes_consent",
-            "purposes_li_transparency",
-            "custom_purposes_consent",
-            "custom_purposes_li_transparency",
-        ):
-            object.__setattr__(self, name, _ids(getattr(self, name)))
-        highest = max(
-            self.custom_purposes_consent | self.custom_purposes_li_transparency, default=0
-        )
-        object.__setattr__(self, "num_custom_purposes", max(self.num_custom_purposes, highest))
-
-
-@dataclass(frozen=True, kw_only=True)
-class TCString:
-    """A decoded TC string. Fields follow the core segment in spec order.
-
-    Sets are stored as frozensets (any iterable of ints is accepted); ``consent_language`` and
-    ``publisher_cc`` are upper-cased. ``disclosed_vendors`` and ``allowed_vendors`` are None
-    when their segment is absent (an empty frozenset is a present-but-empty segment).
-    """
-
-    version: int = 2
-    created: datetime
-    last_updated: datetime
-    cmp_id: int
-    cmp_version: int = 0
-    consent_screen: int = 0
-    consent_language: str = "EN"
-    vendor_list_version: int
-    tcf_policy_version: int = 5
-    is_service_specific: bool = True
-    use_non_standard_texts: bool = False
-    special_feature_optins: frozenset[int] = frozenset()
-    purposes_consent: frozenset[int] = frozenset()
-    purposes_li_transparency: frozenset[int] = frozenset()
-    purpose_one_treatment: bool = False
-    publisher_cc: str = "AA"
-    vendor_consents: frozenset[int] = frozenset()
-    vendor_legitimate_interests: frozenset[int] = frozenset()
-    publisher_restrictions: tuple[PublisherRestriction, ...] = ()
-    disclosed_vendors: frozenset[int] | None = None
-    publisher_tc: PublisherTC | None = None
-    allowed_vendors: frozenset[int] | None = None
-
-    def __post_init__(self) -> None:
-        for name in (
-            "special_feature_optins",
-            "purposes_consent",
-            "purposes_li_transparency",
-            "vendor_consents",
-            "vendor_legitimate_interests",
-        ):
-            object.__setattr__(self, name, _ids(getattr(self, name)))
-        for name in ("disclosed_vendors", "allowed_vendors"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, _ids(getattr(self, name)))
-        object.__setattr__(self, "publisher_restrictions", tuple(self.publisher_restrictions))
-        object.__setattr__(self, "consent_language", self.consent_language.upper())
-        object.__setattr__(self, "publisher_cc", self.publisher_cc.upper())
-
+from .tcf_model import (
+    EPOCH,
+    MAX_DECODED_IDS,
+    MAX_VENDOR_ID,
+    SEGMENT_ALIGNMENT,
+    SEGMENT_ALLOWED_VENDORS,
+    SEGMENT_DISCLOSED_VENDORS,
+    SEGMENT_PUBLISHER_TC,
+    PublisherRestriction,
+    PublisherTC,
+    RestrictionType,
+    TCString,
+)
 
 # ----------------------------------------------------------------------------------- encoding
 
@@ -164,19 +48,19 @@ class TCString:
 def _to_deciseconds(moment: datetime, name: str) -> int:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name}: datetime must be timezone-aware (UTC), got naive {moment}")
-    delta = moment - _EPOCH
+    delta = moment - EPOCH
     microseconds = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     return (microseconds + 50_000) // 100_000  # round to the nearest decisecond
 
 
 def _from_deciseconds(deciseconds: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=100 * deciseconds)
+    return EPOCH + timedelta(milliseconds=100 * deciseconds)
 
 
 def _check_vendor_ids(ids: Iterable[int], name: str) -> None:
     for vendor in ids:
-        if not 1 <= vendor <= _MAX_VENDOR_ID:
-            raise ValueError(f"{name}: vendor id {vendor} is outside 1..{_MAX_VENDOR_ID}")
+        if not 1 <= vendor <= MAX_VENDOR_ID:
+            raise ValueError(f"{name}: vendor id {vendor} is outside 1..{MAX_VENDOR_ID}")
 
 
 def _range_bits(runs: list[tuple[int, int]]) -> int:
@@ -207,7 +91,7 @@ def _write_vendor_section(writer: BitWriter, vendors: frozenset[int], name: str)
 
 
 def _finish_segment(writer: BitWriter) -> str:
-    writer.pad_to(_SEGMENT_ALIGNMENT)
+    writer.pad_to(SEGMENT_ALIGNMENT)
     return writer.to_base64url()
 
 
@@ -403,145 +287,3 @@ def decode_tc_string(text: str) -> TCString:
     return replace(
         core, disclosed_vendors=disclosed, publisher_tc=publisher_tc, allowed_vendors=allowed
     )
-
-
-# ------------------------------------------------------------------------------ policy checks
-
-Severity = Literal["error", "warning"]
-# TCF 2.3: strings created after 28 February 2026 must carry the disclosed vendors segment.
-TCF_2_3_DEADLINE = datetime(2026, 3, 1, tzinfo=UTC)
-_LI_FORBIDDEN_PURPOSES = frozenset({3, 4, 5, 6})
-
-
-@dataclass(frozen=True)
-class PolicyIssue:
-    severity: Severity
-    code: str
-    message: str
-
-
-def _range_issues(ids: frozenset[int], low: int, high: int, name: str) -> list[PolicyIssue]:
-    bad = sorted(i for i in ids if not low <= i <= high)
-    if not bad:
-        return []
-    return [PolicyIssue("error", "id_out_of_range", f"{name}: ids {bad} are outside {low}..{high}")]
-
-
-def validate_tc_string(tc: TCString, *, now: datetime | None = None) -> list[PolicyIssue]:
-    """Check ``tc`` against TCF 2.2 / 2.3 policy rules that can be judged from the string alone.
-
-    Returns an empty list when nothing is wrong. ``now`` (timezone-aware) enables the check that
-    timestamps are not in the future; the function itself never reads the clock.
-    """
-    issues: list[PolicyIssue] = []
-
-    def error(code: str, message: str) -> None:
-        issues.append(PolicyIssue("error", code, message))
-
-    def warning(code: str, message: str) -> None:
-        issues.append(PolicyIssue("warning", code, message))
-
-    if tc.version != 2:
-        error("unsupported_version", f"Version must be 2, got {tc.version}")
-    if not tc.is_service_specific:
-        error("not_service_specific", "IsServiceSpecific must be 1: global TC strings are invalid")
-    if tc.cmp_id < 2:
-        error("invalid_cmp_id", f"CmpId {tc.cmp_id} is not a valid registered CMP id")
-    if tc.vendor_list_version < 1:
-        error("missing_vendor_list_version", "VendorListVersion must be set (>= 1)")
-    if tc.tcf_policy_version < 4:
-        error(
-            "outdated_policy_version",
-            f"TcfPolicyVersion {tc.tcf_policy_version} < 4: such strings are invalid since "
-            "30 September 2023 (TCF 2.2)",
-        )
-    for name, value in (("ConsentLanguage", tc.consent_language), ("PublisherCC", tc.publisher_cc)):
-        if len(value) != 2 or not all("A" <= char <= "Z" for char in value):
-            error("invalid_letters", f"{name} must be two letters A-Z, got {value!r}")
-
-    aware = tc.created.tzinfo is not None and tc.last_updated.tzinfo is not None
-    if not aware:
-        error("naive_timestamp", "Created and LastUpdated must be timezone-aware (UTC)")
-    else:
-        if tc.created > tc.last_updated:
-            error("created_after_last_updated", "Created is later than LastUpdated")
-        if now is not None and tc.last_updated > now:
-            error("timestamp_in_future", f"LastUpdated {tc.last_updated} is in the future")
-        for name, moment in (("Created", tc.created), ("LastUpdated", tc.last_updated)):
-            if moment.astimezone(UTC).time() != datetime.min.time():
-                warning("timestamp_not_day_rounded", f"{name} should be rounded to the UTC day")
-        if tc.created != tc.last_updated:
-            warning(
-                "created_differs_from_last_updated",
-                "CMPs are expected to set Created to the same value as LastUpdated",
-            )
-
-    issues += _range_issues(tc.special_feature_optins, 1, 12, "SpecialFeatureOptIns")
-    issues += _range_issues(tc.purposes_consent, 1, 24, "PurposesConsent")
-    issues += _range_issues(tc.purposes_li_transparency, 1, 24, "PurposesLITransparency")
-    for name, vendors in (
-        ("VendorConsents", tc.vendor_consents),
-        ("VendorLegitimateInterests", tc.vendor_legitimate_interests),
-        ("DisclosedVendors", tc.disclosed_vendors or frozenset()),
-    ):
-        issues += _range_issues(vendors, 1, _MAX_VENDOR_ID, name)
-
-    if tc.tcf_policy_version >= 4:
-        forbidden = sorted(tc.purposes_li_transparency & _LI_FORBIDDEN_PURPOSES)
-        if forbidden:
-            error(
-                "li_not_allowed_for_purposes_3_to_6",
-                f"TCF 2.2 forbids legitimate interest for purposes 3-6; set for {forbidden}",
-            )
-        if tc.publisher_tc is not None:
-            pub_forbidden = sorted(
-                tc.publisher_tc.purposes_li_transparency & _LI_FORBIDDEN_PURPOSES
-            )
-            if pub_forbidden:
-                error(
-                    "publisher_li_not_allowed_for_purposes_3_to_6",
-                    f"TCF 2.2 forbids legitimate interest for purposes 3-6; publisher segment "
-                    f"sets it for {pub_forbidden}",
-                )
-    if 1 in tc.purposes_li_transparency:
-        warning("li_for_purpose_1", "Purpose 1 cannot be based on legitimate interest")
-
-    for restriction in tc.publisher_restrictions:
-        purpose, kind = restriction.purpose_id, restriction.restriction_type
-        if not 1 <= purpose <= 24:
-            error("restriction_purpose_out_of_range", f"restriction for unknown purpose {purpose}")
-        if kind == RestrictionType.UNDEFINED:
-            warning(
-                "restriction_type_undefined", f"purpose {purpose}: restriction type 3 is unused"
-            )
-        if kind == RestrictionType.REQUIRE_LEGITIMATE_INTEREST and (
-            purpose == 1 or (tc.tcf_policy_version >= 4 and purpose in _LI_FORBIDDEN_PURPOSES)
-        ):
-            error(
-                "restriction_requires_forbidden_li",
-                f"purpose {purpose} cannot be restricted to legitimate interest",
-            )
-
-    if tc.disclosed_vendors is None:
-        if tc.tcf_policy_version >= 5:
-            error(
-                "disclosed_vendors_missing",
-                "the disclosed vendors segment is mandatory for TcfPolicyVersion 5 (TCF 2.3)",
-            )
-        elif aware and tc.created >= TCF_2_3_DEADLINE:
-            error(
-                "disclosed_vendors_missing",
-                "the disclosed vendors segment is mandatory for strings created after "
-                "28 February 2026 (TCF 2.3)",
-            )
-    else:
-        undisclosed = sorted(
-            (tc.vendor_consents | tc.vendor_legitimate_interests) - tc.disclosed_vendors
-        )
-        if undisclosed:
-            warning(
-                "vendors_not_disclosed",
-                f"vendors {undisclosed[:20]} have consent or legitimate interest signals but are "
-                "not in the disclosed vendors segment",
-            )
-    return issues
