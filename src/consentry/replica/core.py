@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from array import array
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from time import monotonic as _monotonic
 from typing import Any
 
@@ -31,6 +28,7 @@ from consentry.domain.messages import (
     decode,
 )
 from consentry.domain.rules import Code, Decision, Reason
+from consentry.replica.chains import ChainTags, ChoiceRow, chain_tag, timestamp
 from consentry.replica.rows import (
     AllowsFunc,
     Rows,
@@ -40,29 +38,6 @@ from consentry.replica.rows import (
 )
 
 _J_MASK = (1 << JURISDICTION_BITS) - 1
-
-# (permission id, "granted" | "denied", notice version, expires_at as POSIX seconds or None)
-ChoiceRow = tuple[str, str, str, float | None]
-
-
-def chain_tag(ref: object) -> int:
-    """The first 64 bits of a chain's reference (random: ``storage/pseudonyms.py``); 0 when
-    unknown. A replica keeps one per subject to tell the subject's chains apart: an erasure
-    notice names only the reference, and a later chain for the same id has another one."""
-    if isinstance(ref, str) and len(ref) >= 16:
-        try:
-            return int(ref[:16], 16)
-        except ValueError:
-            return 0
-    return 0
-
-
-def timestamp(value: str | datetime | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.timestamp()
 
 
 class Replica:
@@ -82,10 +57,7 @@ class Replica:
         self._fresh_until = float("inf")
         self._new_rows = rows
         self._expiries: dict[int, dict[int, float]] = {}
-        # Each row's chain tag, in row order (rows only grow, in increasing order): 16 bytes
-        # a subject, found by bisection.
-        self._tag_rows = array("q")
-        self._tags = array("Q")
+        self._chains = ChainTags()
         self._empty = self.compiled.pack(())
         self._x_shift = self.compiled.x_shift
         # The compiled catalogue's plans, looked up with the request's own key (any shape).
@@ -252,7 +224,12 @@ class Replica:
         the same chain (``ref``: the chain's reference, when known)."""
         row = self._rows.find(subject)
         tag = chain_tag(ref)
-        if row >= 0 and not force and self._rows.seq(row) > seq and not self._new_chain(row, tag):
+        if (
+            row >= 0
+            and not force
+            and self._rows.seq(row) > seq
+            and not self._chains.new_chain(row, tag)
+        ):
             return False
         compiled = self.compiled
         codes: dict[int, Code] = {}
@@ -313,7 +290,7 @@ class Replica:
         subject = change.subject
         seq = change.seq
         row = self._rows.find(subject)
-        fresh = row >= 0 and self._new_chain(row, tag)
+        fresh = row >= 0 and self._chains.new_chain(row, tag)
         last = self._rows.seq(row) if row >= 0 and not fresh else 0
         if seq <= last:
             return True  # already applied (a snapshot or a local write got here first)
@@ -341,31 +318,6 @@ class Replica:
         self._store(subject, row, seq, packed, expiries, tag)
         return True
 
-    def _index(self, row: int) -> int:
-        at = bisect_left(self._tag_rows, row)
-        return at if at < len(self._tag_rows) and self._tag_rows[at] == row else -1
-
-    def _new_chain(self, row: int, tag: int) -> bool:
-        """Whether a message with chain tag ``tag`` starts a new chain for the subject of
-        ``row`` (its earlier chain was erased): both tags known, and different."""
-        at = self._index(row)
-        known = self._tags[at] if at >= 0 else 0
-        return bool(tag and known and known != tag)
-
-    def _tag(self, row: int, tag: int) -> None:
-        if not tag:
-            return
-        at = self._index(row)
-        if at >= 0:
-            self._tags[at] = tag
-        elif not self._tag_rows or row > self._tag_rows[-1]:
-            self._tag_rows.append(row)
-            self._tags.append(tag)
-        else:  # not expected (rows grow in order), but stay correct
-            at = bisect_left(self._tag_rows, row)
-            self._tag_rows.insert(at, row)
-            self._tags.insert(at, tag)
-
     def erase_ref(self, ref: str, seq: int) -> None:
         """An erasure names the subject by chain reference only (the server keeps no link to
         the id any more): the row whose chain has that tag. O(subjects); erasures are rare."""
@@ -373,7 +325,7 @@ class Replica:
         if not tag:
             return
         rows = self._rows
-        matches = [row for row, t in zip(self._tag_rows, self._tags, strict=True) if t == tag]
+        matches = list(self._chains.rows_with(tag))
         for row in matches:
             if rows.seq(row) < seq:
                 self._store(rows.subject(row), row, seq, self._empty, {})
@@ -381,7 +333,7 @@ class Replica:
     def set_jurisdiction(self, subject: str, jurisdiction: str | None, tag: int = 0) -> None:
         compiled = self.compiled
         row = self._rows.find(subject)
-        if row >= 0 and self._new_chain(row, tag):  # a new chain: nothing of the old one
+        if row >= 0 and self._chains.new_chain(row, tag):  # a new chain: nothing of the old one
             self._store(subject, row, 0, self._empty, {}, tag)
         state = self._rows.state(row) if row >= 0 else self._empty
         expiries = dict(self._expiries.get(row, {})) if row >= 0 else {}
@@ -401,11 +353,11 @@ class Replica:
     ) -> None:
         if row < 0:
             if not expiries:
-                self._tag(self._rows.add(subject, state, seq), tag)
+                self._chains.set(self._rows.add(subject, state, seq), tag)
                 return
             # A state with expiries is readable only once its expiries are: add the row empty.
             row = self._rows.add(subject, self._empty, 0)
-        self._tag(row, tag)
+        self._chains.set(row, tag)
         if expiries:
             self._expiries[row] = expiries
         else:
@@ -416,5 +368,4 @@ class Replica:
         """Forget every subject (before loading a new snapshot into this object)."""
         self._use_rows(self._new_rows(1024, self._state_bits))
         self._expiries = {}
-        self._tag_rows = array("q")
-        self._tags = array("Q")
+        self._chains = ChainTags()

@@ -23,7 +23,7 @@ from typing import Any
 
 from consentry.domain.compiled import CompiledCatalogue
 from consentry.domain.rules import Code
-from consentry.replica.core import ChoiceRow
+from consentry.replica.chains import ChoiceRow
 
 SNAPSHOT_FORMAT = "consentry.snapshot.v1"
 NDJSON = "application/x-ndjson"

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, text
 
-from consentry.replica.core import ChoiceRow, timestamp
+from consentry.replica.chains import ChoiceRow, timestamp
 from consentry.storage.database import Database
 from consentry.storage.outbox_prune import FLOOR
 from consentry.storage.tables import feed_state, outbox, permission_states, subjects
