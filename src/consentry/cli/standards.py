@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -22,6 +23,9 @@ gpp_app = typer.Typer(help="IAB Global Privacy Platform strings.", no_args_is_he
 receipt_app = typer.Typer(help="Signed consent receipts.", no_args_is_help=True)
 
 
+T = TypeVar("T")
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -29,6 +33,17 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 def _print(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _print_decoded(
+    value: str, what: str, decode: Callable[[str], T], to_json: Callable[[T], Any]
+) -> None:
+    """Print the JSON of ``value`` decoded, or fail naming ``what`` it is not."""
+    try:
+        decoded = decode(value.strip())
+    except StandardsError as exc:
+        _fail(f"not a valid {what}: {exc}")
+    _print(to_json(decoded))
 
 
 # ---------------------------------------------------------------------------------- commands
@@ -39,11 +54,7 @@ StringArg = Annotated[str, typer.Argument(help="The encoded string.")]
 @tcf_app.command("decode")
 def tcf_decode(value: StringArg) -> None:
     """Print a TC string's fields as JSON."""
-    try:
-        tc = decode_tc_string(value.strip())
-    except StandardsError as exc:
-        _fail(f"not a valid TC string: {exc}")
-    _print(tc_to_json(tc))
+    _print_decoded(value, "TC string", decode_tc_string, tc_to_json)
 
 
 @tcf_app.command("encode")
@@ -65,11 +76,7 @@ def tcf_encode(
 @gpp_app.command("decode")
 def gpp_decode(value: StringArg) -> None:
     """Print a GPP string's sections as JSON (tcfeuv2 and usnat decoded; others kept raw)."""
-    try:
-        gpp = decode_gpp(value.strip())
-    except StandardsError as exc:
-        _fail(f"not a valid GPP string: {exc}")
-    _print(gpp_to_json(gpp))
+    _print_decoded(value, "GPP string", decode_gpp, gpp_to_json)
 
 
 def _key_set(source: str | None) -> dict[str, Any]:

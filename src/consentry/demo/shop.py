@@ -160,33 +160,24 @@ def shop_css() -> Response:
     return Response(CSS, media_type="text/css; charset=utf-8")
 
 
-@router.get("/demo/shop/")
-@router.get("/demo/shop")
-def shop(request: Request) -> Response:
-    return _list(request, broken=False)
+def _shop_routes(prefix: str, *, broken: bool) -> None:
+    """The shop's pages under ``prefix``: the list, a product, the checkout."""
+
+    def listing(request: Request) -> Response:
+        return _list(request, broken=broken)
+
+    def product(request: Request, slug: str) -> Response:
+        return _product(request, slug, broken=broken)
+
+    def checkout(request: Request) -> Response:
+        return _checkout(request, broken=broken)
+
+    tag = "broken_" if broken else ""  # the routes' names
+    router.get(f"{prefix}/", name=f"{tag}shop")(listing)
+    router.get(prefix, name=f"{tag}shop")(listing)
+    router.get(f"{prefix}/product/{{slug}}", name=f"{tag}product")(product)
+    router.get(f"{prefix}/checkout", name=f"{tag}checkout")(checkout)
 
 
-@router.get("/demo/shop/product/{slug}")
-def product(request: Request, slug: str) -> Response:
-    return _product(request, slug, broken=False)
-
-
-@router.get("/demo/shop/checkout")
-def checkout(request: Request) -> Response:
-    return _checkout(request, broken=False)
-
-
-@router.get("/demo/broken-shop/")
-@router.get("/demo/broken-shop")
-def broken_shop(request: Request) -> Response:
-    return _list(request, broken=True)
-
-
-@router.get("/demo/broken-shop/product/{slug}")
-def broken_product(request: Request, slug: str) -> Response:
-    return _product(request, slug, broken=True)
-
-
-@router.get("/demo/broken-shop/checkout")
-def broken_checkout(request: Request) -> Response:
-    return _checkout(request, broken=True)
+_shop_routes("/demo/shop", broken=False)
+_shop_routes("/demo/broken-shop", broken=True)

@@ -340,22 +340,23 @@ _SPREAD = tuple(sum(((b >> i) & 1) << (2 * i) for i in range(8)) for b in range(
 _SQUEEZE = tuple(sum(((b >> (2 * i)) & 1) << i for i in range(4)) for b in range(256))
 
 
-def _spread(mask: int) -> int:
+def _by_byte(value: int, table: tuple[int, ...], width: int) -> int:
+    """``value`` with each byte replaced by its ``table`` entry, the entries ``width`` bits
+    apart."""
     out = shift = 0
-    while mask:
-        out |= _SPREAD[mask & 0xFF] << shift
-        mask >>= 8
-        shift += 16
+    while value:
+        out |= table[value & 0xFF] << shift
+        value >>= 8
+        shift += width
     return out
+
+
+def _spread(mask: int) -> int:
+    return _by_byte(mask, _SPREAD, 16)
 
 
 def _squeeze(pairs: int) -> int:
-    out = shift = 0
-    while pairs:
-        out |= _SQUEEZE[pairs & 0xFF] << shift
-        pairs >>= 8
-        shift += 4
-    return out
+    return _by_byte(pairs, _SQUEEZE, 4)
 
 
 def _mask(bits: Iterable[int]) -> int:

@@ -232,16 +232,23 @@ def iso_of_z(z: str) -> str:
     return (z[:19] if z.endswith(".000000Z") else z[:26]) + "+00:00"
 
 
+@dataclass(frozen=True, slots=True)
+class ImportedEvent:
+    """The fields of an imported event that both its hash and its outbox message hold."""
+
+    event_id: str
+    subject_ref: str
+    seq: int
+    kind: str
+    permission_id: str
+    state: str
+    notice_version: str
+    source: str
+
+
 def fast_hash(
+    e: ImportedEvent,
     *,
-    event_id: str,
-    subject_ref: str,
-    seq: int,
-    kind: str,
-    permission_id: str,
-    state: str,
-    notice_version: str,
-    source: str,
     occurred_z: str,
     prev_hash: str,
     options_json: str,
@@ -253,33 +260,21 @@ def fast_hash(
     (their alphabets are checked or of our making); the notice version and locale may."""
     loc = _encode(locale) if locale is not None else "null"
     text = (
-        f'{{"channel":null,"event_id":"{event_id}","expires_at":null,"kind":"{kind}",'
-        f'"locale":{loc},"notice_version":{_encode(notice_version)},'
+        f'{{"channel":null,"event_id":"{e.event_id}","expires_at":null,"kind":"{e.kind}",'
+        f'"locale":{loc},"notice_version":{_encode(e.notice_version)},'
         f'"occurred_at":"{occurred_z}","options":{options_json},'
-        f'"permission_id":"{permission_id}","prev_hash":"{prev_hash}","seq":{seq},'
-        f'"source":"{source}","state":"{state}","subject_ref":"{subject_ref}"}}'
+        f'"permission_id":"{e.permission_id}","prev_hash":"{prev_hash}","seq":{e.seq},'
+        f'"source":"{e.source}","state":"{e.state}","subject_ref":"{e.subject_ref}"}}'
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def outbox_text(
-    *,
-    event_id: str,
-    subject: str,
-    subject_ref: str,
-    seq: int,
-    kind: str,
-    permission_id: str,
-    state: str,
-    notice_version: str,
-    source: str,
-    occurred_iso: str,
-) -> str:
+def outbox_text(e: ImportedEvent, *, subject: str, occurred_iso: str) -> str:
     """``messages.encode`` of such an event's ``PermissionChanged``, from a template;
     ``occurred_iso`` is ``occurred_at.isoformat()``."""
     return (
-        f'{{"event_id":"{event_id}","expires_at":null,"kind":"{kind}",'
-        f'"notice_version":{_encode(notice_version)},"occurred_at":"{occurred_iso}",'
-        f'"permission":"{permission_id}","seq":{seq},"source":"{source}","state":"{state}",'
-        f'"subject":{_encode(subject)},"subject_ref":"{subject_ref}"}}'
+        f'{{"event_id":"{e.event_id}","expires_at":null,"kind":"{e.kind}",'
+        f'"notice_version":{_encode(e.notice_version)},"occurred_at":"{occurred_iso}",'
+        f'"permission":"{e.permission_id}","seq":{e.seq},"source":"{e.source}",'
+        f'"state":"{e.state}","subject":{_encode(subject)},"subject_ref":"{e.subject_ref}"}}'
     )

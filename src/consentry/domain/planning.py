@@ -22,7 +22,7 @@ from consentry.domain.catalogue import Catalogue
 from consentry.domain.catalogue_entries import Permission
 from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.domain.errors import InvalidChange, NoticeOutdated, NotToggleable, UnknownPermission
-from consentry.domain.events import Event, EventKind, seal
+from consentry.domain.events import Event, EventKind, choice_left, seal
 from consentry.domain.state import Choice, ChoiceState, SubjectState
 from consentry.domain.views import PermissionView, view
 
@@ -197,7 +197,8 @@ def plan(
         )
         prev_hash = event.hash
         new.append(event)
-        choice = choice_of(event, change.options)
+        # The options in plain: the event holds them sealed.
+        choice = choice_left(event, change.options)
         choices[perm.id] = choice
         touched.append(choice)
     after = SubjectState(subject_id, prior.jurisdiction, choices)
@@ -217,18 +218,4 @@ def same(old: Choice, change: Change, version: str, now: datetime) -> bool:
         and dict(old.options) == dict(change.options)
         and old.expires_at == change.expires_at
         and not old.expired(now)
-    )
-
-
-def choice_of(event: Event, options: Mapping[str, Any]) -> Choice:
-    """The choice an event records (``options`` in plain: the event holds them sealed)."""
-    return Choice(
-        permission_id=event.permission_id,
-        state=ChoiceState(event.state),
-        notice_version=event.notice_version,
-        updated_at=event.occurred_at,
-        source=event.source,
-        options=dict(options),
-        expires_at=event.expires_at,
-        event_id=event.event_id,
     )

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO
 
 from fastapi import FastAPI
 
 from consentry.bootstrap import Container
 from consentry.config import Settings
 from consentry.events.relay import Relay, RelayConfig, build_relay, single_relay_lock
+from consentry.services.lifespan import running_beside
 from consentry.storage.backend import RelayBusy
 from consentry.storage.database import Database
 
@@ -82,21 +82,12 @@ def embedded_relay(container: Container) -> EmbeddedRelay | None:
 
 def with_relay(app: FastAPI, container: Container) -> FastAPI:
     """Run the embedded relay (if wanted) for the application's lifetime."""
-    inner = app.router.lifespan_context
 
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
+    def begin() -> EmbeddedRelay | None:
         embedded = embedded_relay(container)
         if embedded is not None:
             embedded.start()
             log.info("embedded relay publishing to %s", embedded.relay.publisher.target)
-        try:
-            async with inner(application) as state:
-                yield state
-        finally:
-            if embedded is not None:
-                embedded.stop()
+        return embedded
 
-    wrapped: Callable[[Any], AbstractAsyncContextManager[Any]] = lifespan
-    app.router.lifespan_context = wrapped
-    return app
+    return running_beside(app, begin)

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from consentry.replica.jetstream import (
@@ -96,21 +97,16 @@ async def connect_nats(
     )
 
 
+@dataclass(eq=False)
 class NatsPublisher:
-    def __init__(
-        self,
-        url: str,
-        *,
-        stream: str = DEFAULT_STREAM,
-        subject_prefix: str = DEFAULT_PREFIX,
-        shards: int = 16,
-        timeout: float = 5.0,
-    ) -> None:
-        self.url = url
-        self.stream = stream
-        self.prefix = subject_prefix
-        self.shards = shards
-        self.timeout = timeout
+    url: str
+    _: KW_ONLY
+    stream: str = DEFAULT_STREAM
+    subject_prefix: str = DEFAULT_PREFIX
+    shards: int = 16
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
         self._loop = LoopThread("consentry-nats-publisher")
         self._nc: Any = None
         self._js: Any = None
@@ -119,7 +115,7 @@ class NatsPublisher:
     @property
     def target(self) -> str:
         last = self.shards - 1
-        return f"NATS JetStream {self.url}, stream {self.stream} ({self.prefix}.0-{last})"
+        return f"NATS JetStream {self.url}, stream {self.stream} ({self.subject_prefix}.0-{last})"
 
     def _call(self, work: Coroutine[Any, Any, T]) -> T:
         return self._loop.call(work, self.timeout * 3)
@@ -143,7 +139,7 @@ class NatsPublisher:
             await self._nc.close()
         self._nc = await connect_nats(self.url, "consentry-relay", self.timeout)
         js = self._nc.jetstream(timeout=self.timeout)
-        await ensure_stream(js, self.stream, self.prefix)
+        await ensure_stream(js, self.stream, self.subject_prefix)
         self._js = js
 
     async def _publish(self, messages: Sequence[OutboxMessage]) -> None:
@@ -155,7 +151,7 @@ class NatsPublisher:
         for m in messages:
             pending.append(
                 await self._js.publish_async(
-                    subject_for(self.prefix, shard_of(m.key, self.shards)),
+                    subject_for(self.subject_prefix, shard_of(m.key, self.shards)),
                     m.raw.encode(),
                     headers=headers_for(m.event_id, m.position),
                 )

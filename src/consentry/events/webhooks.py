@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, InitVar, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -170,44 +170,38 @@ class DeliveryStats:
     dead: int = 0
 
 
+@dataclass(eq=False)
 class WebhookDispatcher:
     """Claims due deliveries and sends them from a small thread pool; records each outcome.
 
     ``pump`` never blocks (the relay loop calls it between batches, so a slow recipient cannot
     hold up the change stream); ``deliver_due`` sends what is due now and waits."""
 
-    def __init__(
-        self,
-        db: Database,
-        catalogue: Catalogue,
-        *,
-        timeout: float = 5.0,
-        max_attempts: int = 8,
-        backoff: float = 2.0,
-        workers: int = 24,
-        environ: Mapping[str, str] | None = None,
-        clock: Callable[[], datetime] = utcnow,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.db = db
-        self.catalogue = catalogue
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff = backoff
-        self.workers = workers
-        self.environ = os.environ if environ is None else environ
-        self.clock = clock
+    db: Database
+    catalogue: Catalogue
+    _: KW_ONLY
+    timeout: float = 5.0
+    max_attempts: int = 8
+    backoff: float = 2.0
+    workers: int = 24
+    environ: Mapping[str, str] | None = None  # None: the process environment
+    clock: Callable[[], datetime] = utcnow
+    transport: InitVar[httpx.BaseTransport | None] = None
+
+    def __post_init__(self, transport: httpx.BaseTransport | None) -> None:
         self.stats = DeliveryStats()
         self._rng = random.Random()
         self._http = httpx.Client(
-            timeout=timeout,
+            timeout=self.timeout,
             transport=transport,
             # One kept connection per worker: no connection opened and closed per attempt.
-            limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
+            limits=httpx.Limits(
+                max_connections=self.workers, max_keepalive_connections=self.workers
+            ),
             follow_redirects=False,
             headers={"User-Agent": f"consentry/{__version__}"},
         )
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="consentry-webhook")
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="consentry-webhook")
         self._lock = threading.Lock()
         self._in_flight: set[Future[None]] = set()
         # The last pump filled every free worker: more may be due right now. The relay pumps
@@ -266,7 +260,8 @@ class WebhookDispatcher:
         hook = recipient.webhook if recipient is not None else None
         if hook is None:
             return None, f"recipient {row.recipient!r} has no webhook in the catalogue"
-        secret = self.environ.get(hook.secret_env)
+        environ = os.environ if self.environ is None else self.environ
+        secret = environ.get(hook.secret_env)
         if not secret:
             return None, f"the signing secret ${hook.secret_env} is not set"
         body = row.payload.encode()

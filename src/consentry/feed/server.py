@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -65,21 +66,16 @@ class ObservedDatabase(Database):
         return [work for listener in self.committed if (work := listener()) is not None]
 
 
+@dataclass(eq=False)
 class ServerReplica:
-    def __init__(
-        self,
-        db: Database,
-        index: CatalogueIndex,
-        *,
-        poll_interval: float = 0.1,
-        max_staleness: float = 2.0,
-        max_lag: int = 100_000,
-    ) -> None:
-        self.db = db
-        self.index = index
-        self.poll_interval = poll_interval
-        self.max_staleness = max_staleness
-        self.max_lag = max_lag
+    db: Database
+    index: CatalogueIndex
+    _: KW_ONLY
+    poll_interval: float = 0.1
+    max_staleness: float = 2.0
+    max_lag: int = 100_000
+
+    def __post_init__(self) -> None:
         self.replica = self._new_replica()
         self.status = IDLE
         self.cursor = "0"
@@ -91,8 +87,8 @@ class ServerReplica:
         self._synced = 0.0
         # Service keys verified for the decision and feed endpoints (see keycache).
         self.keys: KeyCache[object] = KeyCache()
-        if isinstance(db, ObservedDatabase):
-            db.committed.append(self.noted_write)
+        if isinstance(self.db, ObservedDatabase):
+            self.db.committed.append(self.noted_write)
 
     def _new_replica(self) -> Replica:
         return Replica(self.index.catalogue, compiled=self.index.compiled)

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import httpx
@@ -125,25 +125,18 @@ def load_snapshot(http: httpx.Client, stale_after: float) -> tuple[Replica, str]
     return replica, cursor
 
 
+@dataclass(eq=False)
 class Follower:
-    def __init__(
-        self,
-        http: httpx.Client,
-        replica: Replica,
-        cursor: str,
-        *,
-        stale_after: float,
-        poll_wait: float,
-        resync_every: float | None,
-        on_replica: Callable[[Replica], None],
-    ) -> None:
-        self.http = http
-        self.replica = replica
-        self.cursor = cursor
-        self.stale_after = stale_after
-        self.poll_wait = poll_wait
-        self.resync_every = resync_every
-        self.on_replica = on_replica
+    http: httpx.Client
+    replica: Replica
+    cursor: str
+    _: KW_ONLY
+    stale_after: float
+    poll_wait: float
+    resync_every: float | None
+    on_replica: Callable[[Replica], None]
+
+    def __post_init__(self) -> None:
         self.last_error: ConsentryError | None = None
         self.stats = FollowStats()
         self._loaded_at = time.monotonic()

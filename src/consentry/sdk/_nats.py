@@ -33,6 +33,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 
 import httpx
 
@@ -46,38 +47,32 @@ from consentry.sdk._nats_connection import NatsOptions, StreamConnection, Stream
 log = logging.getLogger("consentry.sdk")
 
 
+@dataclass(eq=False)
 class NatsFollower:
     """Follows JetStream for a replica: same interface as the HTTP ``Follower``."""
 
-    def __init__(
-        self,
-        http: httpx.Client,
-        options: NatsOptions,
-        *,
-        stale_after: float,
-        probe_every: float,
-        resync_every: float | None,
-        on_replica: Callable[[Replica], None],
-    ) -> None:
-        self.http = http
-        self.options = options
-        self.stale_after = stale_after
-        self.probe_every = probe_every
-        self.resync_every = resync_every
-        self.on_replica = on_replica
+    http: httpx.Client
+    options: NatsOptions
+    _: KW_ONLY
+    stale_after: float
+    probe_every: float
+    resync_every: float | None
+    on_replica: Callable[[Replica], None]
+
+    def __post_init__(self) -> None:
         self.stats = FollowStats()
         self.last_error: ConsentryError | None = None
         self.cursor = "0"  # the snapshot's cursor (the outbox position it is consistent with)
         self.stream_seq = 0  # the last stream sequence handled
         self._inbox: queue.Queue[list[StreamMessage]] = queue.Queue()
-        self._seen = RecentIds(options.dedupe_window)
+        self._seen = RecentIds(self.options.dedupe_window)
         self._snapshot_position = 0
         self._snapshot_upto = 0  # stream sequence up to which positions may be in the snapshot
         self._probes: list[tuple[float, int]] = []  # (monotonic time asked, last seq then)
         self._must_reload = False
         self._loaded_at = time.monotonic()
         self._stop = threading.Event()
-        self._conn = StreamConnection(options, self._inbox)
+        self._conn = StreamConnection(self.options, self._inbox)
         self._thread = threading.Thread(target=self._run, name="consentry-sdk", daemon=True)
         try:
             self._conn.open()

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,25 +52,20 @@ def _names(categories: Sequence[str] | str) -> list[str]:
     return names
 
 
+@dataclass(eq=False)
 class UseReporter:
-    def __init__(
-        self,
-        http: httpx.Client,
-        *,
-        batch_size: int = DEFAULT_BATCH,
-        flush_every: float = DEFAULT_FLUSH_EVERY,
-        max_queue: int = DEFAULT_MAX_QUEUE,
-        max_backoff: float = 5.0,
-    ) -> None:
-        if not 1 <= batch_size <= MAX_BATCH:
+    http: httpx.Client
+    _: KW_ONLY
+    batch_size: int = DEFAULT_BATCH
+    flush_every: float = DEFAULT_FLUSH_EVERY
+    max_queue: int = DEFAULT_MAX_QUEUE
+    max_backoff: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
-        if flush_every <= 0 or max_queue < 1:
+        if self.flush_every <= 0 or self.max_queue < 1:
             raise ValueError("flush_every and max_queue must be positive")
-        self.http = http
-        self.batch_size = batch_size
-        self.flush_every = flush_every
-        self.max_queue = max_queue
-        self.max_backoff = max_backoff
         self.stats = UseStats()
         self._queue: deque[dict[str, Any]] = deque()
         self._oldest: float | None = None  # when the oldest waiting report was queued

@@ -17,26 +17,18 @@ import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
 
 from consentry.config import Settings
 from consentry.services import checkpoints
 from consentry.services._ledger_io import utcnow
+from consentry.services.lifespan import App, running_beside
 from consentry.services.receipt_signing import ReceiptKeyError, ReceiptKeys, load_receipt_keys
 from consentry.storage import checkpoints as rows
 from consentry.storage.database import Database
 
 log = logging.getLogger("consentry.checkpoints")
-
-
-class _Application(Protocol):
-    router: Any  # a Starlette application's router (its lifespan_context is wrapped)
-
-
-App = TypeVar("App", bound=_Application)
 
 
 class CheckpointScheduler:
@@ -130,22 +122,12 @@ def scheduler(settings: Settings, db: Database) -> CheckpointScheduler | None:
 
 def with_checkpoints(app: App, settings: Settings, db: Database) -> App:
     """Run the periodic checkpoints for the lifetime of ``app`` (a Starlette application)."""
-    router = app.router
-    inner = router.lifespan_context
 
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
+    def begin() -> CheckpointScheduler | None:
         running = scheduler(settings, db)
         if running is not None:
             running.start()
             log.info("signing a checkpoint every %g s when the ledger changed", running.interval)
-        try:
-            async with inner(application) as state:
-                yield state
-        finally:
-            if running is not None:
-                running.stop()
+        return running
 
-    wrapped: Callable[[Any], AbstractAsyncContextManager[Any]] = lifespan
-    router.lifespan_context = wrapped
-    return app
+    return running_beside(app, begin)

@@ -9,6 +9,7 @@ another writer moved the subject's chain first. Reads are ``queries``; decisions
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,20 +37,17 @@ class CredentialRefused(Exception):
     """The service key is unknown, revoked or lacks the scope: nothing was written."""
 
 
+@dataclass(eq=False)
 class ConsentService:
-    def __init__(
-        self,
-        db: Database,
-        index: CatalogueIndex,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.db = db
-        self.index = index
-        self.clock = clock
+    db: Database
+    index: CatalogueIndex
+    clock: Callable[[], datetime] = utcnow
+
+    def __post_init__(self) -> None:
         # On SQLite, whose writers queue for one lock anyway, concurrent changes of this
         # process share one transaction and one commit. PostgreSQL runs them side by side on
         # their own connections (one connection running a batch in turn was slower there).
-        self.group = GroupCommit(db) if db.backend.in_process else None
+        self.group = GroupCommit(self.db) if self.db.backend.in_process else None
 
     def resolve(self, permission_id: str) -> Permission:
         return planning.permission_of(self.index.permissions, permission_id)

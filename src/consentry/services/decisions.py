@@ -10,6 +10,7 @@ replica (``feed.server.ServerReplica``) answers most requests before they get he
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -28,16 +29,11 @@ class SubjectStates(Protocol):
     ) -> SubjectState: ...
 
 
+@dataclass(eq=False)
 class DecisionService:
-    def __init__(
-        self,
-        index: CatalogueIndex,
-        states: SubjectStates,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.index = index
-        self.states = states
-        self.clock = clock
+    index: CatalogueIndex
+    states: SubjectStates
+    clock: Callable[[], datetime] = utcnow
 
     def decide(self, request: DecisionRequest) -> Decision:
         return decide(self.index, self.states.state(request.subject), request, self.clock())

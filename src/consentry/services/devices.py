@@ -7,6 +7,7 @@ A report replaces the device's previous one; decisions that use device data read
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from consentry.domain.catalogue import Catalogue
@@ -17,16 +18,11 @@ from consentry.storage import repository as repo
 from consentry.storage.database import Database
 
 
+@dataclass(eq=False)
 class DeviceService:
-    def __init__(
-        self,
-        db: Database,
-        catalogue: Catalogue,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.db = db
-        self.catalogue = catalogue
-        self.clock = clock
+    db: Database
+    catalogue: Catalogue
+    clock: Callable[[], datetime] = utcnow
 
     def report(
         self,

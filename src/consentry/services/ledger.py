@@ -209,18 +209,20 @@ def _walk(
     def broken(place: str, problem: str, seq: int = 0, event_id: str = "") -> VerifyResult:
         return VerifyResult(count_subjects, count_events, ChainBreak(place, seq, event_id, problem))
 
+    def orphaned(event: Any) -> VerifyResult:
+        return broken(
+            f"ref:{event[rw.REF]}",
+            "events without a subject row (the subject row was deleted)",
+            event[rw.SEQ],
+            event[rw.EVENT_ID],
+        )
+
     while subjects.head is not None:
         ref, subject_id, head_seq, head_hash = subjects.pop()
         name = subject_id or f"ref:{ref}"
         count_subjects += 1
         while events.head is not None and events.head[rw.REF] < ref:
-            orphan = events.pop()
-            return broken(
-                f"ref:{orphan[rw.REF]}",
-                "events without a subject row (the subject row was deleted)",
-                orphan[rw.SEQ],
-                orphan[rw.EVENT_ID],
-            )
+            return orphaned(events.pop())
         recorded: dict[int, tuple[int, str]] = {}
         while pins.head is not None and pins.head[0] <= ref:
             pinned_ref, heads = pins.pop()
@@ -274,13 +276,7 @@ def _walk(
         if progress is not None and count_subjects % 10_000 == 0:
             progress(count_subjects, count_events)
     if events.head is not None:
-        orphan = events.pop()
-        return broken(
-            f"ref:{orphan[rw.REF]}",
-            "events without a subject row (the subject row was deleted)",
-            orphan[rw.SEQ],
-            orphan[rw.EVENT_ID],
-        )
+        return orphaned(events.pop())
     if pins.head is not None:
         pinned_ref, heads = pins.pop()
         return broken(

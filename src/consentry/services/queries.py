@@ -24,16 +24,11 @@ class HistoryPage:
     next_cursor: str | None
 
 
+@dataclass(eq=False)
 class SubjectQueries:
-    def __init__(
-        self,
-        db: Database,
-        index: CatalogueIndex,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.db = db
-        self.index = index
-        self.clock = clock
+    db: Database
+    index: CatalogueIndex
+    clock: Callable[[], datetime] = utcnow
 
     # -- state (also what the decision service reads: ``decisions.SubjectStates``) -----------
     def state(self, subject_id: str) -> SubjectState:

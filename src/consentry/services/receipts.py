@@ -249,18 +249,12 @@ class SignedReceipt:
         return f"consent-receipt-{self.receipt['record_id']}.json"
 
 
+@dataclass(eq=False, repr=False)
 class ReceiptService:
-    def __init__(
-        self,
-        catalogue: Catalogue,
-        queries: SubjectQueries,
-        keys: ReceiptKeys,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.catalogue = catalogue
-        self.queries = queries
-        self.keys = keys
-        self.clock = clock
+    catalogue: Catalogue
+    queries: SubjectQueries
+    keys: ReceiptKeys
+    clock: Callable[[], datetime] = utcnow
 
     @property
     def available(self) -> bool:

@@ -70,20 +70,13 @@ def rules_for(jurisdiction: str | None) -> str:
     return "opt-in by default: nothing that needs consent happens until you agree"
 
 
+@dataclass(eq=False)
 class RightsService:
-    def __init__(
-        self,
-        db: Database,
-        index: CatalogueIndex,
-        consents: ConsentService,
-        queries: SubjectQueries,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.db = db
-        self.index = index
-        self.consents = consents
-        self.queries = queries
-        self.clock = clock
+    db: Database
+    index: CatalogueIndex
+    consents: ConsentService
+    queries: SubjectQueries
+    clock: Callable[[], datetime] = utcnow
 
     # -- jurisdiction ------------------------------------------------------------------------
     def set_jurisdiction(self, subject_id: str, code: str | None) -> str | None:

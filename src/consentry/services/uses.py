@@ -4,7 +4,7 @@ not allow at that moment is flagged as a violation. Also the auto-reset of unuse
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -55,21 +55,16 @@ class RecordOutcome:
     violations: int
 
 
+@dataclass(eq=False)
 class UsesService:
-    def __init__(
-        self,
-        db: Database,
-        consents: ConsentService,
-        decisions: DecisionService,
-        clock: Callable[[], datetime] = utcnow,
-        retention: timedelta = DEFAULT_RETENTION,
-    ) -> None:
-        self.db = db
-        self.consents = consents
-        self.decisions = decisions
-        self.clock = clock
-        self.retention = retention
-        self.on_violation: Callable[[rows.UseRow], None] = lambda _row: None
+    db: Database
+    consents: ConsentService
+    decisions: DecisionService
+    clock: Callable[[], datetime] = utcnow
+    retention: timedelta = DEFAULT_RETENTION
+    on_violation: Callable[[rows.UseRow], None] = field(
+        default=lambda _row: None, init=False, repr=False
+    )
 
     def record(self, reports: Sequence[UseReport], service: str) -> RecordOutcome:
         """Store reported uses, each judged against the subject's state when it happened."""

@@ -35,6 +35,7 @@ from consentry import crypto
 from consentry.domain.events import GENESIS
 from consentry.domain.imports import (
     SOURCE_PREFIX,
+    ImportedEvent,
     ImportRecord,
     fast_hash,
     iso_of_z,
@@ -99,19 +100,11 @@ def plan(
                 stored = dumps(crypto.seal_options(key, r.options, r.event_id.encode()))
             source = SOURCE_PREFIX + r.source
             z = iso_z(r.time)
+            imported = ImportedEvent(
+                r.event_id, ref, seq, kind, r.permission, r.state, r.notice_version, source
+            )
             digest = fast_hash(
-                event_id=r.event_id,
-                subject_ref=ref,
-                seq=seq,
-                kind=kind,
-                permission_id=r.permission,
-                state=r.state,
-                notice_version=r.notice_version,
-                source=source,
-                occurred_z=z,
-                prev_hash=prev,
-                options_json=stored,
-                locale=r.locale,
+                imported, occurred_z=z, prev_hash=prev, options_json=stored, locale=r.locale
             )
             events.append(
                 (
@@ -130,18 +123,7 @@ def plan(
                     digest,
                 )
             )
-            payload = outbox_text(
-                event_id=r.event_id,
-                subject=sid,
-                subject_ref=ref,
-                seq=seq,
-                kind=kind,
-                permission_id=r.permission,
-                state=r.state,
-                notice_version=r.notice_version,
-                source=source,
-                occurred_iso=iso_of_z(z),
-            )
+            payload = outbox_text(imported, subject=sid, occurred_iso=iso_of_z(z))
             outbox.append((r.event_id, sid, payload))
             latest[r.permission] = (
                 sid,

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, select, text, update
 
+from consentry.storage.rows import record_of
 from consentry.storage.tables import UTCDateTime
 from consentry.storage.tables import webhook_deliveries as wd
 
@@ -48,20 +49,7 @@ class DeliveryRow:
 
 
 def _row(row: Row[Any]) -> DeliveryRow:
-    return DeliveryRow(
-        id=int(row.id),
-        event_id=row.event_id,
-        subject_id=row.subject_id,
-        recipient=row.recipient,
-        payload=row.payload,
-        status=row.status,
-        attempts=int(row.attempts),
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        sent_at=row.sent_at,
-        acknowledged_at=row.acknowledged_at,
-    )
+    return record_of(DeliveryRow, row, id=int(row.id), attempts=int(row.attempts))
 
 
 _COLUMNS = (

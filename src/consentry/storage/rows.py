@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Row
 
@@ -20,6 +20,11 @@ from consentry.domain.events import EVENT_FIELDS, Event, EventKind, choice_left,
 from consentry.domain.messages import dumps
 from consentry.domain.state import Choice, ChoiceState
 from consentry.storage.tables import events, permission_states
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 # The columns of each type's table, in table order, and the type's fields they hold.
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.c)
@@ -29,6 +34,14 @@ CHOICE_COLUMNS: tuple[str, ...] = tuple(
 _CHOICE_FIELDS = frozenset(f.name for f in fields(Choice))
 if set(EVENT_COLUMNS) != set(EVENT_FIELDS) or set(CHOICE_COLUMNS) != _CHOICE_FIELDS:
     raise RuntimeError("the events/permission_states tables and Event/Choice disagree")
+
+
+def record_of(cls: type[R], row: Row[Any], **converted: Any) -> R:
+    """The record ``cls`` (a dataclass whose fields the row's columns name) of ``row``: each
+    field's column as read, or its value in ``converted`` where the database stores another
+    form."""
+    found = {f.name: getattr(row, f.name) for f in fields(cls) if f.name not in converted}
+    return cls(**found, **converted)
 
 
 def _utc(moment: datetime | None) -> datetime | None:

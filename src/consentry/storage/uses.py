@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select
 
+from consentry.storage.rows import record_of
 from consentry.storage.tables import permission_states, uses
 
 
@@ -50,17 +51,8 @@ def insert_uses(conn: Connection, rows: Sequence[UseRow]) -> None:
 
 
 def _row(row: Row[Any]) -> UseRow:
-    return UseRow(
-        subject_id=row.subject_id,
-        purpose=row.purpose,
-        categories=tuple(row.categories.split()),
-        recipient=row.recipient,
-        permission_id=row.permission_id,
-        service=row.service,
-        used_at=row.used_at,
-        recorded_at=row.recorded_at,
-        allowed=bool(row.allowed),
-        reason=row.reason,
+    return record_of(
+        UseRow, row, categories=tuple(row.categories.split()), allowed=bool(row.allowed)
     )
 
 

@@ -8,6 +8,7 @@ form post must carry the session's CSRF token (a form field, or the X-CSRF-Token
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
@@ -113,6 +114,15 @@ def signed_in(web: Web) -> SignedIn | Response:
             gpc.signal(web.request.headers),
         )
     return auth
+
+
+def signed_in_page(web: Web, page: Callable[[SignedIn], Response]) -> Response:
+    """``page`` for the signed-in subject (``signed_in``), its response finished for them (the
+    new session cookie, no caching); or the response to send instead (sign-in, token redirect)."""
+    auth = signed_in(web)
+    if not isinstance(auth, SignedIn):
+        return auth
+    return auth.finish(page(auth))
 
 
 def session_for_change(web: Web, csrf: str | None) -> Session | Response:

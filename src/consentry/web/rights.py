@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from consentry.domain.planning import Context
 from consentry.http.session import FLASH_COOKIE, SESSION_COOKIE, Session
 from consentry.web import messages
-from consentry.web.auth import SignedIn, session_for_change, signed_in
+from consentry.web.auth import SignedIn, session_for_change, signed_in_page
 from consentry.web.pages import FormText, WebDep, private
 
 ERASED = "erased"
@@ -23,30 +23,29 @@ router = APIRouter(include_in_schema=False)
 @router.get("/permissions/export")
 def export(web: WebDep, format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
     """Everything we hold on the subject (Art. 15 and 20), streamed as JSON or CSV."""
-    auth = signed_in(web)
-    if not isinstance(auth, SignedIn):
-        return auth
-    rights = web.container.rights
-    subject = auth.session.subject
-    if format == "csv":
-        body, media = rights.export_csv(subject), "text/csv; charset=utf-8"
-    else:
-        body, media = rights.export_json(subject), "application/json"
-    response = StreamingResponse(
-        body,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="my-data.{format}"'},
-    )
-    return auth.finish(response)
+
+    def page(auth: SignedIn) -> Response:
+        rights = web.container.rights
+        subject = auth.session.subject
+        if format == "csv":
+            body, media = rights.export_csv(subject), "text/csv; charset=utf-8"
+        else:
+            body, media = rights.export_json(subject), "application/json"
+        return StreamingResponse(
+            body,
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="my-data.{format}"'},
+        )
+
+    return signed_in_page(web, page)
 
 
 @router.get("/permissions/delete")
 def delete_page(web: WebDep) -> Response:
     """The confirmation step: what is deleted, what is kept as proof, confirm or cancel."""
-    auth = signed_in(web)
-    if not isinstance(auth, SignedIn):
-        return auth
-    return auth.finish(web.render("delete.html", session=auth.session, tab=None))
+    return signed_in_page(
+        web, lambda auth: web.render("delete.html", session=auth.session, tab=None)
+    )
 
 
 @router.post("/permissions/delete")

@@ -25,7 +25,7 @@ from consentry.services.receipts import ReceiptsUnavailable, receipt_service
 from consentry.web import messages, rights
 from consentry.web.accept import sensitive_items
 from consentry.web.activity import access_rows, erased_notice, history_rows
-from consentry.web.auth import SignedIn, session_for_change, signed_in
+from consentry.web.auth import SignedIn, session_for_change, signed_in_page
 from consentry.web.loading import page_model
 from consentry.web.pages import STATIC_PREFIX, FormText, Web, WebDep, private, static_files
 from consentry.web.receipt_page import receipt_view
@@ -46,123 +46,120 @@ EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9\-]{1,64}$")]
 
 
 def _message_page(web: Web, auth: SignedIn, status: int, heading: str, text: str) -> Response:
-    response = web.render(
+    return web.render(
         "message.html", session=auth.session, status=status, heading=heading, text=text
     )
-    return auth.finish(response)
+
+
+def _no_receipt(web: Web, auth: SignedIn) -> Response:
+    tr = web.tr
+    return _message_page(
+        web,
+        auth,
+        404,
+        tr.gettext("No such receipt"),
+        tr.gettext("This change is not in the history of your choices."),
+    )
 
 
 # -- the three tabs --------------------------------------------------------------------------------
 @router.get("/permissions")
 def permissions_page(web: WebDep) -> Response:
-    auth = signed_in(web)
-    if not isinstance(auth, SignedIn):
-        return auth
-    flash = messages.read_flash(web, auth.session)
-    # A link to one switch ("Stop this"): its section opens, with or without the script.
-    wanted = web.request.query_params.get("open", "")
-    response = web.render(
-        "permissions.html",
-        session=auth.session,
-        tab="overview",
-        page=page_model(web, auth.session.subject),
-        flash=messages.for_template(web, flash),
-        open_id=wanted if web.container.catalogue.permission(wanted) else None,
-    )
-    if flash is not None:
-        messages.clear_flash(response)
-    return auth.finish(response)
+    def page(auth: SignedIn) -> Response:
+        flash = messages.read_flash(web, auth.session)
+        # A link to one switch ("Stop this"): its section opens, with or without the script.
+        wanted = web.request.query_params.get("open", "")
+        response = web.render(
+            "permissions.html",
+            session=auth.session,
+            tab="overview",
+            page=page_model(web, auth.session.subject),
+            flash=messages.for_template(web, flash),
+            open_id=wanted if web.container.catalogue.permission(wanted) else None,
+        )
+        if flash is not None:
+            messages.clear_flash(response)
+        return response
+
+    return signed_in_page(web, page)
 
 
 @router.get("/permissions/history")
 def history_page(web: WebDep) -> Response:
-    auth = signed_in(web)
-    if not isinstance(auth, SignedIn):
-        return auth
     cursor = web.request.query_params.get("cursor")
     if cursor is not None and not (cursor.isdigit() and len(cursor) <= 12):
         cursor = None
-    page = web.container.queries.history(auth.session.subject, HISTORY_PAGE, cursor)
-    response = web.render(
-        "history.html",
-        session=auth.session,
-        tab="history",
-        rows=history_rows(web.container.catalogue, page.events, web.tr),
-        next_cursor=page.next_cursor,
-        erased_on=erased_notice(web.tr, auth.session),
-    )
-    return auth.finish(response)
+
+    def page(auth: SignedIn) -> Response:
+        found = web.container.queries.history(auth.session.subject, HISTORY_PAGE, cursor)
+        return web.render(
+            "history.html",
+            session=auth.session,
+            tab="history",
+            rows=history_rows(web.container.catalogue, found.events, web.tr),
+            next_cursor=found.next_cursor,
+            erased_on=erased_notice(web.tr, auth.session),
+        )
+
+    return signed_in_page(web, page)
 
 
 @router.get("/permissions/accesses")
 def accesses_page(web: WebDep) -> Response:
-    auth = signed_in(web)
-    if not isinstance(auth, SignedIn):
-        return auth
-    groups, _ = web.container.uses.for_subject(auth.session.subject)
-    rows = access_rows(web.container.catalogue, groups, web.tr)
-    response = web.render("accesses.html", session=auth.session, tab="accesses", accesses=rows)
-    return auth.finish(response)
+    def page(auth: SignedIn) -> Response:
+        groups, _ = web.container.uses.for_subject(auth.session.subject)
+        rows = access_rows(web.container.catalogue, groups, web.tr)
+        return web.render("accesses.html", session=auth.session, tab="accesses", accesses=rows)
+
+    return signed_in_page(web, page)
 
 
 @router.get("/permissions/history/{event_id}/receipt")
 def receipt_page(event_id: EventId, web: WebDep) -> Response:
     """The receipt as a page a person reads (and prints), with the signed file beside it."""
-    auth = signed_in(web)
-    if not isinstance(auth, SignedIn):
-        return auth
-    found = web.container.queries.event(auth.session.subject, event_id)
-    if found is None or not found[0].permission_id:
-        tr = web.tr
-        return _message_page(
-            web,
-            auth,
-            404,
-            tr.gettext("No such receipt"),
-            tr.gettext("This change is not in the history of your choices."),
-        )
-    view = receipt_view(web.container.catalogue, found[0], web.tr)
-    return auth.finish(web.render("receipt.html", session=auth.session, r=view))
+
+    def page(auth: SignedIn) -> Response:
+        found = web.container.queries.event(auth.session.subject, event_id)
+        if found is None or not found[0].permission_id:
+            return _no_receipt(web, auth)
+        view = receipt_view(web.container.catalogue, found[0], web.tr)
+        return web.render("receipt.html", session=auth.session, r=view)
+
+    return signed_in_page(web, page)
 
 
 @router.get("/permissions/history/{event_id}/receipt.json")
 def receipt(event_id: EventId, web: WebDep) -> Response:
     """The signed consent receipt (ISO/IEC TS 27560, JWS): the bytes ``consentry receipt
     verify`` checks. Only the subject's own history is searched."""
-    auth = signed_in(web)
-    if not isinstance(auth, SignedIn):
-        return auth
-    tr = web.tr
-    try:
-        signed = receipt_service(
-            web.container.catalogue, web.container.queries, web.container.settings
-        ).issue(auth.session.subject, event_id)
-    except (ReceiptsUnavailable, ReceiptKeyError) as exc:
-        log.warning("a consent receipt could not be issued: %s", exc)
-        return _message_page(
-            web,
-            auth,
-            503,
-            tr.gettext("Receipts are not available right now"),
-            tr.gettext(
-                "We cannot sign receipts at the moment. Your choices are recorded all the same; "
-                "please try again later."
-            ),
+
+    def page(auth: SignedIn) -> Response:
+        tr = web.tr
+        try:
+            signed = receipt_service(
+                web.container.catalogue, web.container.queries, web.container.settings
+            ).issue(auth.session.subject, event_id)
+        except (ReceiptsUnavailable, ReceiptKeyError) as exc:
+            log.warning("a consent receipt could not be issued: %s", exc)
+            return _message_page(
+                web,
+                auth,
+                503,
+                tr.gettext("Receipts are not available right now"),
+                tr.gettext(
+                    "We cannot sign receipts at the moment. Your choices are recorded all the "
+                    "same; please try again later."
+                ),
+            )
+        if signed is None:
+            return _no_receipt(web, auth)
+        return Response(
+            signed.file_bytes(),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{signed.filename}"'},
         )
-    if signed is None:
-        return _message_page(
-            web,
-            auth,
-            404,
-            tr.gettext("No such receipt"),
-            tr.gettext("This change is not in the history of your choices."),
-        )
-    response = Response(
-        signed.file_bytes(),
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{signed.filename}"'},
-    )
-    return auth.finish(response)
+
+    return signed_in_page(web, page)
 
 
 # -- changes ---------------------------------------------------------------------------------------

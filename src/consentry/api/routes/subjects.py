@@ -166,13 +166,7 @@ def put_device(
     report = container.devices.report(
         sid, device_id, body.platform, body.app_version, body.os_permissions
     )
-    return DeviceOut(
-        device_id=report.device_id,
-        platform=report.platform,
-        app_version=report.app_version,
-        os_permissions=dict(report.os_permissions),
-        updated_at=report.updated_at,
-    )
+    return DeviceOut.model_validate(report, from_attributes=True)
 
 
 @router.get("/v1/subjects/{sid}/devices", response_model=DevicesOut)
@@ -180,14 +174,5 @@ def list_devices(sid: SubjectId, _: SubjectReader, container: ContainerDep) -> D
     reports = container.devices.reported(sid)
     return DevicesOut(
         subject=sid,
-        devices=[
-            DeviceOut(
-                device_id=r.device_id,
-                platform=r.platform,
-                app_version=r.app_version,
-                os_permissions=dict(r.os_permissions),
-                updated_at=r.updated_at,
-            )
-            for r in reports
-        ],
+        devices=[DeviceOut.model_validate(r, from_attributes=True) for r in reports],
     )

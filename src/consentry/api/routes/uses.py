@@ -110,18 +110,7 @@ def get_subject_uses(sid: SubjectId, _: SubjectReader, container: ContainerDep) 
     groups, recent = container.uses.for_subject(sid)
     return SubjectUsesOut(
         subject=sid,
-        groups=[
-            UseGroupOut(
-                purpose=g.purpose,
-                recipient=g.recipient,
-                count=g.count,
-                first_used=g.first_used,
-                last_used=g.last_used,
-                services=list(g.services),
-                violations=g.violations,
-            )
-            for g in groups
-        ],
+        groups=[UseGroupOut.model_validate(g, from_attributes=True) for g in groups],
         recent=[UseOut.model_validate(_use(r)) for r in recent],
     )
 
