@@ -327,6 +327,24 @@ def test_objection_stops_legitimate_interest(client: TestClient, service: dict[s
     assert ask(client, service, "fraud_prevention", "behaviour.purchases")["allowed"] is True
 
 
+def test_an_objection_or_a_grant_length_of_the_wrong_type_is_refused_not_coerced(
+    client: TestClient, service: dict[str, str]
+) -> None:
+    for body in ({"objected": 0}, {"objected": 1}, {"objected": "yes"}):
+        response = client.put(f"/v1/subjects/{SID}/objections/fraud", json=body, headers=service)
+        assert response.status_code == 422, body
+    assert ask(client, service, "fraud_prevention", "behaviour.purchases")["allowed"] is True
+    for days in ("7", 7.0, True):
+        response = client.put(
+            f"/v1/subjects/{SID}/permissions/email",
+            json={"state": "granted", "notice_version": "1", "days": days},
+            headers=service,
+        )
+        assert response.status_code == 422, days
+    listed = client.get(f"/v1/subjects/{SID}/permissions", headers=service).json()
+    assert {p["id"]: p["state"] for p in listed["permissions"]}["email"] != "granted"
+
+
 def test_objection_to_a_consent_permission_is_409(
     client: TestClient, service: dict[str, str]
 ) -> None:

@@ -12,6 +12,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -146,7 +147,7 @@ class PermissionIn(_In):
     duration: Literal["once"] | None = Field(
         default=None, description='"once": a grant for this time only (one hour).'
     )
-    days: int | None = Field(default=None, ge=1, le=3650, description="A grant for N days.")
+    days: StrictInt | None = Field(default=None, ge=1, le=3650, description="A grant for N days.")
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from consentry.api.routes.subjects import patch_out
 from consentry.api.schemas import PermissionsPatchOut
@@ -42,7 +42,7 @@ class SubjectOut(BaseModel):
 
 class ObjectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    objected: bool = True
+    objected: StrictBool = True  # 0, 1, "yes" are no answer: a wrong type is refused
 
 
 class ErasureOut(BaseModel):
