@@ -15,6 +15,7 @@ from consentry.services.decisions import DecisionService
 from consentry.services.devices import DeviceService
 from consentry.services.keys import KeyService
 from consentry.services.queries import SubjectQueries
+from consentry.services.receipts import ReceiptService, receipt_service
 from consentry.services.rights import RightsService
 from consentry.services.sessions import SessionService
 from consentry.services.tokens import TokenService
@@ -40,6 +41,11 @@ class Container:
     metrics: Metrics
     replica: ServerReplica
     sessions: SessionService
+
+    def receipts(self) -> ReceiptService:
+        """The receipt service with the keys the settings name (cheap to build; raises
+        ``receipt_signing.ReceiptKeyError`` when a configured key cannot be used)."""
+        return receipt_service(self.catalogue, self.queries, self.settings)
 
     def close(self) -> None:
         self.replica.close()

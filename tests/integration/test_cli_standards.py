@@ -15,7 +15,6 @@ from consentry.cli import app
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
 from consentry.services.receipt_signing import load_receipt_keys, new_signing_key_pem
-from consentry.services.receipts import receipt_service
 from consentry.standards import (
     GPPString,
     PublisherRestriction,
@@ -170,9 +169,7 @@ def receipt_files(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Path, Path]
     try:
         container.consents.change("s1", [Change("ads", ChoiceState.GRANTED)], Context("web"))
         event = container.queries.history("s1").events[0]
-        signed = receipt_service(container.catalogue, container.queries, container.settings).issue(
-            "s1", event.event_id
-        )
+        signed = container.receipts().issue("s1", event.event_id)
         assert signed is not None
         receipt = tmp_path / signed.filename
         receipt.write_bytes(signed.file_bytes())

@@ -398,6 +398,12 @@
       return r.json();
     });
   }
+  // Answer the getTCData calls that waited for the strings.
+  function release() {
+    waiting.splice(0).forEach(function (f) {
+      f();
+    });
+  }
   function refresh() {
     var sid = encodeURIComponent(visit.subject);
     return Promise.all([
@@ -423,9 +429,7 @@
       Object.keys(gpl).forEach(function (id) {
         gpl[id](gppEvent(+id, before ? "sectionChange" : "signalStatus", before ? "tcfeuv2" : "ready"), true);
       });
-      waiting.splice(0).forEach(function (f) {
-        f();
-      });
+      release();
       w.dispatchEvent(new CustomEvent("consentry:change", { detail: perms }));
     });
   }
@@ -450,9 +454,7 @@
       .then(refresh)
       .then(close, function (e) {
         acted = busy = false;
-        waiting.splice(0).forEach(function (f) {
-          f();
-        });
+        release();
         throw e;
       });
   }

@@ -21,7 +21,7 @@ from consentry.http.problems import problem_response
 from consentry.http.session import SESSION_COOKIE, Session
 from consentry.services import bulk
 from consentry.services.receipt_signing import ReceiptKeyError
-from consentry.services.receipts import ReceiptsUnavailable, receipt_service
+from consentry.services.receipts import ReceiptsUnavailable
 from consentry.web import messages, rights
 from consentry.web.accept import sensitive_items
 from consentry.web.activity import access_rows, erased_notice, history_rows
@@ -136,9 +136,7 @@ def receipt(event_id: EventId, web: WebDep) -> Response:
     def page(auth: SignedIn) -> Response:
         tr = web.tr
         try:
-            signed = receipt_service(
-                web.container.catalogue, web.container.queries, web.container.settings
-            ).issue(auth.session.subject, event_id)
+            signed = web.container.receipts().issue(auth.session.subject, event_id)
         except (ReceiptsUnavailable, ReceiptKeyError) as exc:
             log.warning("a consent receipt could not be issued: %s", exc)
             return _message_page(

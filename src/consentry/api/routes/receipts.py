@@ -11,7 +11,7 @@ from consentry.http.deps import ContainerDep, SubjectId, SubjectReader
 from consentry.http.problems import Problem
 from consentry.services import checkpoints
 from consentry.services.receipt_signing import ReceiptKeyError
-from consentry.services.receipts import ReceiptsUnavailable, receipt_service
+from consentry.services.receipts import ReceiptsUnavailable
 
 router = APIRouter(tags=["receipts"])
 EventId = Annotated[str, Path(pattern=r"^[0-9a-fA-F-]{36}$", description="Ledger event id")]
@@ -28,9 +28,7 @@ def get_receipt(
     """``{"receipt": {...}, "jws": "..."}``, byte for byte the file ``consentry receipt verify``
     checks (any change to it fails verification)."""
     try:
-        signed = receipt_service(container.catalogue, container.queries, container.settings).issue(
-            sid, event_id
-        )
+        signed = container.receipts().issue(sid, event_id)
     except (ReceiptsUnavailable, ReceiptKeyError) as exc:
         raise Problem(503, str(exc), code="receipts_unavailable") from exc
     if signed is None:
