@@ -242,7 +242,11 @@ def test_an_unreachable_postgres_answers_503_and_the_server_recovers_by_itself(
             )
         _assert_unavailable(api.get("/v1/subjects/pg-1/history", headers=key))
         _assert_unavailable(
-            api.patch("/v1/subjects/pg-2/permissions", json={"all": "granted"}, headers=key)
+            api.patch(
+                "/v1/subjects/pg-2/permissions",
+                json={"all": "granted", "notice_versions": {"ads": "3"}},
+                headers=key,
+            )
         )
         decision = {
             "subject": "pg-1",

@@ -217,7 +217,18 @@ def test_patch_all_grants_every_consent_and_refuses_everything_refusable(
     client: TestClient, service: dict[str, str]
 ) -> None:
     granted = client.patch(
-        "/v1/subjects/s1/permissions", json={"all": "granted"}, headers=service
+        "/v1/subjects/s1/permissions",
+        json={
+            "all": "granted",
+            "notice_versions": {
+                "recs": "2",
+                "ads": "3",
+                "email": "1",
+                "sale": "1",
+                "location": "1",
+            },
+        },
+        headers=service,
     ).json()
     assert sorted(granted["changed"]) == ["ads", "email", "location", "recs", "sale"]
     refused = client.patch(

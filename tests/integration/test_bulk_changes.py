@@ -13,6 +13,8 @@ from consentry.bootstrap import Container
 from support import bearer
 
 SID = "bulk-1"
+# The notice version of each consent permission the caller showed (the current ones).
+SHOWN = {"recs": "2", "ads": "3", "email": "1", "sale": "1", "location": "1"}
 
 
 @pytest.fixture
@@ -92,10 +94,30 @@ def test_accept_all_grants_only_what_was_off_on_the_current_notice(
     refuse_all(client, service)
     seen = {e["event_id"] for e in history(client, service)}
     accepted = client.patch(
-        f"/v1/subjects/{SID}/permissions", json={"all": "granted"}, headers=service
+        f"/v1/subjects/{SID}/permissions",
+        json={"all": "granted", "notice_versions": SHOWN},
+        headers=service,
     ).json()
     assert sorted(accepted["changed"]) == ["ads", "email", "fraud", "location", "recs", "sale"]
     written = [e for e in history(client, service) if e["event_id"] not in seen]
     versions = {e["permission"]: e["notice_version"] for e in written}
     assert versions["recs"] == "2" and versions["ads"] == "3"
     assert all(effective(client, service).values())
+
+
+def test_accept_all_without_the_notice_versions_shown_is_refused_and_writes_nothing(
+    client: TestClient, service: dict[str, str]
+) -> None:
+    refuse_all(client, service)
+    before = history(client, service)
+    shown = {pid: v for pid, v in SHOWN.items() if pid != "ads"}
+    refused = client.patch(
+        f"/v1/subjects/{SID}/permissions",
+        json={"all": "granted", "notice_versions": shown},
+        headers=service,
+    )
+    assert refused.status_code == 422
+    problem = refused.json()
+    assert problem["code"] == "notice_version_required" and problem["permission"] == "ads"
+    assert problem["current_notice_version"] == "3"
+    assert history(client, service) == before

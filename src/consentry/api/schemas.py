@@ -169,7 +169,10 @@ class PermissionsPatchIn(_In):
     ) = Field(
         default=None,
         max_length=1000,
-        description="For each consent permission granted in `set`: the notice version shown.",
+        description=(
+            "For each consent permission granted (in `set`, or by `all`: granted): the notice "
+            "version shown."
+        ),
     )
     all: ChoiceLiteral | None = None
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None

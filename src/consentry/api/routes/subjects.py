@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -123,6 +124,16 @@ def patch_permissions(
         # interest on a refusal): see services.bulk.
         views = container.queries.permissions(sid)
         changes = bulk.plan(container.catalogue, views, ChoiceState(body.all))
+        # Accepting all is a grant of each consent permission that is off: the caller must
+        # name the notice version it showed for each, as for a single grant.
+        versions = body.notice_versions or {}
+        require_notices(container.catalogue, {c.permission_id: body.all for c in changes}, versions)
+        changes = [
+            replace(c, notice_version=versions[c.permission_id])
+            if c.permission_id in versions
+            else c
+            for c in changes
+        ]
     else:
         versions = body.notice_versions or {}
         require_notices(container.catalogue, body.set or {}, versions)
