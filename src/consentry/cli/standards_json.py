@@ -20,6 +20,7 @@ from consentry.standards import (
     TCString,
     UsNat,
 )
+from consentry.standards.tcf_model import ID_SET_FIELDS
 
 
 def _iso(moment: datetime) -> str:
@@ -151,13 +152,7 @@ def tc_from_json(data: Any) -> TCString:
     for name in ("is_service_specific", "use_non_standard_texts", "purpose_one_treatment"):
         if r.has(name):
             kwargs[name] = r.flag(name)
-    for name in (
-        "special_feature_optins",
-        "purposes_consent",
-        "purposes_li_transparency",
-        "vendor_consents",
-        "vendor_legitimate_interests",
-    ):
+    for name in ID_SET_FIELDS:
         if r.has(name):
             kwargs[name] = r.ids(name)
     if r.has("disclosed_vendors") and data["disclosed_vendors"] is not None:

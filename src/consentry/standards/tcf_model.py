@@ -20,6 +20,14 @@ SEGMENT_ALIGNMENT = 24
 SEGMENT_DISCLOSED_VENDORS = 1
 SEGMENT_ALLOWED_VENDORS = 2
 SEGMENT_PUBLISHER_TC = 3
+# The TC model's fields that hold a set of purpose, feature or vendor ids.
+ID_SET_FIELDS = (
+    "special_feature_optins",
+    "purposes_consent",
+    "purposes_li_transparency",
+    "vendor_consents",
+    "vendor_legitimate_interests",
+)
 
 
 class RestrictionType(IntEnum):
@@ -107,13 +115,7 @@ class TCString:
     allowed_vendors: frozenset[int] | None = None
 
     def __post_init__(self) -> None:
-        for name in (
-            "special_feature_optins",
-            "purposes_consent",
-            "purposes_li_transparency",
-            "vendor_consents",
-            "vendor_legitimate_interests",
-        ):
+        for name in ID_SET_FIELDS:
             object.__setattr__(self, name, _ids(getattr(self, name)))
         for name in ("disclosed_vendors", "allowed_vendors"):
             if getattr(self, name) is not None:
