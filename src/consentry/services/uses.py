@@ -22,6 +22,7 @@ from consentry.services.decisions import DecisionService
 from consentry.storage import uses as rows
 from consentry.storage.database import Database
 from consentry.storage.tables import uses as uses_table
+from consentry.storage.uses import RefusedCount as RefusedCount
 
 DEFAULT_RETENTION = timedelta(days=396)  # 13 months
 DEFAULT_UNUSED = timedelta(days=365)  # 12 months
@@ -134,9 +135,7 @@ class UsesService:
         summary.sort(key=lambda g: g.last_used, reverse=True)
         return summary, recent[:50]
 
-    def refused(
-        self, subject_id: str, window: timedelta = REFUSED_WINDOW
-    ) -> list[rows.RefusedCount]:
+    def refused(self, subject_id: str, window: timedelta = REFUSED_WINDOW) -> list[RefusedCount]:
         """The uses services refrained from in the last ``window`` because the subject's
         choices said no, counted per permission and purpose, most recent first."""
         with self.db.read() as conn:
