@@ -1,5 +1,6 @@
 """The demo's simulated services: they ask through the SDK, use only what is allowed, report
-each use under their key's name, and stop when the customer withdraws."""
+each use under their key's name, stop when the customer withdraws, and report the uses they
+refrained from."""
 
 from __future__ import annotations
 
@@ -56,3 +57,19 @@ def test_the_partner_feed_shares_only_with_consent_to_that_recipient(
     simulated.flush()
     _, recent = live_server.container.uses.for_subject("cust-2")
     assert {(r.service, r.recipient) for r in recent} == {("ad-partner-feed", "adnet")}
+
+
+def test_services_report_the_uses_they_refrained_from_when_the_answer_is_no(
+    simulated: SimulatedServices, live_server: LiveServer
+) -> None:
+    uses = live_server.container.uses
+    live_server.container.consents.change(
+        "cust-1", [Change("ads", ChoiceState.DENIED)], Context(source="web")
+    )
+    assert eventually(lambda: simulated.tick()["ad-partner-feed"] == 0)
+    simulated.tick()
+    simulated.flush()
+    refused = {(r.permission_id, r.purpose): r.count for r in uses.refused("cust-1")}
+    assert refused[("ads", "advertising")] == 2
+    _, recent = uses.for_subject("cust-1")
+    assert "ad-partner-feed" not in {r.service for r in recent}

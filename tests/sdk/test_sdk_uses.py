@@ -13,7 +13,7 @@ import pytest
 
 from consentry.domain.planning import Change, Context
 from consentry.domain.state import ChoiceState
-from consentry.sdk import Consentry
+from consentry.sdk import Consentry, Denied
 from sdk.live import LiveServer, eventually
 from sdk.test_sdk_offline import KEY, FakeServer
 
@@ -78,6 +78,35 @@ def test_close_sends_what_is_queued(live_server: LiveServer) -> None:
     sdk.close()
     _, recent = live_server.container.uses.for_subject("u3")
     assert [r.used_at for r in recent] == [at] * 3
+
+
+def test_a_denied_check_reported_as_refrained_arrives_and_is_counted_as_refused(
+    live_server: LiveServer,
+) -> None:
+    with reporter(live_server, uses_flush_every=60.0) as sdk:
+        decision = sdk.check("u4", "advertising", BROWSING, "adnet")
+        assert not decision.allowed  # no consent to advertising
+        assert sdk.report_use("u4", "advertising", BROWSING, "adnet", outcome="refrained")
+        assert sdk.flush(timeout=10)
+        assert (sdk.stats.uses.sent, sdk.stats.uses.violations) == (1, 0)
+    (refused,) = live_server.container.uses.refused("u4")
+    assert (refused.permission_id, refused.purpose, refused.count) == ("ads", "advertising", 1)
+    assert live_server.container.uses.for_subject("u4") == ([], [])
+
+
+def test_requires_can_report_each_refusal_as_refrained(live_server: LiveServer) -> None:
+    with reporter(live_server, uses_flush_every=60.0) as sdk:
+
+        @sdk.requires("advertising", BROWSING, "adnet", report_refusals=True)
+        def show_ads(subject: str) -> str:
+            return "ads"
+
+        for _ in range(2):
+            with pytest.raises(Denied):
+                show_ads("u5")
+        assert sdk.flush(timeout=10)
+    (refused,) = live_server.container.uses.refused("u5")
+    assert refused.count == 2
 
 
 # -- through an injected transport -----------------------------------------------------------
@@ -182,3 +211,14 @@ def test_report_use_refuses_a_time_without_zone_and_no_categories() -> None:
         with pytest.raises(ValueError, match="categories"):
             sdk.report_use("s1", "recommendations", [])
         assert sdk.stats.uses.reported == 0
+
+
+def test_a_refrained_report_names_its_outcome_and_a_plain_use_sends_none() -> None:
+    server = UsesServer([])
+    with offline(server, uses_flush_every=60.0) as sdk:
+        sdk.report_use("s1", "recommendations", BROWSING)
+        sdk.report_use("s2", "recommendations", BROWSING, outcome="refrained")
+        with pytest.raises(ValueError, match="outcome"):
+            sdk.report_use("s3", "recommendations", BROWSING, outcome="skipped")  # type: ignore[arg-type]
+        assert sdk.flush(timeout=10)
+    assert [u.get("outcome") for u in server.received[0]] == [None, "refrained"]

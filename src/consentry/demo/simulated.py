@@ -2,7 +2,8 @@
 ads, e-mail marketing and a partner feed. Each embeds the SDK (``consentry.sdk.Consentry``),
 asks before using a demo customer's data, and reports each use it makes (``report_use``), so a
 newcomer who switches a permission off on the Permissions page sees that service's uses stop on
-the "Who used my data" tab.
+the "Who used my data" tab. When the answer is no, it reports the use it refrained from
+(``outcome="refrained"``), and the tab counts them: "we did not use ... because it is off".
 
 Uses only the SDK and the catalogue: it is a client of the server like any real service."""
 
@@ -42,7 +43,8 @@ class _Use:
 
 
 class SimulatedServices:
-    """Every ``every`` seconds, each service checks each subject and reports the uses it makes.
+    """Every ``every`` seconds, each service checks each subject and reports the uses it makes,
+    and those it refrained from.
     ``keys`` maps a service name to its API key (scopes ``decide`` and ``uses:write``)."""
 
     def __init__(
@@ -77,7 +79,8 @@ class SimulatedServices:
             self.clients[name] = Consentry(self.base_url, self.keys[name])
 
     def tick(self) -> dict[str, int]:
-        """One round: how many uses each service made (and reported)."""
+        """One round: how many uses each service made (each is reported, and so is each use it
+        refrained from)."""
         made: dict[str, int] = {}
         for name, use in self.uses.items():
             client = self.clients[name]
@@ -86,6 +89,10 @@ class SimulatedServices:
                 if client.allows(subject, use.purpose, use.categories, use.recipient):
                     client.report_use(subject, use.purpose, use.categories, use.recipient)
                     made[name] += 1
+                else:
+                    client.report_use(
+                        subject, use.purpose, use.categories, use.recipient, outcome="refrained"
+                    )
         return made
 
     def flush(self) -> None:

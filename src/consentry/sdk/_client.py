@@ -25,6 +25,7 @@ from consentry.sdk._uses import (
     DEFAULT_BATCH,
     DEFAULT_FLUSH_EVERY,
     DEFAULT_MAX_QUEUE,
+    Outcome,
     UseReporter,
     UseStats,
 )
@@ -195,9 +196,12 @@ class Consentry:
         recipient: str | None = None,
         *,
         subject: str = "subject",
+        report_refusals: bool = False,
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Decorate a function (sync or async) so it runs only when the check allows; else it
-        raises :class:`Denied`. The subject id is the argument named ``subject``."""
+        raises :class:`Denied`. The subject id is the argument named ``subject``. With
+        ``report_refusals``, each refusal is also reported as a use refrained from
+        (``report_use(..., outcome="refrained")``), so the customer sees it counted."""
 
         def decorate(func: Callable[P, R]) -> Callable[P, R]:
             signature = inspect.signature(func)
@@ -207,8 +211,11 @@ class Consentry:
             def guard(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
                 bound = signature.bind_partial(*args, **kwargs)
                 bound.apply_defaults()
-                decision = self.check(str(bound.arguments[subject]), purpose, categories, recipient)
+                who = str(bound.arguments[subject])
+                decision = self.check(who, purpose, categories, recipient)
                 if not decision.allowed:
+                    if report_refusals:
+                        self.report_use(who, purpose, categories, recipient, outcome="refrained")
                     raise Denied(decision)
 
             if inspect.iscoroutinefunction(func):
@@ -266,13 +273,17 @@ class Consentry:
         categories: Sequence[str] | str,
         recipient: str | None = None,
         at: datetime | None = None,
+        *,
+        outcome: Outcome = "used",
     ) -> bool:
         """Report that ``subject``'s data in ``categories`` was used for ``purpose`` (and shared
-        with ``recipient``) at ``at`` (default: now; time-zone aware). Never blocks: the report
-        is queued and sent in a batch by a background thread (``POST /v1/uses``; the key needs
-        the ``uses:write`` scope). False when the queue was full and the report was dropped
-        (counted in ``stats.uses.dropped``)."""
-        return self._uses.report(subject, purpose, categories, recipient, at)
+        with ``recipient``) at ``at`` (default: now; time-zone aware) — or, with
+        ``outcome="refrained"``, that the check said no and the data was not used: the
+        customer's page counts those apart ("we did not use ..."), and they are never
+        violations. Never blocks: the report is queued and sent in a batch by a background
+        thread (``POST /v1/uses``; the key needs the ``uses:write`` scope). False when the queue
+        was full and the report was dropped (counted in ``stats.uses.dropped``)."""
+        return self._uses.report(subject, purpose, categories, recipient, at, outcome)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send the queued use reports now; True once all are sent and accepted, False when

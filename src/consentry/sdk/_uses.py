@@ -1,5 +1,9 @@
 """Access reports: ``Consentry.report_use`` queues, a background thread sends batches.
 
+A report says the data was used (``outcome="used"``, the default) or that the service asked,
+was told no and refrained (``outcome="refrained"``: the customer's page counts those apart,
+"we did not use ...", and they are never violations).
+
 The caller never waits on the network. Reports go to ``POST /v1/uses`` (the key needs the
 ``uses:write`` scope) in batches of up to ``batch_size``, at the latest ``flush_every`` seconds
 after the first one of a batch was queued. A network error, a 429 or a 5xx keeps the batch and
@@ -20,7 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -30,6 +34,8 @@ DEFAULT_BATCH = 500
 DEFAULT_FLUSH_EVERY = 0.5
 DEFAULT_MAX_QUEUE = 100_000
 MAX_BATCH = 1000  # what POST /v1/uses accepts in one request
+
+Outcome = Literal["used", "refrained"]
 
 
 @dataclass
@@ -85,8 +91,11 @@ class UseReporter:
         categories: Sequence[str] | str,
         recipient: str | None,
         at: datetime | None,
+        outcome: Outcome = "used",
     ) -> bool:
         """Queue one report; False when it was dropped (queue full, or closed)."""
+        if outcome not in ("used", "refrained"):
+            raise ValueError(f'outcome must be "used" or "refrained", not {outcome!r}')
         if at is None:
             at = datetime.now(UTC)
         elif at.tzinfo is None:
@@ -98,6 +107,8 @@ class UseReporter:
             "recipient": recipient,
             "used_at": at.isoformat(),
         }
+        if outcome != "used":  # a plain use is sent as before, to servers of any version
+            item["outcome"] = outcome
         with self._cond:
             if self._closing or len(self._queue) >= self.max_queue:
                 self.stats.dropped += 1

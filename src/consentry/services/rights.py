@@ -289,6 +289,7 @@ class RightsService:
                     "permission": use.permission_id,
                     "allowed_then": use.allowed,
                     "reason": use.reason,
+                    "outcome": use.outcome,
                 }
             if len(page) < EXPORT_PAGE:
                 return

@@ -1,5 +1,7 @@
 """Access reports ("who used my data"): services report each use; a use the subject's state did
-not allow at that moment is flagged as a violation. Also the auto-reset of unused grants."""
+not allow at that moment is flagged as a violation. A service may also report a use it refrained
+from because the answer was no: never a violation, counted apart ("we did not use ..."). Also the
+auto-reset of unused grants."""
 
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ from consentry.services.decisions import DecisionService
 from consentry.storage import uses as rows
 from consentry.storage.database import Database
 from consentry.storage.tables import uses as uses_table
+from consentry.storage.uses import RefusedCount as RefusedCount
 
 DEFAULT_RETENTION = timedelta(days=396)  # 13 months
 DEFAULT_UNUSED = timedelta(days=365)  # 12 months
 CLOCK_SKEW = timedelta(minutes=5)
+REFUSED_WINDOW = timedelta(days=7)  # the page says "this week"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class UseReport:
     categories: tuple[str, ...]
     recipient: str | None = None
     used_at: datetime | None = None
+    outcome: rows.Outcome = rows.USED
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +92,12 @@ class UsesService:
                     recorded_at=now,
                     allowed=decision.allowed,
                     reason=decision.reason.value,
+                    outcome=report.outcome,
                 )
             )
         with self.db.write() as conn:
             rows.insert_uses(conn, judged)
-        flagged = [r for r in judged if not r.allowed]
+        flagged = [r for r in judged if r.violation]
         for row in flagged:
             self.on_violation(row)
         return RecordOutcome(len(judged), len(flagged))
@@ -105,7 +111,8 @@ class UsesService:
     def for_subject(
         self, subject_id: str, limit: int = 1000
     ) -> tuple[list[UseGroup], list[rows.UseRow]]:
-        """Uses grouped by purpose and recipient (most recent first), and the latest uses."""
+        """Uses grouped by purpose and recipient (most recent first), and the latest uses; the
+        uses services refrained from are not among them (see ``refused``)."""
         with self.db.read() as conn:
             recent = rows.for_subject(conn, subject_id, limit)
         groups: dict[tuple[str, str | None], list[rows.UseRow]] = {}
@@ -119,7 +126,7 @@ class UsesService:
                 first_used=min(i.used_at for i in items),
                 last_used=max(i.used_at for i in items),
                 services=tuple(sorted({i.service for i in items})),
-                violations=sum(1 for i in items if not i.allowed),
+                violations=sum(1 for i in items if i.violation),
                 permission_id=next((i.permission_id for i in items if i.permission_id), None),
                 categories=tuple(dict.fromkeys(c for i in items for c in i.categories)),
             )
@@ -128,6 +135,12 @@ class UsesService:
         summary.sort(key=lambda g: g.last_used, reverse=True)
         return summary, recent[:50]
 
+    def refused(self, subject_id: str, window: timedelta = REFUSED_WINDOW) -> list[RefusedCount]:
+        """The uses services refrained from in the last ``window`` because the subject's
+        choices said no, counted per permission and purpose, most recent first."""
+        with self.db.read() as conn:
+            return rows.refused_since(conn, subject_id, self.clock() - window)
+
     def last_used(
         self, subject_id: str, permission_id: str, before: datetime | None = None
     ) -> datetime | None:
@@ -135,7 +148,9 @@ class UsesService:
         ``before`` if given (None: never reported, or purged). The page says since when a grant
         that auto-reset switched off had been unused."""
         query = select(func.max(uses_table.c.used_at)).where(
-            uses_table.c.subject_id == subject_id, uses_table.c.permission_id == permission_id
+            uses_table.c.subject_id == subject_id,
+            uses_table.c.permission_id == permission_id,
+            uses_table.c.outcome == rows.USED,
         )
         if before is not None:
             query = query.where(uses_table.c.used_at <= before)

@@ -138,7 +138,8 @@ outbox = Table(
     sqlite_autoincrement=True,  # positions are never reused, even after pruning
 )
 
-# Access reports: the uses of personal data that services reported ("who used my data").
+# Access reports: the uses of personal data that services reported ("who used my data"), and
+# the uses they refrained from because the answer was no.
 uses = Table(
     "uses",
     metadata,
@@ -153,6 +154,8 @@ uses = Table(
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("allowed", Boolean, nullable=False),
     Column("reason", String(40), nullable=False),
+    # "used": the service used the data; "refrained": it asked, was told no, and did not.
+    Column("outcome", String(10), nullable=False, server_default="used"),
     Index("ix_uses_subject_time", "subject_id", "used_at"),
     Index("ix_uses_violations", "allowed", "recorded_at"),
 )

@@ -1,16 +1,21 @@
-"""Rows of access reports: insert in bulk, read per subject, list violations, purge."""
+"""Rows of access reports: insert in bulk, read per subject, count refusals, list violations,
+purge. A row is a use (``outcome`` "used") or a use the service refrained from ("refrained")."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, delete, func, insert, select
 
 from consentry.storage.rows import record_of
 from consentry.storage.tables import permission_states, uses
+
+Outcome = Literal["used", "refrained"]
+USED: Outcome = "used"
+REFRAINED: Outcome = "refrained"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +28,24 @@ class UseRow:
     service: str
     used_at: datetime
     recorded_at: datetime
-    allowed: bool
+    allowed: bool  # what the subject's choices said at ``used_at``
     reason: str
+    outcome: Outcome = USED
+
+    @property
+    def violation(self) -> bool:
+        """Used although the subject's choices did not allow it (a refrained use never is)."""
+        return self.outcome == USED and not self.allowed
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedCount:
+    """How often services refrained from a use the subject's choices did not allow."""
+
+    permission_id: str | None
+    purpose: str
+    count: int
+    last_at: datetime
 
 
 def insert_uses(conn: Connection, rows: Sequence[UseRow]) -> None:
@@ -44,6 +65,7 @@ def insert_uses(conn: Connection, rows: Sequence[UseRow]) -> None:
                 "recorded_at": r.recorded_at,
                 "allowed": r.allowed,
                 "reason": r.reason,
+                "outcome": r.outcome,
             }
             for r in rows
         ],
@@ -57,9 +79,10 @@ def _row(row: Row[Any]) -> UseRow:
 
 
 def for_subject(conn: Connection, subject_id: str, limit: int) -> list[UseRow]:
+    """The subject's latest uses (not the refrained ones), most recent first."""
     query = (
         select(uses)
-        .where(uses.c.subject_id == subject_id)
+        .where(uses.c.subject_id == subject_id, uses.c.outcome == USED)
         .order_by(uses.c.used_at.desc(), uses.c.use_id.desc())
         .limit(limit)
     )
@@ -81,11 +104,33 @@ def page_for_subject(
 
 
 def violations(conn: Connection, since: datetime | None, limit: int) -> list[UseRow]:
-    query = select(uses).where(uses.c.allowed.is_(False))
+    query = select(uses).where(uses.c.allowed.is_(False), uses.c.outcome == USED)
     if since is not None:
         query = query.where(uses.c.recorded_at >= since)
     query = query.order_by(uses.c.recorded_at.desc(), uses.c.use_id.desc()).limit(limit)
     return [_row(r) for r in conn.execute(query)]
+
+
+def refused_since(conn: Connection, subject_id: str, since: datetime) -> list[RefusedCount]:
+    """Uses refrained from since ``since`` because the subject's choices said no, counted per
+    permission and purpose, the most recent first. A service that refrained although the answer
+    was yes is not counted: the customer's "no" was not the cause."""
+    last = func.max(uses.c.used_at).label("last_at")
+    query = (
+        select(uses.c.permission_id, uses.c.purpose, func.count().label("times"), last)
+        .where(
+            uses.c.subject_id == subject_id,
+            uses.c.used_at >= since,
+            uses.c.outcome == REFRAINED,
+            uses.c.allowed.is_(False),
+        )
+        .group_by(uses.c.permission_id, uses.c.purpose)
+        .order_by(last.desc(), uses.c.purpose)
+    )
+    return [
+        RefusedCount(r.permission_id, r.purpose, int(r.times), r.last_at)
+        for r in conn.execute(query)
+    ]
 
 
 def purge_before(conn: Connection, cutoff: datetime) -> int:
@@ -105,6 +150,7 @@ def stale_grants(
         .where(
             uses.c.subject_id == permission_states.c.subject_id,
             uses.c.permission_id == permission_states.c.permission_id,
+            uses.c.outcome == USED,
         )
         .scalar_subquery()
     )

@@ -1,4 +1,5 @@
-"""The History and "Who used my data" tabs: ledger events and reported uses, as rows. Pure."""
+"""The History and "Who used my data" tabs: ledger events, reported uses and the uses refused
+because the customer said no, as rows. Pure."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from datetime import UTC, datetime, time
 
 from consentry.domain.catalogue import Catalogue
 from consentry.domain.events import Event, EventKind
+from consentry.domain.views import PermissionView
 from consentry.http.session import Session
-from consentry.services.uses import UseGroup
+from consentry.services.uses import RefusedCount, UseGroup
 from consentry.web.i18n import Translator
 from consentry.web.labels import action_text, source_text
 
@@ -31,6 +33,14 @@ class AccessRow:
     data: tuple[str, ...] = ()
     recipient_country: str = ""
     # The switch that stops this use, when the customer can switch it off.
+    switch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedRow:
+    # "We did not use your data for “Personalised ads” 3 times this week, because it is off."
+    text: str
+    # The switch that refused it, when the customer can change it.
     switch_id: str | None = None
 
 
@@ -110,6 +120,51 @@ def access_rows(
                     for c in group.categories
                 ),
                 recipient_country=tr.country(country),
+                switch_id=perm.id if perm is not None and perm.toggleable else None,
+            )
+        )
+    return rows
+
+
+def refused_rows(
+    catalogue: Catalogue,
+    counts: Sequence[RefusedCount],
+    views: Sequence[PermissionView],
+    tr: Translator,
+) -> list[RefusedRow]:
+    """The uses services refrained from this week because the customer said no, one line per
+    permission, named by the switch's own title; "it is off" while it still is, else "it was
+    off" (switched back on since)."""
+    on_now = {v.id for v in views if v.effective}
+    rows = []
+    for count in counts:
+        perm = catalogue.permission(count.permission_id or "")
+        if perm is not None:
+            title = catalogue.text(perm.notice.title, tr.locale)
+        else:
+            purpose = catalogue.purposes.get(count.purpose)
+            title = catalogue.text(purpose.label, tr.locale) if purpose else count.purpose
+        if perm is not None and perm.id in on_now:
+            text = tr.ngettext(
+                "We did not use your data for “%(title)s” %(num)d time this week, because it "
+                "was off then.",
+                "We did not use your data for “%(title)s” %(num)d times this week, because it "
+                "was off then.",
+                count.count,
+                title=title,
+            )
+        else:
+            text = tr.ngettext(
+                "We did not use your data for “%(title)s” %(num)d time this week, because it "
+                "is off.",
+                "We did not use your data for “%(title)s” %(num)d times this week, because it "
+                "is off.",
+                count.count,
+                title=title,
+            )
+        rows.append(
+            RefusedRow(
+                text=text,
                 switch_id=perm.id if perm is not None and perm.toggleable else None,
             )
         )

@@ -24,7 +24,7 @@ from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable
 from consentry.web import messages, rights
 from consentry.web.accept import sensitive_items
-from consentry.web.activity import access_rows, erased_notice, history_rows
+from consentry.web.activity import access_rows, erased_notice, history_rows, refused_rows
 from consentry.web.auth import SignedIn, session_for_change, signed_in_page
 from consentry.web.loading import page_model
 from consentry.web.pages import STATIC_PREFIX, FormText, Web, WebDep, private, static_files
@@ -107,9 +107,18 @@ def history_page(web: WebDep) -> Response:
 @router.get("/permissions/accesses")
 def accesses_page(web: WebDep) -> Response:
     def page(auth: SignedIn) -> Response:
-        groups, _ = web.container.uses.for_subject(auth.session.subject)
-        rows = access_rows(web.container.catalogue, groups, web.tr)
-        return web.render("accesses.html", session=auth.session, tab="accesses", accesses=rows)
+        subject = auth.session.subject
+        container = web.container
+        groups, _ = container.uses.for_subject(subject)
+        refused = container.uses.refused(subject)
+        views = container.queries.permissions(subject) if refused else []
+        return web.render(
+            "accesses.html",
+            session=auth.session,
+            tab="accesses",
+            accesses=access_rows(container.catalogue, groups, web.tr),
+            refused=refused_rows(container.catalogue, refused, views, web.tr),
+        )
 
     return signed_in_page(web, page)
 

@@ -1,4 +1,5 @@
-"""The Permissions page's content, without a browser: summary, groups, recipients, history."""
+"""The Permissions page's content, without a browser: summary, groups, recipients, history,
+uses and the uses refused because the customer said no."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from consentry.domain.catalogue import Catalogue
 from consentry.domain.events import GENESIS, Event, EventKind, seal
 from consentry.domain.state import Choice, ChoiceState, DeviceReport, SubjectState
 from consentry.domain.views import PermissionView, view
-from consentry.services.uses import UseGroup
-from consentry.web.activity import access_rows, history_rows
+from consentry.services.uses import RefusedCount, UseGroup
+from consentry.web.activity import access_rows, history_rows, refused_rows
 from consentry.web.i18n import translator
 from consentry.web.summary import summary
 from consentry.web.view_model import PageModel, build_page
@@ -370,3 +371,38 @@ def test_who_used_my_data_names_the_switch_its_data_and_links_to_it(market: Cata
     objectable, needed = access_rows(market, [fraud, orders], translator("en"))
     assert objectable.switch_id == "fraud.prevention"  # an objection stops it
     assert needed.switch_id is None  # a contract: nothing to switch off
+
+
+def test_refused_uses_are_counted_by_the_switch_title_and_link_to_the_switch(
+    market: Catalogue,
+) -> None:
+    ads = RefusedCount("ads.personalised", "advertising.personalised", 3, NOW)
+    (row,) = refused_rows(market, [ads], views(market), translator("en"))
+    assert row.text == (
+        "We did not use your data for “Personalised ads in our shop” 3 times this week, "
+        "because it is off."
+    )
+    assert row.switch_id == "ads.personalised"
+    once = RefusedCount("ads.personalised", "advertising.personalised", 1, NOW)
+    (de,) = refused_rows(market, [once], views(market), translator("de"))
+    assert de.text.startswith("Wir haben Ihre Daten diese Woche einmal nicht für „")
+    (fr,) = refused_rows(market, [ads], views(market), translator("fr"))
+    assert "3 fois cette semaine" in fr.text and "désactivée" in fr.text
+
+
+def test_a_refusal_of_a_switch_on_again_says_it_was_off_then(market: Catalogue) -> None:
+    ads = RefusedCount("ads.personalised", "advertising.personalised", 2, NOW)
+    now_on = views(market, {"ads.personalised": "granted"})
+    (row,) = refused_rows(market, [ads], now_on, translator("en"))
+    assert row.text.endswith("2 times this week, because it was off then.")
+    (nl,) = refused_rows(market, [ads], now_on, translator("nl"))
+    assert nl.text.endswith("omdat dit toen uitstond.")
+
+
+def test_a_refusal_without_a_permission_is_named_by_its_purpose_without_a_link(
+    market: Catalogue,
+) -> None:
+    unknown = RefusedCount(None, "advertising.personalised", 4, NOW)
+    (row,) = refused_rows(market, [unknown], views(market), translator("en"))
+    label = market.text(market.purposes["advertising.personalised"].label, "en")
+    assert f"“{label}” 4 times" in row.text and row.switch_id is None

@@ -366,6 +366,25 @@ def test_who_used_my_data_lists_reported_uses_and_flags_violations(
     assert "2 of these uses did not respect your choices at the time" in page
 
 
+def test_who_used_my_data_counts_the_uses_refused_because_the_switch_is_off_without_javascript(
+    web: TestClient, sqlite_container: Container
+) -> None:
+    refrained = UseReport(
+        "cust-1", "advertising", ("behaviour.browsing",), "adnet", outcome="refrained"
+    )
+    sqlite_container.uses.record([refrained] * 3, service="key:ads-service")
+    sign_in(web)
+    page = web.get("/permissions/accesses?lang=en").text
+    assert "Refused because you said no" in page
+    assert (
+        "We did not use your data for “Personalised ads” 3 times this week, because it is off."
+        in page
+    )
+    assert 'href="/permissions?lang=en&amp;open=ads#p-ads">See this switch</a>' in page
+    assert "Used 3 times" not in page  # refused, not used
+    assert "Nothing to show yet." not in page  # something is shown: the refusals
+
+
 # -- languages -------------------------------------------------------------------------------------
 def test_language_comes_from_the_query_then_the_stored_choice_then_accept_language(
     web: TestClient,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -13,7 +13,7 @@ from consentry.http.credentials import Principal
 from consentry.http.deps import Admin, ContainerDep, SubjectId, SubjectReader, require
 from consentry.scopes import Scope
 from consentry.services.uses import UseReport
-from consentry.storage.uses import UseRow
+from consentry.storage.uses import RefusedCount, UseRow
 
 router = APIRouter(tags=["uses"])
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -27,6 +27,8 @@ class UseIn(BaseModel):
     categories: list[Name] = Field(min_length=1, max_length=50)
     recipient: Name | None = None
     used_at: IsoDateTime | None = None
+    # "refrained": the service asked, was told no and did not use the data (never a violation).
+    outcome: Literal["used", "refrained"] = "used"
 
     @model_validator(mode="after")
     def _aware(self) -> UseIn:
@@ -54,6 +56,7 @@ class UseOut(BaseModel):
     used_at: datetime
     allowed: bool
     reason: str
+    outcome: Literal["used", "refrained"]
 
 
 class UseGroupOut(BaseModel):
@@ -66,10 +69,20 @@ class UseGroupOut(BaseModel):
     violations: int
 
 
+class RefusedOut(BaseModel):
+    """Uses refrained from in the last 7 days because the subject's choices said no."""
+
+    permission: str | None
+    purpose: str
+    count: int
+    last_refused: datetime
+
+
 class SubjectUsesOut(BaseModel):
     subject: str
     groups: list[UseGroupOut]
     recent: list[UseOut]
+    refused: list[RefusedOut]
 
 
 class ViolationOut(UseOut):
@@ -91,13 +104,23 @@ def _use(row: UseRow) -> dict[str, object]:
         "used_at": row.used_at,
         "allowed": row.allowed,
         "reason": row.reason,
+        "outcome": row.outcome,
     }
+
+
+def _refused(count: RefusedCount) -> RefusedOut:
+    return RefusedOut(
+        permission=count.permission_id,
+        purpose=count.purpose,
+        count=count.count,
+        last_refused=count.last_at,
+    )
 
 
 @router.post("/v1/uses", response_model=UsesRecorded)
 def post_uses(body: UsesIn, principal: UsesWriter, container: ContainerDep) -> UsesRecorded:
     reports = [
-        UseReport(u.subject, u.purpose, tuple(u.categories), u.recipient, u.used_at)
+        UseReport(u.subject, u.purpose, tuple(u.categories), u.recipient, u.used_at, u.outcome)
         for u in body.uses
     ]
     # Named as the key was labelled, so the customer reads "recommendations-service".
@@ -112,6 +135,7 @@ def get_subject_uses(sid: SubjectId, _: SubjectReader, container: ContainerDep) 
         subject=sid,
         groups=[UseGroupOut.model_validate(g, from_attributes=True) for g in groups],
         recent=[UseOut.model_validate(_use(r)) for r in recent],
+        refused=[_refused(c) for c in container.uses.refused(sid)],
     )
 
 
