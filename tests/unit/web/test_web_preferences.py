@@ -201,3 +201,20 @@ def test_the_readable_export_speaks_the_customers_language_and_lists_the_permiss
     rights = web.get("/permissions").text
     links = [rights.index(m) for m in ("format=html", 'value="json"', 'value="csv"')]
     assert links == sorted(links)
+
+
+def test_after_erasure_signing_in_again_finds_no_stored_language_or_zone(
+    web: TestClient, sqlite_container: Container
+) -> None:
+    csrf = sign_in(web)
+    web.post("/permissions/language", data={"csrf": csrf, "lang": "fr"})
+    sqlite_container.preferences.update(SID, time_zone="Asia/Tokyo")
+    assert lang_of(web.get("/permissions").text) == "fr"
+    erased = web.post("/permissions/delete", data={"csrf": csrf}, follow_redirects=False)
+    assert erased.status_code == 303
+    web.cookies.clear()  # a fresh browser: only the account could remember the choice
+    again = web.get(
+        "/permissions", params={"token": token()}, headers={"Accept-Language": "en"}
+    ).text
+    assert lang_of(again) == "en" and "data-time-zone" not in again
+    assert 'value="UTC" selected' in again
