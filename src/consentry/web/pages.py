@@ -27,6 +27,7 @@ FormText = Annotated[str | None, Form(max_length=200)]
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 STATIC_PREFIX = "/static"
+_NOT_BACK = frozenset({"lang", "token"})
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -130,12 +131,18 @@ class Web:
             "demo": self.container.settings.demo,
             "session": session,
             "csrf": self.signer.csrf_token(session.nonce) if session else "",
-            "here": self.request.url.path,
+            "here": self.here(),
             "time_zone": self.stored.time_zone,
             "url": self.url,
             "static": static_url,
             **context,
         }
+
+    def here(self) -> str:
+        """This page's path and query, without its language or a token (the switcher's way
+        back)."""
+        params = [(k, v) for k, v in self.request.query_params.multi_items() if k not in _NOT_BACK]
+        return self.request.url.path + (f"?{urlencode(params)}" if params else "")
 
     def render(
         self,

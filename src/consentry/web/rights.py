@@ -57,7 +57,6 @@ def summary_page(web: Web, session: Session) -> Iterator[str]:
     return web.stream(
         "export.html",
         session,
-        tab=None,
         made=tr.datetime(datetime.fromisoformat(summary["exported_at"])),
         zone=tr.zone_name(),
         language=tr.language_name(web.locale),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
@@ -17,12 +18,13 @@ from consentry.services.preferences import known_zone
 from consentry.web import messages
 from consentry.web.auth import session_for_change
 from consentry.web.i18n import Translator, translator
-from consentry.web.pages import FormText, Web, WebDep, page_url, private
+from consentry.web.pages import FormText, WebDep, page_url, private
 
 router = APIRouter(include_in_schema=False)
 
 # Where the switcher may send the customer back to: the page's own paths only.
 BACK = re.compile(r"^/(permissions|account)(/[A-Za-z0-9._\-]+)*$")
+KEPT_PARAMS = frozenset({"format", "cursor", "open"})
 # The zones offered in the no-script control; the browser's own (or one set through the API)
 # is offered too when it is not among them.
 COMMON_ZONES = (
@@ -82,8 +84,14 @@ def zone_choices(tr: Translator, current: str | None) -> list[dict[str, str | bo
     return out
 
 
-def _back(web: Web, back: str | None, locale: str) -> str:
-    return page_url(back if back and BACK.match(back) else "/permissions", locale)
+def _back(back: str | None, locale: str) -> str:
+    """The page the switcher was used on, in the new language (with the few parameters that
+    say what it showed: the summary's format, the history's page, an opened switch)."""
+    path, _, query = (back or "").partition("?")
+    if not BACK.match(path):
+        return page_url("/permissions", locale)
+    kept = {k: v for k, v in parse_qsl(query) if k in KEPT_PARAMS and len(v) <= 100}
+    return page_url(path, locale, **kept)
 
 
 @router.post("/permissions/language")
@@ -96,9 +104,9 @@ def choose_language(
     if not isinstance(session, Session):
         return session
     if lang not in web.offered():
-        return private(RedirectResponse(_back(web, back, web.locale), status_code=303))
+        return private(RedirectResponse(_back(back, web.locale), status_code=303))
     web.container.preferences.update(session.subject, locale=lang)
-    redirect = RedirectResponse(_back(web, back, lang), status_code=303)
+    redirect = RedirectResponse(_back(back, lang), status_code=303)
     web.remember_locale(redirect, lang)  # this browser's signed-out pages too
     return private(redirect)
 

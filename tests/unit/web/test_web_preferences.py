@@ -131,10 +131,16 @@ def test_the_switcher_refuses_a_post_without_its_csrf_token_and_foreign_targets(
         follow_redirects=False,
     )
     assert away.headers["location"] == "/permissions?lang=fr"
+    summary = web.post(
+        "/permissions/language",
+        data={"csrf": csrf, "lang": "en", "back": "/permissions/export?format=html&token=x"},
+        follow_redirects=False,
+    )
+    assert summary.headers["location"] == "/permissions/export?lang=en&format=html"
     unknown = web.post(
         "/permissions/language", data={"csrf": csrf, "lang": "xx"}, follow_redirects=False
     )
-    assert unknown.status_code == 303 and sqlite_container.preferences.get(SID).locale == "fr"
+    assert unknown.status_code == 303 and sqlite_container.preferences.get(SID).locale == "en"
 
 
 def test_signed_out_pages_keep_the_language_links(web: TestClient) -> None:
@@ -197,6 +203,7 @@ def test_the_readable_export_speaks_the_customers_language_and_lists_the_permiss
     assert html.count(f"<strong>{recs}</strong>") == 2  # as it stands, and in the history
     assert "UTC+01:00" in html and "Fuseau horaire" in html and "@media print" not in html
     assert "data-print" in html
+    assert 'name="back" value="/permissions/export?format=html"' in html  # the switcher returns
     # Linked first, before the files, from the page's "Your data".
     rights = web.get("/permissions").text
     links = [rights.index(m) for m in ("format=html", 'value="json"', 'value="csv"')]
