@@ -109,9 +109,9 @@ def test_times_follow_the_stored_zone_picked_without_javascript_then_through_the
     assert in_utc.endswith("UTC")
     page.goto("/permissions?lang=en")
     page.locator("#your-data > summary").click()
-    page.get_by_label("Times on these pages").select_option("Europe/Amsterdam")
+    page.get_by_label("The times on these pages").select_option("Europe/Amsterdam")
     page.get_by_role("button", name="Save time zone").click()
-    expect(page.locator("#time-zone")).to_contain_text("Saved: times are now shown in")
+    expect(page.locator("#time-zone")).to_contain_text("Saved: your time zone is now Amsterdam.")
     page.goto("/permissions/history?lang=en")
     in_amsterdam = _first_time(page)
     assert "GMT+01:00" in in_amsterdam or "GMT+02:00" in in_amsterdam

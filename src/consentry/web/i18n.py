@@ -95,11 +95,12 @@ class Translator:
         return format_datetime(_aware(moment), _with_offset(self.locale), zone, self.locale)
 
     def zone_name(self, zone: tzinfo | None = None) -> str:
-        """A time zone as a person knows it (``heure : Pays-Bas``, ``UTC``)."""
+        """A time zone as a person knows it: its city in the locale (``Bruxelles``), or
+        ``UTC``."""
         zone = zone or self.zone
         if is_utc(zone):
             return "UTC"
-        return str(get_timezone_location(zone, locale=self.locale))
+        return str(get_timezone_location(zone, locale=self.locale, return_city=True))
 
     def country(self, code: str) -> str:
         name = Locale.parse(self.locale).territories.get(code)

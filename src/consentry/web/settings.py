@@ -77,7 +77,8 @@ def zone_choices(tr: Translator, current: str | None) -> list[dict[str, str | bo
         out.append(
             {
                 "id": name,
-                "label": f"{label} · UTC{offset[:3]}:{offset[3:]} ({name})",
+                "label": f"{label} · UTC{offset[:3]}:{offset[3:]}"
+                + ("" if name == "UTC" else f" ({name})"),
                 "selected": name == (current or "UTC"),
             }
         )

@@ -165,7 +165,7 @@ def test_the_time_zone_control_stores_the_zone_and_times_follow_it(
     assert saved.status_code == 303 and saved.headers["location"].endswith("#time-zone")
     page = web.get("/permissions?lang=en").text
     assert 'data-time-zone="America/New_York"' in page
-    assert "Saved: times are now shown in United States (New York) Time." in page
+    assert "Saved: your time zone is now New York." in page
     history = web.get("/permissions/history?lang=en").text
     assert re.search(r"GMT-0[45]:00</time>", history)
 
