@@ -28,6 +28,7 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 STATIC_PREFIX = "/static"
 _NOT_BACK = frozenset({"lang", "token"})
+STREAM_PIECE = 64_000
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -160,8 +161,18 @@ class Web:
         return response
 
     def stream(self, template: str, session: Session, **context: Any) -> Iterator[str]:
-        """A long page, rendered as it is sent (its lists may be read lazily)."""
-        return templates.get_template(template).generate(self.context(session, **context))
+        """A long page, rendered as it is sent (its lists may be read lazily), in pieces of
+        about 64 KB."""
+        parts = templates.get_template(template).generate(self.context(session, **context))
+        pending: list[str] = []
+        size = 0
+        for part in parts:
+            pending.append(part)
+            size += len(part)
+            if size >= STREAM_PIECE:
+                yield "".join(pending)
+                pending, size = [], 0
+        yield "".join(pending)
 
     def remember_locale(self, response: Response, locale: str) -> None:
         """The customer's language from now on (picked with ?lang or the language menu)."""
