@@ -19,6 +19,7 @@ from consentry.api.routes import (
     decisions,
     deliveries,
     ops,
+    preferences,
     receipts,
     rights,
     signals,
@@ -104,7 +105,7 @@ def create_app(container: Container) -> FastAPI:
     access.install(app)
     for module in (catalog, subjects, rights, uses, decisions, changes, ops):
         app.include_router(module.router)
-    for module in (signals, receipts, wellknown):
+    for module in (signals, receipts, wellknown, preferences):
         app.include_router(module.router)
     app.include_router(deliveries.router)
     app.include_router(storefront_routes.router)

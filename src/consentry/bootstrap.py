@@ -14,6 +14,7 @@ from consentry.services.consents import ConsentService
 from consentry.services.decisions import DecisionService
 from consentry.services.devices import DeviceService
 from consentry.services.keys import KeyService
+from consentry.services.preferences import PreferenceService
 from consentry.services.queries import SubjectQueries
 from consentry.services.receipts import ReceiptService, receipt_service
 from consentry.services.rights import RightsService
@@ -41,6 +42,7 @@ class Container:
     metrics: Metrics
     replica: ServerReplica
     sessions: SessionService
+    preferences: PreferenceService
 
     def receipts(self) -> ReceiptService:
         """The receipt service with the keys the settings name (cheap to build; raises
@@ -99,4 +101,5 @@ def bootstrap(
         metrics=metrics,
         replica=replica,
         sessions=SessionService(db),
+        preferences=PreferenceService(db, catalogue.locales),
     )

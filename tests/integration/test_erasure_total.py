@@ -58,9 +58,9 @@ def _every_cell(container: Container) -> str:
 
 def _live_everything(client: TestClient, container: Container) -> tuple[dict[str, str], str]:
     """The subject as a busy customer leaves it: choices with options and a channel, a device,
-    a jurisdiction, access reports, an opt-out delivery, idempotent answers stored for a
-    service key and for the subject, and a page session. Returns the service key's headers
-    and the page cookie."""
+    a jurisdiction, a stored language and time zone, access reports, an opt-out delivery,
+    idempotent answers stored for a service key and for the subject, and a page session.
+    Returns the service key's headers and the page cookie."""
     service = bearer(container.keys.create(["decide", "subjects:read", "subjects:write"]))
     agent = {"User-Agent": AGENT}
     first = client.put(
@@ -93,6 +93,8 @@ def _live_everything(client: TestClient, container: Container) -> tuple[dict[str
     )
     assert device.status_code == 200, device.text
     client.put(f"/v1/subjects/{SID}", json={"jurisdiction": "BE"}, headers=service)
+    settings = {"locale": "fr", "time_zone": "Europe/Brussels"}
+    assert client.put(f"/v1/subjects/{SID}/preferences", json=settings, headers=mine).is_success
     reporter = bearer(container.keys.create(["uses:write"], name="recommendations-service"))
     use = {"subject": SID, "purpose": "order_fulfilment", "categories": ["order.address"]}
     assert client.post("/v1/uses", json={"uses": [use]}, headers=reporter).status_code == 200
@@ -122,6 +124,7 @@ def _erase(client: TestClient) -> None:
     said = body["statement"]  # what was erased and when, in plain words
     assert said.startswith("On ") and day in said and "every personal value" in said
     assert "3 current choices" in said and "1 device report" in said
+    assert "1 stored page setting" in said
     assert body["subject_ref"][:12] in said and "can never be read again" in said
 
 

@@ -54,3 +54,9 @@ class IdempotencyMismatch(DomainError):
 
     def __init__(self) -> None:
         super().__init__("this Idempotency-Key was already used with a different request")
+
+
+class InvalidPreference(InvalidChange):
+    """A page setting the customer cannot have: a language we do not offer, an unknown zone."""
+
+    code = "invalid_preference"

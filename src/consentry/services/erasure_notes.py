@@ -16,6 +16,7 @@ _WHAT = {
     "access_reports": ("access report", "access reports"),
     "idempotency_keys": ("stored API answer", "stored API answers"),
     "sessions": ("signed-in session", "signed-in sessions"),
+    "preferences": ("stored page setting", "stored page settings"),
     "webhook_deliveries": ("pending partner notice", "pending partner notices"),
     "outbox_redacted": ("change message (redacted)", "change messages (redacted)"),
 }

@@ -31,9 +31,11 @@ from consentry.services.deliveries import delivery_of
 from consentry.services.queries import SubjectQueries
 from consentry.storage import deliveries as delivery_rows
 from consentry.storage import erasure, pseudonyms
+from consentry.storage import preferences as preference_rows
 from consentry.storage import repository as repo
 from consentry.storage import uses as use_rows
 from consentry.storage.database import Database
+from consentry.storage.preferences import Preferences
 
 JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 EXPORT_PAGE = 500
@@ -141,6 +143,7 @@ class RightsService:
                 "idempotency_keys": removed.idempotency_keys,
                 "sessions": removed.sessions,
                 "webhook_deliveries": removed.deliveries,
+                "preferences": removed.preferences,
             },
             event.occurred_at,
             event.seq,
@@ -196,13 +199,25 @@ class RightsService:
 
     def export_json(self, subject_id: str) -> Iterator[str]:
         """The whole record as one JSON document, streamed: history is read page by page."""
+        opening = json.dumps(self.export_summary(subject_id), ensure_ascii=False, indent=None)
+        yield opening[:-1] + ', "history": ['
+        yield from _json_items(self.history_items(subject_id))
+        yield '\n], "access_reports": ['
+        yield from _json_items(self.use_items(subject_id))
+        yield "\n]}\n"
+
+    def export_summary(self, subject_id: str) -> dict[str, Any]:
+        """The export's opening (everything but the history and the access reports): who we
+        are, the permissions as they stand, devices, recipients, opt-outs, page settings."""
         cat = self.index.catalogue
         state = self.queries.state(subject_id)
         views = self.queries.permissions(subject_id)
         shared_with = sorted(
             {r for v in views if v.effective for r in self.index.permissions[v.id].recipients}
         )
-        head = {
+        with self.db.read() as conn:
+            prefs = preference_rows.get(conn, subject_id) or Preferences()
+        return {
             "schema": "https://consentry.example.org/schemas/export/v1",
             "subject": subject_id,
             "exported_at": self.clock().isoformat(),
@@ -240,13 +255,8 @@ class RightsService:
                 for r in shared_with
             ],
             "opt_out_deliveries": self._deliveries(subject_id),
+            "preferences": {"locale": prefs.locale, "time_zone": prefs.time_zone},
         }
-        opening = json.dumps(head, ensure_ascii=False, indent=None)
-        yield opening[:-1] + ', "history": ['
-        yield from _json_items(self.history_items(subject_id))
-        yield '\n], "access_reports": ['
-        yield from _json_items(self._uses(subject_id))
-        yield "\n]}\n"
 
     def _deliveries(self, subject_id: str) -> list[dict[str, Any]]:
         """Opt-outs owed to recipients' webhooks for this subject, newest first."""
@@ -273,7 +283,7 @@ class RightsService:
             )
         return out
 
-    def _uses(self, subject_id: str) -> Iterator[dict[str, Any]]:
+    def use_items(self, subject_id: str) -> Iterator[dict[str, Any]]:
         """Every access report kept for the subject, in the order recorded, page by page."""
         after = 0
         while True:

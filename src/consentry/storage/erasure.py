@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, insert, or_, update
 from consentry.domain import messages
 from consentry.domain.events import Event
 from consentry.domain.messages import Redacted, SubjectErased
+from consentry.storage import preferences
 from consentry.storage.changes import Head
 from consentry.storage.deliveries import forget_subject
 from consentry.storage.repository import move_head
@@ -35,6 +36,7 @@ class Erased:
     idempotency_keys: int
     sessions: int
     deliveries: int
+    preferences: int
 
 
 def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: datetime) -> Erased:
@@ -76,6 +78,7 @@ def erase(conn: Connection, subject_id: str, expected: Head, event: Event, now: 
             delete(web_sessions).where(web_sessions.c.subject_id == subject_id)
         ).rowcount,
         deliveries=forget_subject(conn, subject_id),  # the erasure notice supersedes them
+        preferences=preferences.forget(conn, subject_id),
     )
     conn.execute(delete(subject_keys).where(subject_keys.c.subject_ref == ref))
     conn.execute(

@@ -244,3 +244,14 @@ checkpoints = Table(
     Column("body", Text, nullable=False),
     Column("leaves", LargeBinary, nullable=True),
 )
+
+# The customer's own settings for the page (language, IANA time zone), one row per subject;
+# erasure deletes it with the rest.
+subject_preferences = Table(
+    "subject_preferences",
+    metadata,
+    Column("subject_id", SID, primary_key=True),
+    Column("locale", String(16), nullable=True),
+    Column("time_zone", String(64), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

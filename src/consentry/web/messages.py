@@ -61,6 +61,8 @@ def message(catalogue: Catalogue, flash: Flash, tr: Translator) -> str:
         )
     if kind == "undo":
         return tr.gettext("Undone: your previous choice is back.")
+    if kind == "zone":
+        return tr.gettext("Saved: your time zone is now %(zone)s.", zone=tr.zone_name())
     if kind == "outdated":
         return tr.gettext(
             "This text has just changed. Please read it again before switching it on."

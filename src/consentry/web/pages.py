@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +17,8 @@ from starlette.staticfiles import StaticFiles
 
 from consentry.bootstrap import Container
 from consentry.http.deps import ContainerDep
-from consentry.http.session import LANG_COOKIE, LANG_TTL, Session, Signer
+from consentry.http.session import LANG_COOKIE, LANG_TTL, SESSION_COOKIE, Session, Signer
+from consentry.services.preferences import Preferences
 from consentry.web import i18n
 
 # A short text field of the page's forms (CSRF token, language, choice).
@@ -25,6 +27,8 @@ FormText = Annotated[str | None, Form(max_length=200)]
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 STATIC_PREFIX = "/static"
+_NOT_BACK = frozenset({"lang", "token"})
+STREAM_PIECE = 64_000
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -65,16 +69,18 @@ def private(response: Response) -> Response:
 
 @dataclass(frozen=True, slots=True)
 class Web:
-    """One request to the page: the wired services, the cookie signer and the page language."""
+    """One request to the page: the wired services, the cookie signer, the page language and
+    the customer's stored settings (language, time zone: times are shown in that zone)."""
 
     request: Request
     container: Container
     signer: Signer
     locale: str
+    stored: Preferences = Preferences()
 
     @property
     def tr(self) -> i18n.Translator:
-        return i18n.translator(self.locale)
+        return i18n.translator(self.locale, self.stored.time_zone)
 
     @property
     def secure(self) -> bool:
@@ -102,14 +108,9 @@ class Web:
             _=tr.gettext, ngettext=tr.ngettext, **context
         )
 
-    def render(
-        self,
-        template: str,
-        *,
-        session: Session | None = None,
-        status: int = 200,
-        **context: Any,
-    ) -> HTMLResponse:
+    def context(self, session: Session | None, **context: Any) -> dict[str, Any]:
+        """What every template of the page gets: words, languages, the controller, the
+        session's CSRF token, links in this language."""
         tr = self.tr
         catalogue = self.container.catalogue
         languages = [
@@ -121,25 +122,57 @@ class Web:
             }
             for code in self.offered()
         ]
-        html = templates.get_template(template).render(
-            _=tr.gettext,
-            ngettext=tr.ngettext,
-            locale=self.locale,
-            languages=languages,
-            controller=catalogue.controller,
-            controller_country=tr.country(catalogue.controller.country),
-            demo=self.container.settings.demo,
-            session=session,
-            csrf=self.signer.csrf_token(session.nonce) if session else "",
-            url=self.url,
-            static=static_url,
+        return {
+            "_": tr.gettext,
+            "ngettext": tr.ngettext,
+            "locale": self.locale,
+            "languages": languages,
+            "controller": catalogue.controller,
+            "controller_country": tr.country(catalogue.controller.country),
+            "demo": self.container.settings.demo,
+            "session": session,
+            "csrf": self.signer.csrf_token(session.nonce) if session else "",
+            "here": self.here(),
+            "time_zone": self.stored.time_zone,
+            "url": self.url,
+            "static": static_url,
             **context,
-        )
+        }
+
+    def here(self) -> str:
+        """This page's path and query, without its language or a token (the switcher's way
+        back)."""
+        params = [(k, v) for k, v in self.request.query_params.multi_items() if k not in _NOT_BACK]
+        return self.request.url.path + (f"?{urlencode(params)}" if params else "")
+
+    def render(
+        self,
+        template: str,
+        *,
+        session: Session | None = None,
+        status: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        html = templates.get_template(template).render(self.context(session, **context))
         response = HTMLResponse(html, status_code=status)
         private(response)
         if self.request.query_params.get("lang") == self.locale:
             self.remember_locale(response, self.locale)
         return response
+
+    def stream(self, template: str, session: Session, **context: Any) -> Iterator[str]:
+        """A long page, rendered as it is sent (its lists may be read lazily), in pieces of
+        about 64 KB."""
+        parts = templates.get_template(template).generate(self.context(session, **context))
+        pending: list[str] = []
+        size = 0
+        for part in parts:
+            pending.append(part)
+            size += len(part)
+            if size >= STREAM_PIECE:
+                yield "".join(pending)
+                pending, size = [], 0
+        yield "".join(pending)
 
     def remember_locale(self, response: Response, locale: str) -> None:
         """The customer's language from now on (picked with ?lang or the language menu)."""
@@ -161,17 +194,19 @@ def get_web(request: Request, container: ContainerDep) -> Web:
         signer = Signer(container.settings.jwt_secret_value())
         request.app.state.web_signer = signer
     catalogue = container.catalogue
-    # ?lang= (a choice made now), then the stored preference, then Accept-Language.
-    offered = i18n.offered(catalogue.locales) or (catalogue.default_locale,)
-    query = request.query_params.get("lang")
-    stored = request.cookies.get(LANG_COOKIE)
+    # The signed-in customer's stored settings (a well-signed session cookie names them; the
+    # page itself still checks that the session is open).
+    session = signer.session(request.cookies.get(SESSION_COOKIE))
+    stored = container.preferences.get(session.subject) if session else Preferences()
     locale = i18n.negotiate(
-        query if query in offered else stored,
+        request.query_params.get("lang"),
         request.headers.get("accept-language"),
         i18n.offered(catalogue.locales) or (catalogue.default_locale,),
         catalogue.default_locale,
+        stored=stored.locale,
+        remembered=request.cookies.get(LANG_COOKIE),
     )
-    return Web(request, container, signer, locale)
+    return Web(request, container, signer, locale, stored)
 
 
 WebDep = Annotated[Web, Depends(get_web)]

@@ -22,14 +22,20 @@ class ReceiptView:
     when_iso: str
     source: str
     channel: str | None
+    device: str | None  # the device the choice was made on, when the client named it
     language: str | None
     controller: str
     hash: str
 
 
+def _named_device(value: object) -> str | None:
+    return value[:200] if isinstance(value, str) and value.strip() else None
+
+
 def receipt_view(catalogue: Catalogue, event: Event, tr: Translator) -> ReceiptView:
     """What was shown (the notice text of that version, in the language it was shown if the
-    ledger says so), what was chosen, when and from where."""
+    ledger says so), what was chosen, when (in the customer's time zone) and from where (the
+    channel: website, app, our services; and the device, when the client named it)."""
     perm = catalogue.permission(event.permission_id)
     shown_in = event.locale if event.locale in catalogue.locales else tr.locale
     wording = perm.notice.wording(event.notice_version) if perm is not None else None
@@ -44,6 +50,7 @@ def receipt_view(catalogue: Catalogue, event: Event, tr: Translator) -> ReceiptV
         when_iso=event.occurred_at.isoformat(),
         source=source_text(event.source, tr),
         channel=event.channel,
+        device=_named_device(event.options.get("device")),
         language=tr.language_name(shown_in) if event.locale else None,
         controller=catalogue.controller.name,
         hash=event.hash,

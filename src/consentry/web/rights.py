@@ -4,6 +4,8 @@ with its confirmation step. Same services as ``GET /v1/subjects/{sid}/export`` a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -11,9 +13,9 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from consentry.domain.planning import Context
 from consentry.http.session import FLASH_COOKIE, SESSION_COOKIE, Session
-from consentry.web import messages
+from consentry.web import export_page, messages
 from consentry.web.auth import SignedIn, session_for_change, signed_in_page
-from consentry.web.pages import FormText, WebDep, private
+from consentry.web.pages import FormText, Web, WebDep, private
 
 ERASED = "erased"
 
@@ -21,12 +23,19 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/permissions/export")
-def export(web: WebDep, format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
-    """Everything we hold on the subject (Art. 15 and 20), streamed as JSON or CSV."""
+def export(
+    web: WebDep, format: Annotated[Literal["html", "json", "csv"], Query()] = "json"
+) -> Response:
+    """Everything we hold on the subject (Art. 15 and 20), streamed: a summary to read and
+    print (HTML, in their language and time zone), or the files (JSON, CSV)."""
 
     def page(auth: SignedIn) -> Response:
         rights = web.container.rights
         subject = auth.session.subject
+        if format == "html":
+            return StreamingResponse(
+                summary_page(web, auth.session), media_type="text/html; charset=utf-8"
+            )
         if format == "csv":
             body, media = rights.export_csv(subject), "text/csv; charset=utf-8"
         else:
@@ -38,6 +47,25 @@ def export(web: WebDep, format: Annotated[Literal["json", "csv"], Query()] = "js
         )
 
     return signed_in_page(web, page)
+
+
+def summary_page(web: Web, session: Session) -> Iterator[str]:
+    """The export as a readable page: the same service data as the files, read as it is sent."""
+    rights, catalogue, tr = web.container.rights, web.container.catalogue, web.tr
+    subject = session.subject
+    summary = rights.export_summary(subject)
+    return web.stream(
+        "export.html",
+        session,
+        made=tr.datetime(datetime.fromisoformat(summary["exported_at"])),
+        zone=tr.zone_name(),
+        language=tr.language_name(web.locale),
+        permissions=export_page.permission_lines(catalogue, summary, tr),
+        recipients=export_page.recipient_lines(summary, tr),
+        devices=export_page.device_lines(catalogue, summary, tr),
+        history=export_page.history_lines(catalogue, rights.history_items(subject), tr),
+        uses=export_page.use_lines(catalogue, rights.use_items(subject), tr),
+    )
 
 
 @router.get("/permissions/delete")

@@ -22,7 +22,7 @@ from consentry.http.session import SESSION_COOKIE, Session
 from consentry.services import bulk
 from consentry.services.receipt_signing import ReceiptKeyError
 from consentry.services.receipts import ReceiptsUnavailable
-from consentry.web import messages, rights
+from consentry.web import messages, rights, settings
 from consentry.web.accept import sensitive_items
 from consentry.web.activity import access_rows, erased_notice, history_rows, refused_rows
 from consentry.web.auth import SignedIn, session_for_change, signed_in_page
@@ -40,6 +40,7 @@ STATES = ("granted", "denied")
 
 router = APIRouter(include_in_schema=False)
 router.include_router(rights.router)
+router.include_router(settings.router)
 
 PermissionId = Annotated[str, Path(min_length=1, max_length=100)]
 EventId = Annotated[str, Path(pattern=r"^[A-Za-z0-9\-]{1,64}$")]
@@ -76,6 +77,7 @@ def permissions_page(web: WebDep) -> Response:
             page=page_model(web, auth.session.subject),
             flash=messages.for_template(web, flash),
             open_id=wanted if web.container.catalogue.permission(wanted) else None,
+            zones=settings.zone_choices(web.tr, web.stored.time_zone),
         )
         if flash is not None:
             messages.clear_flash(response)

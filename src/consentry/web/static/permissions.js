@@ -2,21 +2,46 @@
  * Without this script every form still works (post, then redirect with a confirmation). */
 (function () {
   "use strict";
-  // Times are written in UTC by the server; shown here in the customer's own time zone.
+  // Times are written by the server in the customer's stored time zone. With none stored
+  // (UTC), they are shown here in the browser's own, and that zone is stored once (below).
+  var storedZone = document.documentElement.getAttribute("data-time-zone");
+  var browserZone = null;
   try {
-    var format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
-      year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit",
-      timeZoneName: "short"
-    });
-    var times = document.querySelectorAll("time[datetime]");
-    for (var t = 0; t < times.length; t++) {
-      var moment = new Date(times[t].getAttribute("datetime"));
-      if (!isNaN(moment.getTime())) times[t].textContent = format.format(moment);
+    browserZone = new Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    if (!storedZone) {
+      var format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+        year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit",
+        timeZoneName: "short"
+      });
+      var times = document.querySelectorAll("time[datetime]");
+      for (var t = 0; t < times.length; t++) {
+        var moment = new Date(times[t].getAttribute("datetime"));
+        if (!isNaN(moment.getTime())) times[t].textContent = format.format(moment);
+      }
     }
   } catch (e) { /* an old browser keeps the server's UTC times */ }
+  // "Print or save as PDF": shown only where a script can open the browser's print dialog.
+  var printers = document.querySelectorAll("[data-print]");
+  for (var p = 0; p < printers.length; p++) {
+    printers[p].hidden = false;
+    printers[p].addEventListener("click", function () { window.print(); });
+  }
   var meta = document.querySelector('meta[name="csrf-token"]');
   if (!meta || !window.fetch || !window.URLSearchParams) return;
   var csrf = meta.getAttribute("content");
+
+  if (!storedZone && browserZone) {
+    fetch("/permissions/time-zone", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Accept": "application/json",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-CSRF-Token": csrf
+      },
+      body: new URLSearchParams({ time_zone: browserZone, first: "1" }).toString()
+    }).catch(function () { /* the page keeps showing the browser's zone */ });
+  }
 
   function bySlot(name) {
     var slots = document.querySelectorAll("[data-slot]");
