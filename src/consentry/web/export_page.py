@@ -111,7 +111,14 @@ def use_lines(
             title,
             item["service"],
             _moment(tr, item["used_at"]),
-            flag=None
-            if item["allowed_then"]
-            else tr.gettext("This use did not respect your choices at the time."),
+            flag=_use_flag(item, tr),
         )
+
+
+def _use_flag(item: dict[str, Any], tr: Translator) -> str | None:
+    """A use the service refrained from is no breach of the customer's choice: it says so."""
+    if item.get("outcome") == "refrained":
+        return tr.gettext("Not used: the service asked and refrained.")
+    if item["allowed_then"]:
+        return None
+    return tr.gettext("This use did not respect your choices at the time.")
