@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from consentry.storage import async_pg, postgres, sqlite
 from consentry.storage.backend import Backend
+from consentry.storage.change_batches import ChangeBatcher
 
 
 def display_url(url: str) -> str:
@@ -58,6 +59,15 @@ class Database:
         self.write_engine, self.read_engine = self.backend.engines(url)
         self._async_pool: async_pg.AsyncPool | None = None
         self._async_lock = threading.Lock()
+        self._batcher: ChangeBatcher | None = None
+
+    def batcher(self) -> ChangeBatcher:
+        """The group commit of this process's plain changes (``change_batches``), started with
+        the first change."""
+        with self._async_lock:
+            if self._batcher is None:
+                self._batcher = ChangeBatcher(self)
+            return self._batcher
 
     @contextmanager
     def write(self, *, statements_commit: bool = False) -> Iterator[Connection]:
@@ -123,6 +133,9 @@ class Database:
         with self._async_lock:
             if self._async_pool is not None:
                 self._async_pool.close()
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

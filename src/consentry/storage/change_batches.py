@@ -1,0 +1,192 @@
+"""Group commit of plain changes: the concurrent changes of a process read, written and
+committed as one batch, on both databases.
+
+A plain change (nothing to seal, no idempotency record: ``services.consents``) is handed to
+``ChangeBatcher.submit`` as what it reads (``changes.Ask``) and how it plans its events from what
+it read; the caller waits on the returned future. One writer thread per database takes the
+changes waiting (at most ``max_batch``, in arrival order; the batch before it committing is
+the window, so a lone change waits for nothing) and runs them as one batch:
+
+1. one read for the whole batch (``Backend.current_many``);
+2. each change planned in arrival order; a later change to a subject already changed in the
+   batch plans against what the earlier one left (its head, its choices), so it chains after it;
+3. one write for the whole batch (``Backend.write_many``), each subject guarded by the head the
+   batch read, and one commit.
+
+What each change keeps:
+
+- **acknowledged only after its batch commits**: the future is resolved once the commit
+  returned, so nothing a caller was told is lost when the process dies (kill -9);
+- **per-subject order**: arrival order within a batch, batch after batch;
+- **optimistic concurrency**: a subject whose head another writer (another process) moved
+  since the batch read it has nothing written; its changes fail with ConcurrencyConflict and
+  their callers retry (``services._ledger_io.retrying``), the batch's other subjects commit;
+- **a failure fails only that change**: a change whose planning raises (a refused key, say)
+  gets its error and the rest of the batch goes on; if the batch's write itself fails, the
+  batch is undone and each change is run again as a batch of its own, so only the change at
+  fault fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from consentry.domain.planning import ChangeOutcome, Planned
+from consentry.storage.changes import Ask, Current, Head, SubjectWrite, conflict
+
+if TYPE_CHECKING:
+    from consentry.storage.database import Database
+
+MAX_BATCH = 256
+
+Plan = Callable[[Current], Planned]
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    ask: Ask
+    plan: Plan
+    now: datetime
+    future: Future[ChangeOutcome]
+
+
+class ChangeBatcher:
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._ready = threading.Condition()
+        self._waiting: deque[_Pending] = deque()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0  # committed batches and the changes in them (for measurements)
+        self.changes = 0
+
+    def submit(self, ask: Ask, plan: Plan, now: datetime) -> Future[ChangeOutcome]:
+        """Queue a change; its future gets the change's outcome once its batch committed, or
+        its error (ConcurrencyConflict: read again and submit again)."""
+        pending = _Pending(ask, plan, now, Future())
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the database is closed")
+            self._waiting.append(pending)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="consentry-group-commit", daemon=True
+                )
+                self._thread.start()
+            self._ready.notify()
+        return pending.future
+
+    def close(self) -> None:
+        """Stop the writer once the changes already queued are written."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting and not self._closed:
+                    self._ready.wait()
+                if not self._waiting:
+                    return
+                count = min(len(self._waiting), self.max_batch)
+                batch = [self._waiting.popleft() for _ in range(count)]
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            results = self._write(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].future.set_exception(exc)
+                return
+            for pending in batch:  # find the change at fault: each alone
+                self._commit([pending])
+            return
+        self.batches += 1
+        self.changes += len(batch)
+        for pending, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                pending.future.set_exception(result)
+            else:
+                pending.future.set_result(result)
+
+    def _write(self, batch: list[_Pending]) -> list[ChangeOutcome | BaseException]:
+        backend = self.db.backend
+        results: list[ChangeOutcome | BaseException] = []
+        writing: list[bool] = []
+        after: dict[str, Current] = {}  # per subject, what the batch's changes so far left
+        writes: dict[str, SubjectWrite] = {}
+        with self.db.write(statements_commit=True) as conn:
+            found = backend.current_many(conn, [p.ask for p in batch])
+            for pending, read in zip(batch, found, strict=True):
+                sid = pending.ask.subject_id
+                prior = _after_earlier(after.get(sid), read)
+                try:
+                    planned = pending.plan(prior)
+                except Exception as exc:  # this change's own failure: the others go on
+                    results.append(exc)
+                    writing.append(False)
+                    after[sid] = prior
+                    continue
+                results.append(planned.outcome)
+                writing.append(bool(planned.new))
+                after[sid] = _with(prior, planned) if planned.new else prior
+                if planned.new:
+                    _add(writes, sid, prior, planned, pending.now)
+            lost = backend.write_many(conn, list(writes.values()))
+        for i, pending in enumerate(batch):
+            if writing[i] and pending.ask.subject_id in lost:
+                results[i] = conflict(pending.ask.subject_id)
+        return results
+
+
+def _after_earlier(earlier: Current | None, read: Current) -> Current:
+    """What a change reads when an earlier change of its batch touched the same subject: the
+    head, reference and jurisdiction that one left, its choices over the ones read (this
+    change's key is its own)."""
+    if earlier is None:
+        return read
+    return Current(
+        earlier.head,
+        earlier.jurisdiction,
+        {**read.choices, **earlier.choices},
+        read.key_scopes,
+        earlier.ref,
+    )
+
+
+def _with(prior: Current, planned: Planned) -> Current:
+    last = planned.new[-1]
+    choices = {**prior.choices, **{c.permission_id: c for c in planned.projected}}
+    return Current(
+        Head(last.seq, last.hash, True), prior.jurisdiction, choices, prior.key_scopes, prior.ref
+    )
+
+
+def _add(
+    writes: dict[str, SubjectWrite], sid: str, prior: Current, planned: Planned, now: datetime
+) -> None:
+    """Add a change's events and choices to its subject's write (each permission's last
+    choice projected once)."""
+    write = writes.get(sid)
+    if write is None:
+        writes[sid] = SubjectWrite(
+            sid, prior.ref, prior.head, list(planned.new), list(planned.projected), now
+        )
+        return
+    write.new.extend(planned.new)
+    latest: dict[str, Any] = {c.permission_id: c for c in write.choices}
+    latest.update({c.permission_id: c for c in planned.projected})
+    write.choices = list(latest.values())
+    write.now = now
