@@ -100,8 +100,17 @@ class ChangeBatcher:
                 if not self._waiting:
                     return
                 count = min(len(self._waiting), self.max_batch)
-                batch = [self._waiting.popleft() for _ in range(count)]
-            self._commit(batch)
+                taken = [self._waiting.popleft() for _ in range(count)]
+            # A change whose caller gave up before its batch began is dropped; from here on
+            # it can no longer be cancelled (it may commit with nobody waiting).
+            batch = [p for p in taken if p.future.set_running_or_notify_cancel()]
+            if batch:
+                try:
+                    self._commit(batch)
+                except BaseException as exc:  # the writer outlives any batch
+                    for pending in batch:
+                        if not pending.future.done():
+                            pending.future.set_exception(exc)
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:

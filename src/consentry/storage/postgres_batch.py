@@ -89,7 +89,9 @@ WITH moved AS (
     FROM json_to_recordset(CAST(%(h)s AS json)) AS h(
         ref varchar, sid varchar, seq integer, hash varchar, expected integer, now timestamptz
     )
-    WHERE s.subject_ref = h.ref AND s.head_seq = h.expected
+    -- the batch's subjects by their primary key, whatever the planner guesses of h's rows
+    WHERE s.subject_ref = ANY(CAST(%(refs)s AS varchar[]))
+        AND s.subject_ref = h.ref AND s.head_seq = h.expected
     RETURNING s.subject_ref
 ),
 born AS (
@@ -166,6 +168,7 @@ def write_many_params(writes: Sequence[SubjectWrite]) -> dict[str, Any]:
         for w in writes
     ]
     return {
+        "refs": [w.ref for w in writes if w.expected.exists],
         "h": json_rows([h for h, w in zip(heads, writes, strict=True) if w.expected.exists]),
         "f": json_rows([h for h, w in zip(heads, writes, strict=True) if not w.expected.exists]),
         "e": json_rows([event_row(e) for w in writes for e in w.new]),
