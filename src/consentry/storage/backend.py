@@ -44,6 +44,11 @@ class Backend(Protocol):
         """The (write, read) engines for ``url`` (possibly one engine twice)."""
         ...
 
+    def writer_engine(self, url: str, name: str) -> Engine:
+        """The engine of the group commit's one writer (``change_batches``): one connection
+        kept open, named ``name`` where the database shows names."""
+        ...
+
     def flush_log(self, engine: Engine) -> None:
         """Move what a write-ahead log holds into the database file, where the database keeps
         one of its own (page images of erased rows leave the disk); else nothing."""

@@ -136,7 +136,7 @@ class ChangeBatcher:
         writing: list[bool] = []
         after: dict[str, Current] = {}  # per subject, what the batch's changes so far left
         writes: dict[str, SubjectWrite] = {}
-        with self.db.write(statements_commit=True) as conn:
+        with self.db.write(statements_commit=True, batch=True) as conn:
             found = backend.current_many(conn, [p.ask for p in batch])
             for pending, read in zip(batch, found, strict=True):
                 sid = pending.ask.subject_id

@@ -6,8 +6,9 @@ key) and one write (``write_statement``): a single statement moves the head, app
 events, updates the projection and writes the outbox rows; every row it inserts is selected
 from ``head``, the subjects row it moved, so when the head had moved nothing at all is written.
 Both statements go straight to the driver (``driver_rows``: SQLAlchemy's error handling, not
-its per-statement work), from a worker thread here or from the event loop (``async_pg``): the
-same text either way.
+its per-statement work). Plain changes go through the group commit instead
+(``change_batches``), whose batch statements are in ``postgres_batch``: the same guarantees
+for many subjects in one statement.
 """
 
 from __future__ import annotations
@@ -266,6 +267,20 @@ class PostgresBackend:
         engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
         _ping_when_idle(engine)
         return engine, engine
+
+    def writer_engine(self, url: str, name: str) -> Engine:
+        engine = create_engine(url, pool_size=1, max_overflow=1)
+        _ping_when_idle(engine)
+
+        @event.listens_for(engine, "do_connect")
+        def _named(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+            params.setdefault("application_name", name)
+            # The batch's two statements, whose custom plans the server would otherwise redo
+            # on every call (they always look cheaper): the generic plan is the same lookups
+            # by unique indexes.
+            params["options"] = f"{params.get('options', '')} -c plan_cache_mode=force_generic_plan"
+
+        return engine
 
     def flush_log(self, engine: Engine) -> None:
         return None

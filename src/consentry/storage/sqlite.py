@@ -54,8 +54,8 @@ from consentry.storage.tables import outbox as outbox_table
 POOL_SIZE = 8
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
-    pooled = {} if ":memory:" in url else {"pool_size": POOL_SIZE, "max_overflow": 32}
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int = POOL_SIZE) -> Engine:
+    pooled = {} if ":memory:" in url else {"pool_size": pool_size, "max_overflow": 32}
     engine = create_engine(url, **pooled)
 
     @event.listens_for(engine, "connect")
@@ -230,6 +230,9 @@ class SqliteBackend:
 
     def engines(self, url: str) -> tuple[Engine, Engine]:
         return _sqlite_engine(url, immediate=True), _sqlite_engine(url, immediate=False)
+
+    def writer_engine(self, url: str, name: str) -> Engine:
+        return _sqlite_engine(url, immediate=True, pool_size=1)
 
     def flush_log(self, engine: Engine) -> None:
         """Copy the write-ahead log into the database file and empty it, so page images
