@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sqlite3
 import tempfile
@@ -210,6 +211,8 @@ def open_loop(container: Any, pids: list[str], rate: float, seconds: float) -> d
 
 def run(url: str, changes: int, threads: int, rate: float, seconds: float) -> dict[str, Any]:
     container = bootstrap(Settings(database_url=url, catalogue=CATALOGUE, demo=True))
+    gc.collect()  # as the server does once built (consentry.asgi.settle_heap)
+    gc.freeze()
     pids = [p.id for p in container.catalogue.permissions if p.toggleable][:8]
     result: dict[str, Any] = {"database": url.split(":", 1)[0]}
     try:

@@ -8,7 +8,6 @@ another writer moved the subject's chain first. Reads are ``queries``; decisions
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -94,6 +93,17 @@ class ConsentService:
     ) -> Future[ChangeOutcome]:
         """A plain change, handed to this process's group commit (``storage.change_batches``):
         read, planned and written with the changes queued beside it, in one commit."""
+        return self.db.batcher().submit(*self._batch_job(subject_id, changes, perms, context, key))
+
+    def _batch_job(
+        self,
+        subject_id: str,
+        changes: Sequence[Change],
+        perms: Sequence[Permission],
+        context: Context,
+        key: KeyCheck | None,
+    ) -> tuple[ledger_writes.Ask, Callable[[ledger_writes.Current], planning.Planned], datetime]:
+        """What the group commit reads for a plain change, how it plans it, and when."""
         now = self.clock()
         ask = ledger_writes.Ask(subject_id, [p.id for p in planning.unique(perms)], _hash_of(key))
 
@@ -103,7 +113,7 @@ class ConsentService:
                 subject_id, found.ref, changes, perms, context, found, now, sealing=_no_sealing
             )
 
-        return self.db.batcher().submit(ask, plan, now)
+        return ask, plan, now
 
     def _change_once(
         self,
@@ -171,8 +181,8 @@ class ConsentService:
         perms = [planning.checked(self.index.permissions, change)]
 
         async def once() -> ChangeOutcome:
-            future = self._batched(subject_id, [change], perms, context, key)
-            return await asyncio.wrap_future(future)
+            job = self._batch_job(subject_id, [change], perms, context, key)
+            return await self.db.batcher().submit_on_loop(*job)
 
         return await retrying_on_loop(once)
 

@@ -29,6 +29,7 @@ What each change keeps:
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -50,10 +51,25 @@ Plan = Callable[[Current], Planned]
 
 @dataclass(eq=False, slots=True)
 class _Pending:
+    """A queued change and who waits for it: a thread (``future``) or an event loop
+    (``waiter``, on ``loop``)."""
+
     ask: Ask
     plan: Plan
     now: datetime
-    future: Future[ChangeOutcome]
+    future: Future[ChangeOutcome] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[ChangeOutcome] | None = None
+
+    def begin(self) -> bool:
+        """False when the caller gave up before the batch began: the change is dropped. From
+        here on it can no longer be cancelled (it may commit with nobody waiting)."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        return self.waiter is not None and not self.waiter.cancelled()
+
+
+Answer = ChangeOutcome | BaseException
 
 
 class ChangeBatcher:
@@ -70,7 +86,19 @@ class ChangeBatcher:
     def submit(self, ask: Ask, plan: Plan, now: datetime) -> Future[ChangeOutcome]:
         """Queue a change; its future gets the change's outcome once its batch committed, or
         its error (ConcurrencyConflict: read again and submit again)."""
-        pending = _Pending(ask, plan, now, Future())
+        pending = _Pending(ask, plan, now, future=Future())
+        self._queue(pending)
+        return pending.future  # type: ignore[return-value]
+
+    def submit_on_loop(self, ask: Ask, plan: Plan, now: datetime) -> asyncio.Future[ChangeOutcome]:
+        """``submit`` for a caller on the running event loop: the loop is woken once per batch
+        for all of its changes, not once per change."""
+        loop = asyncio.get_running_loop()
+        pending = _Pending(ask, plan, now, loop=loop, waiter=loop.create_future())
+        self._queue(pending)
+        return pending.waiter  # type: ignore[return-value]
+
+    def _queue(self, pending: _Pending) -> None:
         with self._ready:
             if self._closed:
                 raise RuntimeError("the database is closed")
@@ -81,7 +109,6 @@ class ChangeBatcher:
                 )
                 self._thread.start()
             self._ready.notify()
-        return pending.future
 
     def close(self) -> None:
         """Stop the writer once the changes already queued are written."""
@@ -101,38 +128,30 @@ class ChangeBatcher:
                     return
                 count = min(len(self._waiting), self.max_batch)
                 taken = [self._waiting.popleft() for _ in range(count)]
-            # A change whose caller gave up before its batch began is dropped; from here on
-            # it can no longer be cancelled (it may commit with nobody waiting).
-            batch = [p for p in taken if p.future.set_running_or_notify_cancel()]
-            if batch:
-                try:
-                    self._commit(batch)
-                except BaseException as exc:  # the writer outlives any batch
-                    for pending in batch:
-                        if not pending.future.done():
-                            pending.future.set_exception(exc)
+            batch = [p for p in taken if p.begin()]
+            if not batch:
+                continue
+            try:
+                answers = self._commit(batch)
+            except BaseException as exc:  # the writer outlives any batch
+                answers = [(pending, exc) for pending in batch]
+            _deliver(answers)
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[_Pending]) -> list[tuple[_Pending, Answer]]:
         try:
             results = self._write(batch)
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].future.set_exception(exc)
-                return
-            for pending in batch:  # find the change at fault: each alone
-                self._commit([pending])
-            return
+                return [(batch[0], exc)]
+            # find the change at fault: each alone
+            return [answer for pending in batch for answer in self._commit([pending])]
         self.batches += 1
         self.changes += len(batch)
-        for pending, result in zip(batch, results, strict=True):
-            if isinstance(result, BaseException):
-                pending.future.set_exception(result)
-            else:
-                pending.future.set_result(result)
+        return list(zip(batch, results, strict=True))
 
-    def _write(self, batch: list[_Pending]) -> list[ChangeOutcome | BaseException]:
+    def _write(self, batch: list[_Pending]) -> list[Answer]:
         backend = self.db.backend
-        results: list[ChangeOutcome | BaseException] = []
+        results: list[Answer] = []
         writing: list[bool] = []
         after: dict[str, Current] = {}  # per subject, what the batch's changes so far left
         writes: dict[str, SubjectWrite] = {}
@@ -158,6 +177,35 @@ class ChangeBatcher:
             if writing[i] and pending.ask.subject_id in lost:
                 results[i] = conflict(pending.ask.subject_id)
         return results
+
+
+def _deliver(answers: list[tuple[_Pending, Answer]]) -> None:
+    """Answer each change's caller: a thread at once, each event loop once for all of its."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[ChangeOutcome], Answer]]]
+    on_loops = {}
+    for pending, answer in answers:
+        if pending.future is not None:
+            if isinstance(answer, BaseException):
+                pending.future.set_exception(answer)
+            else:
+                pending.future.set_result(answer)
+        elif pending.loop is not None and pending.waiter is not None:
+            on_loops.setdefault(pending.loop, []).append((pending.waiter, answer))
+    for loop, settled in on_loops.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+
+def _settle(settled: list[tuple[asyncio.Future[ChangeOutcome], Answer]]) -> None:
+    for waiter, answer in settled:
+        if waiter.done():  # cancelled meanwhile
+            continue
+        if isinstance(answer, BaseException):
+            waiter.set_exception(answer)
+        else:
+            waiter.set_result(answer)
 
 
 def _after_earlier(earlier: Current | None, read: Current) -> Current:
