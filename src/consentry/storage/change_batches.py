@@ -152,7 +152,6 @@ class ChangeBatcher:
     def _write(self, batch: list[_Pending]) -> list[Answer]:
         backend = self.db.backend
         results: list[Answer] = []
-        writing: list[bool] = []
         after: dict[str, Current] = {}  # per subject, what the batch's changes so far left
         writes: dict[str, SubjectWrite] = {}
         with self.db.write(statements_commit=True, batch=True) as conn:
@@ -164,17 +163,17 @@ class ChangeBatcher:
                     planned = pending.plan(prior)
                 except Exception as exc:  # this change's own failure: the others go on
                     results.append(exc)
-                    writing.append(False)
                     after[sid] = prior
                     continue
                 results.append(planned.outcome)
-                writing.append(bool(planned.new))
                 after[sid] = _with(prior, planned) if planned.new else prior
                 if planned.new:
                     _add(writes, sid, prior, planned, pending.now)
             lost = backend.write_many(conn, list(writes.values()))
+        # Every change of a subject that lost its race read a head that is gone (a change
+        # that asked for nothing new answered from it too): each reads again.
         for i, pending in enumerate(batch):
-            if writing[i] and pending.ask.subject_id in lost:
+            if pending.ask.subject_id in lost and not isinstance(results[i], BaseException):
                 results[i] = conflict(pending.ask.subject_id)
         return results
 
