@@ -63,6 +63,7 @@ def test_a_full_sqlite_database_answers_503_and_leaves_no_partial_write(sqlite_u
         engines = {container.db.write_engine, container.db.read_engine}
         for engine in engines:
             event.listen(engine, "connect", cap)
+            engine.dispose()  # connections are kept open: the next ones are capped
         refused = 0
         for i in range(300):
             body = {**_toggle(i, "recs"), "options": {"padding": "x" * 1000}}
@@ -80,6 +81,7 @@ def test_a_full_sqlite_database_answers_503_and_leaves_no_partial_write(sqlite_u
         assert api.get("/v1/subjects/full-1/permissions", headers=key).status_code == 200
         for engine in engines:
             event.remove(engine, "connect", cap)
+            engine.dispose()
         again = api.put(
             "/v1/subjects/full-1/permissions/email", json=_toggle(0, "email"), headers=key
         )

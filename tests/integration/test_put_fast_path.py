@@ -28,7 +28,7 @@ from consentry.api.schemas import PermissionIn
 from consentry.app import ConsentryAPI, create_app
 from consentry.bootstrap import Container
 from consentry.services.ledger import verify
-from consentry.storage.database import LOOP_APPLICATION_NAME
+from consentry.storage.database import WRITER_APPLICATION_NAME
 from support import bearer
 
 NOW = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
@@ -306,22 +306,13 @@ def _states(container: Container, subject: str) -> list[str]:
     return [e.state for e in events]
 
 
-def test_plain_changes_are_written_on_the_event_loop_on_postgresql_only(
+def test_plain_changes_are_written_from_the_event_loop_through_the_group_commit(
     apps: tuple[TestClient, TestClient, PermissionPutFastPath],
     key: dict[str, str],
     container: Container,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     full, _, fast = apps
-    in_threads: list[object] = []
-    in_thread = fast._apply
-
-    def counted(*args: Any) -> bytes:
-        in_threads.append(args)
-        return in_thread(*args)
-
-    monkeypatch.setattr(fast, "_apply", counted)
-    before = fast.answered
+    before, batched = fast.answered, container.db.batcher().changes
     for state in ("granted", "denied"):
         answer = full.put(
             "/v1/subjects/f-9/permissions/recs",
@@ -330,12 +321,12 @@ def test_plain_changes_are_written_on_the_event_loop_on_postgresql_only(
         )
         assert answer.status_code == 200 and answer.json()["state"] == state
     assert fast.answered == before + 2
-    assert len(in_threads) == (0 if container.db.dialect == "postgresql" else 2)
+    assert container.db.batcher().changes == batched + 2
     assert _states(container, "f-9") == ["granted", "denied"]
 
 
-def _terminate_loop_connections(container: Container) -> int:
-    name = f"{LOOP_APPLICATION_NAME}-{os.getpid()}"
+def _terminate_writer_connections(container: Container) -> int:
+    name = f"{WRITER_APPLICATION_NAME}-{os.getpid()}"
     with container.db.write() as conn:
         return len(
             conn.exec_driver_sql(
@@ -346,8 +337,8 @@ def _terminate_loop_connections(container: Container) -> int:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # the loop path's database
-def test_a_loop_connection_lost_leaves_the_change_to_the_route_and_is_replaced(
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # named connections
+def test_a_lost_writer_connection_leaves_the_change_to_the_route_and_is_replaced(
     apps: tuple[TestClient, TestClient, PermissionPutFastPath],
     key: dict[str, str],
     container: Container,
@@ -359,7 +350,7 @@ def test_a_loop_connection_lost_leaves_the_change_to_the_route_and_is_replaced(
         full.put(url, json={"state": "granted", "notice_version": "2"}, headers=key).status_code
         == 200
     )
-    assert _terminate_loop_connections(container) >= 1
+    assert _terminate_writer_connections(container) >= 1
     before = fast.answered
     lost = full.put(url, json={"state": "denied"}, headers=key)
     assert lost.status_code == 200 and lost.json()["state"] == "denied"

@@ -23,10 +23,9 @@ takes:
   route), or that subject's own token;
 - a change the service accepts (an unknown, non-toggleable or outdated permission raises).
 
-On PostgreSQL the change is written from the event loop (``ConsentService.change_on_loop``:
-its read and its one write statement on an async connection); on SQLite, in a worker thread
-(the database has no async path). The bytes answered are the ones FastAPI renders for
-``PermissionChangeOut`` (the route's own ``change_out``).
+The change is handed from the event loop to the database's group commit
+(``ConsentService.change_on_loop``) and answered once its batch committed. The bytes answered
+are the ones FastAPI renders for ``PermissionChangeOut`` (the route's own ``change_out``).
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ import re
 from collections import Counter
 from typing import Any
 
-from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Scope
@@ -215,10 +213,6 @@ _STATES = {"granted": ChoiceState.GRANTED, "denied": ChoiceState.DENIED}
 _OUT = TypeAdapter(PermissionChangeOut)
 # The scopes that may write a subject's permissions with a service key (as on the route).
 _WRITE_SCOPES = frozenset({KeyScope.SUBJECTS_WRITE.value, KeyScope.ADMIN.value})
-# Changes run at once in worker threads (SQLite), each holding a pooled connection: fewer than
-# the pool keeps (``storage.database.POOL_SIZE``), so no connection is opened past it and closed
-# again. More would not go faster on a few cores; the others wait here, not in a thread.
-WRITERS = 16
 
 
 def plain_change(data: object) -> tuple[ChoiceState, str | None, str | None] | None:
@@ -250,7 +244,6 @@ class PermissionPutFastPath(FastPath):
     def __init__(self, app: ASGIApp, container: Container, api: FastAPI) -> None:
         super().__init__(app, container, api)
         self.consents = container.consents
-        self._limiter: CapacityLimiter | None = None
 
     async def ask(self, scope: Scope, path: str) -> tuple[str, Answer] | None:
         found = _PATH.fullmatch(path)
@@ -301,10 +294,6 @@ class PermissionPutFastPath(FastPath):
         self.answered += 1
         return _OUT.dump_json(change_out(outcome.entries[0], outcome))
 
-    def _apply(self, sid: str, change: Change, context: Context, key: KeyCheck | None) -> bytes:
-        """The change, in a worker thread (the database has no async path)."""
-        return self._answer(self.consents.change(sid, [change], context, key=key))
-
     async def _respond(self, sid: str, pid: str, token: str, payload: bytes) -> bytes | None:
         """The response body, or None when the route must answer."""
         asked = self._request(sid, pid, token, payload)
@@ -312,10 +301,4 @@ class PermissionPutFastPath(FastPath):
             return None
         change, context, key = asked
         outcome = await self.consents.change_on_loop(sid, change, context, key)
-        if outcome is not None:
-            return self._answer(outcome)
-        if self._limiter is None:
-            self._limiter = CapacityLimiter(WRITERS)
-        return await to_thread.run_sync(
-            self._apply, sid, change, context, key, limiter=self._limiter
-        )
+        return self._answer(outcome) if outcome is not None else None

@@ -107,6 +107,8 @@ Message = PermissionChanged | JurisdictionSet | SubjectErased | Redacted | Other
 
 def dumps(value: Mapping[str, Any]) -> str:
     """Canonical JSON: keys sorted, no spaces, UTF-8 as is (the outbox's stored form)."""
+    if not value:
+        return "{}"  # most changes' options: what json.dumps gives, without its work
     return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -56,8 +56,10 @@ class ObservedDatabase(Database):
         self.committed: list[Callable[[], Callable[[], None] | None]] = []
 
     @contextmanager
-    def write(self, *, statements_commit: bool = False) -> Iterator[Connection]:
-        with super().write(statements_commit=statements_commit) as conn:
+    def write(
+        self, *, statements_commit: bool = False, batch: bool = False
+    ) -> Iterator[Connection]:
+        with super().write(statements_commit=statements_commit, batch=batch) as conn:
             yield conn
         for work in self.after_commit():
             work()

@@ -9,11 +9,11 @@ another writer moved the subject's chain first. Reads are ``queries``; decisions
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from anyio import to_thread
 from sqlalchemy import Connection
 
 from consentry import crypto
@@ -26,7 +26,6 @@ from consentry.services import idempotency as idempotent
 from consentry.services._ledger_io import retrying, retrying_on_loop, utcnow
 from consentry.services.idempotency import Idempotency
 from consentry.services.keys import KeyCheck
-from consentry.storage import async_pg
 from consentry.storage import changes as ledger_writes
 from consentry.storage import repository as repo
 from consentry.storage.database import Database
@@ -44,9 +43,10 @@ class ConsentService:
     clock: Callable[[], datetime] = utcnow
 
     def __post_init__(self) -> None:
-        # On SQLite, whose writers queue for one lock anyway, concurrent changes of this
-        # process share one transaction and one commit. PostgreSQL runs them side by side on
-        # their own connections (one connection running a batch in turn was slower there).
+        # Plain changes go to the database's group commit (``_batched``). The others (sealed
+        # personal fields, an idempotency record) on SQLite, whose writers queue for one lock
+        # anyway, share one transaction and one commit, each in a savepoint of its own;
+        # PostgreSQL runs them side by side on their own connections.
         self.group = GroupCommit(self.db) if self.db.backend.in_process else None
 
     def resolve(self, permission_id: str) -> Permission:
@@ -75,9 +75,45 @@ class ConsentService:
         ``key``: the writer's service key, checked by the change's own read (a revoked key
         writes nothing); CredentialRefused when it does not pass."""
         perms = [planning.checked(self.index.permissions, c) for c in changes]
+        if _plain(changes, context, idempotency):
+            return retrying(
+                lambda: self._batched(subject_id, changes, perms, context, key).result()
+            )
         return retrying(
             lambda: self._change_once(subject_id, changes, perms, context, idempotency, key)
         )
+
+    def _batched(
+        self,
+        subject_id: str,
+        changes: Sequence[Change],
+        perms: Sequence[Permission],
+        context: Context,
+        key: KeyCheck | None,
+    ) -> Future[ChangeOutcome]:
+        """A plain change, handed to this process's group commit (``storage.change_batches``):
+        read, planned and written with the changes queued beside it, in one commit."""
+        return self.db.batcher().submit(*self._batch_job(subject_id, changes, perms, context, key))
+
+    def _batch_job(
+        self,
+        subject_id: str,
+        changes: Sequence[Change],
+        perms: Sequence[Permission],
+        context: Context,
+        key: KeyCheck | None,
+    ) -> tuple[ledger_writes.Ask, Callable[[ledger_writes.Current], planning.Planned], datetime]:
+        """What the group commit reads for a plain change, how it plans it, and when."""
+        now = self.clock()
+        ask = ledger_writes.Ask(subject_id, [p.id for p in planning.unique(perms)], _hash_of(key))
+
+        def plan(found: ledger_writes.Current) -> planning.Planned:
+            _admit(found, key)
+            return planning.plan(
+                subject_id, found.ref, changes, perms, context, found, now, sealing=_no_sealing
+            )
+
+        return ask, plan, now
 
     def _change_once(
         self,
@@ -137,33 +173,18 @@ class ConsentService:
     async def change_on_loop(
         self, subject_id: str, change: Change, context: Context, key: KeyCheck | None = None
     ) -> ChangeOutcome | None:
-        """``change`` for one plain change, without leaving the event loop: its read and its
-        one write statement on an async connection of the database's own (PostgreSQL). None
-        when the database has none or the change is not plain (``change`` does it)."""
-        pool = self.db.async_pool()
-        if pool is None or not _plain([change], context, None):
+        """``change`` for one plain change, without leaving the event loop: it waits for its
+        batch of the group commit (``_batched``) as the loop's own future. None when the
+        change is not plain (``change`` does it)."""
+        if not _plain([change], context, None):
             return None
         perms = [planning.checked(self.index.permissions, change)]
 
         async def once() -> ChangeOutcome:
-            now = self.clock()
-            async with pool.connection() as conn:
-                found = await async_pg.current(
-                    conn, subject_id, [change.permission_id], _hash_of(key)
-                )
-                _admit(found, key)
-                planned = planning.plan(
-                    subject_id, found.ref, [change], perms, context, found, now, sealing=_no_sealing
-                )
-                await async_pg.write(
-                    conn, subject_id, found.head, planned.new, now, planned.projected
-                )
-            return planned.outcome
+            job = self._batch_job(subject_id, [change], perms, context, key)
+            return await self.db.batcher().submit_on_loop(*job)
 
-        outcome = await retrying_on_loop(once)
-        for work in self.db.after_commit():  # blocking work of the commit's listeners
-            await to_thread.run_sync(work)
-        return outcome
+        return await retrying_on_loop(once)
 
 
 def _plain(changes: Sequence[Change], context: Context, idempotency: Idempotency | None) -> bool:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from consentry.domain.events import Event
     from consentry.domain.state import Choice
     from consentry.storage.bulk_rows import BulkWriter
-    from consentry.storage.changes import Current, Head
+    from consentry.storage.changes import Ask, Current, Head, SubjectWrite
     from consentry.storage.keys import KeyRecord
     from consentry.storage.outbox import OutboxMessage
 
@@ -42,6 +42,11 @@ class Backend(Protocol):
 
     def engines(self, url: str) -> tuple[Engine, Engine]:
         """The (write, read) engines for ``url`` (possibly one engine twice)."""
+        ...
+
+    def writer_engine(self, url: str, name: str) -> Engine:
+        """The engine of the group commit's one writer (``change_batches``): one connection
+        kept open, named ``name`` where the database shows names."""
         ...
 
     def flush_log(self, engine: Engine) -> None:
@@ -78,6 +83,17 @@ class Backend(Protocol):
         """Append ``new`` after ``expected``, project ``choices`` (the plain-text current state
         the events lead to) and write one outbox row per event; ConcurrencyConflict if another
         writer moved the head."""
+        ...
+
+    def current_many(self, conn: Connection, asks: Sequence[Ask]) -> list[Current]:
+        """``current`` for each change of a batch, in order (on PostgreSQL in one statement).
+        A change may also get choices on other permissions of its subject: all current."""
+        ...
+
+    def write_many(self, conn: Connection, writes: Sequence[SubjectWrite]) -> set[str]:
+        """Append each subject's events after its expected head, project its choices and write
+        its outbox rows, as ``write`` does for one; the ids of the subjects whose head another
+        writer had moved (nothing of theirs is written, the others are)."""
         ...
 
     def find_key(self, conn: Connection, key_hash: str) -> KeyRecord | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from consentry.domain import messages
@@ -55,6 +56,28 @@ class Current:
     choices: dict[str, Choice]
     key_scopes: frozenset[str] | None = None
     ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What one change of a batch reads (``Backend.current_many``): as ``Backend.current``."""
+
+    subject_id: str
+    permission_ids: Sequence[str]
+    key_hash: str | None = None
+
+
+@dataclass(slots=True)
+class SubjectWrite:
+    """What a batch appends to one subject's chain (``Backend.write_many``): ``new`` after
+    ``expected``, the choices they leave (each permission once), at ``now``."""
+
+    subject_id: str
+    ref: str
+    expected: Head
+    new: list[Event]
+    choices: list[Choice]
+    now: datetime
 
 
 def outbox_message(subject_id: str, event: Event) -> messages.PermissionChanged:

@@ -6,13 +6,13 @@ key) and one write (``write_statement``): a single statement moves the head, app
 events, updates the projection and writes the outbox rows; every row it inserts is selected
 from ``head``, the subjects row it moved, so when the head had moved nothing at all is written.
 Both statements go straight to the driver (``driver_rows``: SQLAlchemy's error handling, not
-its per-statement work), from a worker thread here or from the event loop (``async_pg``): the
-same text either way.
+its per-statement work). Plain changes go through the group commit instead
+(``change_batches``), whose batch statements are in ``postgres_batch``: the same guarantees
+for many subjects in one statement.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -23,9 +23,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
-    Integer,
     String,
-    Text,
     any_,
     bindparam,
     create_engine,
@@ -37,10 +35,19 @@ from consentry.domain import messages
 from consentry.domain.events import GENESIS, Event
 from consentry.domain.state import Choice
 from consentry.storage import bulk_pg, outbox, pseudonyms
+from consentry.storage import postgres_batch as batch
 from consentry.storage.bulk_rows import BulkWriter
-from consentry.storage.changes import Current, Head, outbox_message, require_moved
+from consentry.storage.changes import (
+    Ask,
+    Current,
+    Head,
+    SubjectWrite,
+    outbox_message,
+    require_moved,
+)
 from consentry.storage.keys import KeyRecord
 from consentry.storage.outbox import OutboxMessage
+from consentry.storage.postgres_batch import json_rows, recordset_fields
 from consentry.storage.rows import (
     CHOICE_COLUMNS,
     EVENT_COLUMNS,
@@ -48,7 +55,7 @@ from consentry.storage.rows import (
     choice_row,
     event_row,
 )
-from consentry.storage.tables import UTCDateTime, events, permission_states
+from consentry.storage.tables import events, permission_states
 from consentry.storage.tables import outbox as outbox_table
 
 # Connections kept open per process. The API answers from a thread pool (40 threads), so under
@@ -143,20 +150,6 @@ def current_of(rows: Sequence[Sequence[Any]]) -> Current:
 # -- a change: the write, in one statement ----------------------------------------------------
 
 
-def _recordset_type(name: str, table: Any) -> str:
-    """The PostgreSQL type a JSON record's field is read as, for a column of ``table``."""
-    kind = table.c[name].type
-    if isinstance(kind, UTCDateTime):
-        return "timestamptz"
-    if isinstance(kind, Integer):
-        return "integer"
-    return "text" if isinstance(kind, Text) else "varchar"
-
-
-def _fields(names: Sequence[str], table: Any) -> str:
-    return ", ".join(f"{name} {_recordset_type(name, table)}" for name in names)
-
-
 _E = ", ".join(EVENT_COLUMNS)
 _E_FROM = ", ".join("e." + name for name in EVENT_COLUMNS)
 _C = ", ".join(CHOICE_COLUMNS)
@@ -167,7 +160,7 @@ appended AS (
     INSERT INTO events ({_E})
     SELECT {_E_FROM}
     FROM head, ROWS FROM (json_to_recordset(CAST(%(e)s AS json)) AS (
-        {_fields(EVENT_COLUMNS, events)}
+        {recordset_fields(EVENT_COLUMNS, events)}
     )) WITH ORDINALITY AS e({_E}, n)
     ORDER BY e.n
 ),
@@ -175,7 +168,7 @@ projected AS (
     INSERT INTO permission_states (subject_id, {_C})
     SELECT %(sid)s, {_C_FROM}
     FROM head, json_to_recordset(CAST(%(c)s AS json)) AS c(
-        {_fields(CHOICE_COLUMNS, permission_states)}
+        {recordset_fields(CHOICE_COLUMNS, permission_states)}
     )
     ON CONFLICT (subject_id, permission_id) DO UPDATE SET {_C_SET}
 ),
@@ -218,22 +211,6 @@ def _in_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; use UTC-aware values")
-        return value.isoformat()  # exact to the microsecond, with its offset
-    return value
-
-
-def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(
-        [{name: _json_value(value) for name, value in row.items()} for row in rows],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
 def write_statement(
     subject_id: str,
     expected: Head,
@@ -251,9 +228,9 @@ def write_statement(
         "hash": last.hash,
         "now": _in_utc(now),
         "expected": expected.seq,
-        "e": _json_rows([event_row(e) for e in new]),
-        "c": _json_rows([choice_row(c) for c in choices]),
-        "o": _json_rows(
+        "e": json_rows([event_row(e) for e in new]),
+        "c": json_rows([choice_row(c) for c in choices]),
+        "o": json_rows(
             [
                 {"event_id": e.event_id, "payload": messages.encode(outbox_message(subject_id, e))}
                 for e in new
@@ -291,6 +268,20 @@ class PostgresBackend:
         _ping_when_idle(engine)
         return engine, engine
 
+    def writer_engine(self, url: str, name: str) -> Engine:
+        engine = create_engine(url, pool_size=1, max_overflow=1)
+        _ping_when_idle(engine)
+
+        @event.listens_for(engine, "do_connect")
+        def _named(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+            params.setdefault("application_name", name)
+            # The batch's two statements, whose custom plans the server would otherwise redo
+            # on every call (they always look cheaper): the generic plan is the same lookups
+            # by unique indexes.
+            params["options"] = f"{params.get('options', '')} -c plan_cache_mode=force_generic_plan"
+
+        return engine
+
     def flush_log(self, engine: Engine) -> None:
         return None
 
@@ -320,6 +311,16 @@ class PostgresBackend:
             return
         sql, params = write_statement(subject_id, expected, new, now, choices)
         require_moved(subject_id, driver_rows(conn, sql, params)[0])
+
+    def current_many(self, conn: Connection, asks: Sequence[Ask]) -> list[Current]:
+        rows = driver_rows(conn, batch.CURRENT_MANY, batch.current_many_params(asks))
+        return [current_of(found) for found in batch.by_change(rows, len(asks))]
+
+    def write_many(self, conn: Connection, writes: Sequence[SubjectWrite]) -> set[str]:
+        if not writes:
+            return set()
+        written = driver_rows(conn, batch.WRITE_MANY, batch.write_many_params(writes))
+        return batch.lost(writes, written)
 
     def find_key(self, conn: Connection, key_hash: str) -> KeyRecord | None:
         found = driver_rows(conn, _KEY_BY_HASH, {"h": key_hash})

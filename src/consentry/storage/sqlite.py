@@ -28,24 +28,35 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from consentry.domain import messages
 from consentry.domain.events import GENESIS, Event
 from consentry.domain.state import Choice
-from consentry.storage import bulk_sqlite, keys, outbox, pseudonyms
+from consentry.storage import bulk_sqlite, keys, outbox, pseudonyms, sqlite_batch
 from consentry.storage.backend import RelayBusy
 from consentry.storage.bulk_rows import BulkWriter
-from consentry.storage.changes import Current, Head, conflict, outbox_message
+from consentry.storage.changes import (
+    Ask,
+    Current,
+    Head,
+    SubjectWrite,
+    conflict,
+    outbox_message,
+)
 from consentry.storage.keys import KeyRecord
 from consentry.storage.outbox import OutboxMessage
 from consentry.storage.rows import CHOICE_COLUMNS, choice_of, choice_row, event_row
 from consentry.storage.tables import UTCDateTime, events, permission_states, subjects
 from consentry.storage.tables import outbox as outbox_table
 
+# Connections kept open per engine: the PRAGMAs run once per connection, not per transaction,
+# and closing the last connection to a WAL database would checkpoint the log each time.
+POOL_SIZE = 8
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
-    engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int = POOL_SIZE) -> Engine:
+    pooled = {} if ":memory:" in url else {"pool_size": pool_size, "max_overflow": 32}
+    engine = create_engine(url, **pooled)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -220,6 +231,9 @@ class SqliteBackend:
     def engines(self, url: str) -> tuple[Engine, Engine]:
         return _sqlite_engine(url, immediate=True), _sqlite_engine(url, immediate=False)
 
+    def writer_engine(self, url: str, name: str) -> Engine:
+        return _sqlite_engine(url, immediate=True, pool_size=1)
+
     def flush_log(self, engine: Engine) -> None:
         """Copy the write-ahead log into the database file and empty it, so page images
         written before (an erased subject's rows among them) leave the disk; a reader still
@@ -255,6 +269,12 @@ class SqliteBackend:
     ) -> None:
         if new:
             write(conn, subject_id, expected, new, now, choices)
+
+    def current_many(self, conn: Connection, asks: Sequence[Ask]) -> list[Current]:
+        return sqlite_batch.current_many(conn, asks)
+
+    def write_many(self, conn: Connection, writes: Sequence[SubjectWrite]) -> set[str]:
+        return sqlite_batch.write_many(conn, writes) if writes else set()
 
     def find_key(self, conn: Connection, key_hash: str) -> KeyRecord | None:
         return keys.find_by_hash(conn, key_hash)
