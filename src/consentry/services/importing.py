@@ -45,6 +45,7 @@ MAX_ERRORS_KEPT = 100
 # One line's fields, or a reason it has none; several records may come from one line.
 Fields = dict[str, Any]
 Expand = Callable[[Fields], list[Fields]]
+Raw = str | bytes  # a line as read: bytes (JSON Lines) or text (CSV)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,32 +105,43 @@ class _Counting(io.RawIOBase):
         return n or 0
 
 
-def lines(
-    stream: IO[bytes], fmt: Format, expand: Expand | None
-) -> Iterator[tuple[int, Fields | str, str]]:
-    """(line number, fields or the reason there are none, the line's text) per record."""
+# The C scanner under json.loads, without its layers (a failure goes through json.loads).
+_scan: Any = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009
+
+
+def lines(stream: IO[bytes], fmt: Format, expand: Expand | None) -> Iterator[tuple[int, Any, Raw]]:
+    """(line number, fields or the reason there are none, the line as read) per record."""
     if fmt == "jsonl":
         for number, data in enumerate(stream, 1):
             if number == 1 and data.startswith(b"\xef\xbb\xbf"):
                 data = data[3:]  # a byte order mark
-            if not data.strip():
-                continue
-            raw = data.decode("utf-8", "replace")
             try:
-                found = json.loads(data)
-            except json.JSONDecodeError as exc:
-                yield number, f"not valid JSON ({exc.msg} at column {exc.colno})", raw
+                text = data.decode()
+            except UnicodeDecodeError:
+                yield number, "not valid UTF-8", data
                 continue
-            except ValueError:  # not UTF-8
-                yield number, "not valid UTF-8", raw
+            try:
+                found, end = _scan(text, 0)
+                if end < len(text) and not text[end:].isspace():
+                    raise StopIteration(end)
+            except (StopIteration, ValueError, RecursionError):
+                if not text.strip():
+                    continue
+                try:  # json.loads again, for its message (or leading spaces)
+                    found = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    yield number, f"not valid JSON ({exc.msg} at column {exc.colno})", data
+                    continue
+            if type(found) is not dict:
+                yield number, "a line must be a JSON object", data
                 continue
-            if not isinstance(found, dict):
-                yield number, "a line must be a JSON object", raw
-                continue
-            yield from _expanded(number, found, raw, expand)
+            if expand is None:
+                yield number, found, data
+            else:
+                yield from _expanded(number, found, data, expand)
         return
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-    reader = csv.reader(text)
+    decoded = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    reader = csv.reader(decoded)
     header = next(reader, None)
     if header is None:
         return
@@ -150,8 +162,8 @@ def lines(
 
 
 def _expanded(
-    number: int, found: Fields, raw: str, expand: Expand | None
-) -> Iterator[tuple[int, Fields | str, str]]:
+    number: int, found: Fields, raw: Raw, expand: Expand | None
+) -> Iterator[tuple[int, Any, Raw]]:
     if expand is None:
         yield number, found, raw
         return
@@ -225,7 +237,7 @@ class Importer:
         checker: Checker,
         number: int,
         found: Fields | str,
-        text: str,
+        text: Raw,
         summary: Summary,
         rejects: IO[str] | None,
         named: bool = True,
@@ -286,7 +298,8 @@ class Importer:
                     _reject_line(rejects, record.line, reason, "")
 
 
-def _reject_line(out: IO[str], number: int, reason: str, text: str) -> None:
+def _reject_line(out: IO[str], number: int, reason: str, raw: Raw) -> None:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     out.write(
         json.dumps(
             {"line": number, "error": reason, "text": text.rstrip("\r\n")}, ensure_ascii=False
@@ -345,15 +358,22 @@ class _Reader:
             with path.open("rb") as raw:
                 counted = _Counting(raw)
                 stream = io.BufferedReader(counted, 1 << 20)
+                check = checker.check
                 for number, found, text in lines(stream, fmt, expand):
-                    record = importer._one(checker, number, found, text, summary, rejects)
-                    if record is None:
+                    record = None
+                    if type(found) is dict:
+                        with contextlib.suppress(InvalidRecord):
+                            record = check(found, number)
+                    if record is None:  # checked again, to say why
+                        importer._one(checker, number, found, text, summary, rejects)
                         continue
                     pending.append(record)
                     if len(pending) >= size:
+                        summary.records += len(pending)
                         if not self._put((pending, counted.count)):
                             return
                         pending = []
+                summary.records += len(pending)
                 if pending and not self._put((pending, counted.count)):
                     return
             self._put(_END)

@@ -34,20 +34,18 @@ from sqlalchemy import Connection
 from consentry import crypto
 from consentry.domain.events import GENESIS
 from consentry.domain.imports import (
-    SOURCE_PREFIX,
-    ImportedEvent,
     ImportRecord,
-    fast_hash,
+    Parts,
+    hash_of,
     iso_of_z,
-    iso_z,
-    outbox_text,
+    parts_of,
+    payload_of,
+    subject_json,
 )
 from consentry.domain.messages import dumps
 from consentry.storage import pseudonyms
 from consentry.storage.bulk_rows import HeadRow, Plan
 from consentry.storage.database import backend_of
-
-KINDS = {"granted": "permission_granted", "denied": "permission_denied"}
 
 
 def _refs_for(conn: Connection, subject_ids: Iterable[str]) -> dict[str, str]:
@@ -78,18 +76,27 @@ def plan(
     out = Plan()
     by_subject: dict[str, list[ImportRecord]] = {}
     for record in records:
-        by_subject.setdefault(record.subject, []).append(record)
-    events, outbox = out.events, out.outbox
+        mine = by_subject.get(record.subject)
+        if mine is None:
+            by_subject[record.subject] = [record]
+        else:
+            mine.append(record)
+    events, outbox = out.events.append, out.outbox.append
+    parts: dict[tuple[str, str, str, str | None, str], Parts] = {}
     for sid, mine in by_subject.items():
         ref = refs[sid]
         head = heads.get(ref)
         seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
         if len(mine) > 1:
             mine.sort(key=_by_time)
+        named = subject_json(sid)
         latest: dict[str, tuple[Any, ...]] = {}
         for r in mine:
             seq += 1
-            kind = KINDS[r.state]
+            shape = (r.permission, r.state, r.notice_version, r.locale, r.source)
+            p = parts.get(shape)
+            if p is None:
+                p = parts[shape] = parts_of(*shape)
             plain = stored = "{}"
             if r.options:
                 key = keys.get(ref)
@@ -98,42 +105,35 @@ def plan(
                     out.keys_new.append((ref, key))
                 plain = dumps(r.options)
                 stored = dumps(crypto.seal_options(key, r.options, r.event_id.encode()))
-            source = SOURCE_PREFIX + r.source
-            z = iso_z(r.time)
-            imported = ImportedEvent(
-                r.event_id, ref, seq, kind, r.permission, r.state, r.notice_version, source
-            )
-            digest = fast_hash(
-                imported, occurred_z=z, prev_hash=prev, options_json=stored, locale=r.locale
-            )
-            events.append(
+            eid, z = r.event_id, r.z
+            digest = hash_of(p, eid, z, stored, prev, seq, ref)
+            events(
                 (
-                    r.event_id,
+                    eid,
                     ref,
                     seq,
-                    kind,
+                    p.kind,
                     r.permission,
                     r.state,
                     stored,
                     r.notice_version,
                     r.locale,
-                    source,
+                    p.source,
                     z,
                     prev,
                     digest,
                 )
             )
-            payload = outbox_text(imported, subject=sid, occurred_iso=iso_of_z(z))
-            outbox.append((r.event_id, sid, payload))
+            outbox((eid, sid, payload_of(p, eid, iso_of_z(z), seq, named, ref)))
             latest[r.permission] = (
                 sid,
                 r.permission,
                 r.state,
                 plain,
                 r.notice_version,
-                source,
+                p.source,
                 z,
-                r.event_id,
+                eid,
             )
             prev = digest
         (out.states_merge if head is not None else out.states_fresh).extend(latest.values())
