@@ -83,8 +83,9 @@ def import_command(
     """Import consent records (docs/import.md): checked against the catalogue, written as
     chained events with their original time, notice version and source. Re-running a file
     imports nothing twice; an interrupted import resumes when run again."""
+    from consentry.services.import_lines import format_of
     from consentry.services.import_mapping import MappingError, load_mapping
-    from consentry.services.importing import Importer, format_of
+    from consentry.services.importing import Importer
 
     if not file.is_file():
         raise fail(f"no such file: {file}", 2)
