@@ -235,3 +235,26 @@ def test_an_older_record_never_replaces_a_newer_choice(wired: Container, tmp_pat
     with wired.db.read() as conn:
         count = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
     assert count == 3
+
+
+def test_a_record_id_already_imported_for_another_subject_is_found_in_the_ledger(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    url = env["CONSENTRY_DATABASE_URL"]
+    row = {"subject": "cust-a", "permission": "recs", "state": "granted", "notice_version": "2",
+           "time": "2024-01-01T00:00:00Z", "record_id": "r-1"}  # fmt: skip
+    first = tmp_path / "first.jsonl"
+    first.write_text(json.dumps(row) + "\n")
+    assert imported(runner.invoke(app, ["import", str(first)]).stdout) == 1
+    # The same record id from the same source, now under a customer new to the ledger, with
+    # a record of that customer that is new: the batch finds the first and writes the second.
+    second = tmp_path / "second.jsonl"
+    other = {**row, "subject": "cust-b", "permission": "ads", "notice_version": "3",
+             "record_id": "r-2"}  # fmt: skip
+    second.write_text(json.dumps({**row, "subject": "cust-b"}) + "\n" + json.dumps(other) + "\n")
+    result = runner.invoke(app, ["import", str(second)])
+    assert result.exit_code == 0, result.output
+    assert "1 record(s) imported, 1 already in the ledger" in result.stdout
+    audited = audit(url)
+    audited.assert_consistent()
+    assert audited.events == 2

@@ -210,8 +210,12 @@ class Importer:
         rejects: IO[str] | None,
     ) -> None:
         def once() -> bulk.BatchOutcome:
-            with conn.begin():
-                return bulk.write_batch(conn, records, self.clock())
+            try:
+                with conn.begin():
+                    return bulk.write_batch(conn, records, self.clock())
+            except bulk.AlreadyWritten:
+                with conn.begin():
+                    return bulk.write_batch(conn, records, self.clock(), look_up_all=True)
 
         outcome = retrying(once)
         for work in self.db.after_commit():  # whoever listens to this database's commits

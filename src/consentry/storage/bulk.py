@@ -15,7 +15,9 @@ The guarantees of a live change hold:
   and the caller runs it again;
 - outbox rows are written after the heads, in chain order, so positions follow commit order;
 - an event id already in the ledger is not written again: ids are derived from the record
-  (``domain.imports.event_id_of``), so a re-run or a resumed import writes nothing twice;
+  (``domain.imports.event_id_of``), so a re-run or a resumed import writes nothing twice (the
+  ids of subjects new to the ledger are not looked up: should one be there, its unique key
+  fails the batch, which runs again looking up every id);
 - a subject's current choice stays its newest: within a batch a subject's records are appended
   in time order, and a record older than the choice the subject already holds on that
   permission is refused (appended, it would be the chain's last word on it, for the projection
@@ -24,12 +26,15 @@ The guarantees of a live change hold:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from consentry import crypto
 from consentry.domain.events import GENESIS
@@ -184,12 +189,34 @@ def prepare(conn: Connection) -> None:
     backend_of(conn).bulk.prepare(conn)
 
 
-def write_batch(conn: Connection, records: Sequence[ImportRecord], now: datetime) -> BatchOutcome:
-    """Write one batch in the caller's transaction (see the module's guarantees)."""
+class AlreadyWritten(Exception):
+    """An event id of a subject new to the ledger was in it already (imported before under
+    another subject id, or a subject since erased), or another writer created one of the
+    batch's subjects meanwhile: run the batch again with ``look_up_all``."""
+
+
+# What a driver raises for a unique key that is taken (SQLAlchemy's when it ran the statement).
+_TAKEN = (sqlite3.IntegrityError, psycopg.IntegrityError, IntegrityError)
+
+
+def write_batch(
+    conn: Connection,
+    records: Sequence[ImportRecord],
+    now: datetime,
+    *,
+    look_up_all: bool = False,
+) -> BatchOutcome:
+    """Write one batch in the caller's transaction (see the module's guarantees).
+
+    Which event ids the ledger holds already is looked up for the records of subjects it
+    knows; a subject new to the ledger has none (its chain begins here). When one does after
+    all (``AlreadyWritten``: the transaction is then to be rolled back), the caller runs the
+    batch again with ``look_up_all``, looking up every id."""
     side = backend_of(conn).bulk  # each database's statements
     refs = _refs_for(conn, {r.subject for r in records})
     heads = side.lock_heads(conn, sorted(set(refs.values())))
-    present = side.present(conn, [r.event_id for r in records])
+    ids = [r.event_id for r in records if look_up_all or refs[r.subject] in heads]
+    present = side.present(conn, ids) if ids else set()
     known = sorted({r.subject for r in records if refs[r.subject] in heads})
     held = side.held(conn, known) if known else {}
     todo, repeated, refused = split(records, present, heads, refs, held)
@@ -198,7 +225,12 @@ def write_batch(conn: Connection, records: Sequence[ImportRecord], now: datetime
     sealed = sorted({refs[r.subject] for r in todo if r.options})
     keys = side.subject_keys(conn, sealed) if sealed else {}
     rows = plan(todo, refs, heads, keys)
-    side.write(conn, rows, now.astimezone(UTC))
+    try:
+        side.write(conn, rows, now.astimezone(UTC))
+    except _TAKEN as exc:
+        if look_up_all:
+            raise
+        raise AlreadyWritten from exc
     return BatchOutcome(
         len(rows.events), repeated, refused, len(rows.heads_new) + len(rows.heads_moved)
     )
