@@ -129,7 +129,7 @@ def run_import(
     assert written == count, summary
     cpu = usage.ru_utime + usage.ru_stime
     return {
-        "records_per_second": round(count / seconds, 1),
+        "records_per_second": round(count / seconds, 1) if seconds else None,
         "import_seconds": seconds,
         "process_wall_seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 2),
