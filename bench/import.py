@@ -12,6 +12,8 @@ demo catalogue, then for each database:
   process, its CPU time (user + system) per 1,000 records, the same less the CPU time of
   importing a one-record file (``process_start_cpu_seconds``: Python, the catalogue, the
   engines; paid once per import), and its peak RSS (``wait4``);
+- on PostgreSQL, ``--skip-invalid --writers 1`` as well: the import's batches written by one
+  connection instead of two;
 - the plain load: this process reads the same file (``json.loads`` per line) and loads one row
   per record into an unindexed table of the record's shape, in the same batches (``COPY`` on
   PostgreSQL, ``executemany`` in one transaction per batch on SQLite).
@@ -231,6 +233,10 @@ def main() -> None:
                 start = start_cost(target.fresh(), tmp)
                 checked = run_import(target.fresh(), path, args.records, [], start)
                 one_pass = run_import(target.fresh(), path, args.records, ["--skip-invalid"], start)
+                single = None
+                if not url.startswith("sqlite"):
+                    one = ["--skip-invalid", "--writers", "1"]
+                    single = run_import(target.fresh(), path, args.records, one, start)
                 plain = plain_load(target.fresh(), path, args.records)
             finally:
                 target.drop()
@@ -242,6 +248,7 @@ def main() -> None:
                     "process_start_cpu_seconds": start,
                     "consentry_import": checked,
                     "consentry_import_skip_invalid": one_pass,
+                    "consentry_import_skip_invalid_one_writer": single,
                     "plain_load": plain,
                     "ratio": round(plain["records_per_second"] / checked["records_per_second"], 2),
                     "ratio_skip_invalid": round(

@@ -24,7 +24,9 @@ import json
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +49,7 @@ from consentry.storage import bulk
 from consentry.storage.database import Database
 
 BATCH = 10_000
+WRITERS = 2  # where the database locks rows, not the whole database (PostgreSQL)
 MAX_ERRORS_KEPT = 100
 
 
@@ -90,11 +93,13 @@ class Importer:
         db: Database,
         permissions: dict[str, Permission],
         clock: Callable[[], datetime] = utcnow,
+        writers: int = 0,
     ) -> None:
         self.db = db
         self.permissions = permissions
         self.clock = clock
-        self._lock = threading.Lock()  # the summary's rejects and the rejects file
+        self.writers = writers  # connections writing at once; 0: as many as suit the database
+        self._lock = threading.Lock()  # the summary and the rejects file
 
     def run(
         self,
@@ -141,19 +146,20 @@ class Importer:
                 summary.seconds = time.monotonic() - started
                 return summary
             summary.records = 0
-        # One connection for the whole import: on SQLite its page cache stays warm from one
-        # batch to the next (the engine otherwise opens one per transaction). The file is read
-        # and checked in a thread of its own, a batch ahead, while the database writes.
+        # One connection per writer for the whole import: on SQLite its page cache stays warm
+        # from one batch to the next (the engine otherwise opens one per transaction). The file
+        # is read and checked in a thread of its own, a batch ahead, while the database writes.
+        count = self.writers if self.writers else (WRITERS if self.db.backend.locks_rows else 1)
         with (
-            self.db.write_engine.connect() as conn,
+            _Writers(self, count, summary, rejects) as writers,
             _Reader(self, path, fmt, expand, checker, summary, rejects, batch) as reader,
         ):
-            bulk.prepare(conn)
             for records, position in reader:
-                self._write(conn, records, summary, rejects)
+                writers.write(records)
                 if progress is not None and position < total:
                     done = summary.imported + summary.present  # written or found written
                     progress(Progress("importing", position, total, done, started))
+            writers.finish()
         if progress is not None:
             done = summary.imported + summary.present
             progress(Progress("importing", total, total, done, started))
@@ -220,10 +226,10 @@ class Importer:
         outcome = retrying(once)
         for work in self.db.after_commit():  # whoever listens to this database's commits
             work()
-        summary.imported += outcome.imported
-        summary.present += outcome.present
-        summary.subjects += outcome.subjects
         with self._lock:
+            summary.imported += outcome.imported
+            summary.present += outcome.present
+            summary.subjects += outcome.subjects
             for record, reason in outcome.refused:
                 summary.reject(record.line, reason)
                 if rejects is not None:
@@ -241,6 +247,68 @@ def _reject_line(out: IO[str], number: int, reason: str, raw: Raw) -> None:
 
 
 _END = object()
+
+
+class _Writers:
+    """Writes batches on ``count`` connections, each owning a share of the subjects (by a hash
+    of the subject id), so that a database that locks rows works on several parts at once. A
+    subject's records always go to the same connection, in the order of the file, so its chain
+    grows as with one connection; each part is a transaction of its own, so a re-run or a
+    resumed import writes each record once as before. At most two batches are in flight."""
+
+    def __init__(
+        self, importer: Importer, count: int, summary: Summary, rejects: IO[str] | None
+    ) -> None:
+        self.importer, self.summary, self.rejects = importer, summary, rejects
+        self.stack = contextlib.ExitStack()
+        self.conns: list[Connection] = []
+        self.pools: list[ThreadPoolExecutor] = []
+        try:
+            for _ in range(count):
+                conn = self.stack.enter_context(importer.db.write_engine.connect())
+                bulk.prepare(conn)
+                self.conns.append(conn)
+                if count > 1:
+                    pool = ThreadPoolExecutor(1, thread_name_prefix="import-writer")
+                    self.stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+                    self.pools.append(pool)
+        except BaseException:
+            self.stack.close()
+            raise
+        self.flight: deque[list[Future[None]]] = deque()
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stack.close()
+
+    def write(self, records: list[ImportRecord]) -> None:
+        write, summary, rejects = self.importer._write, self.summary, self.rejects
+        if not self.pools:
+            write(self.conns[0], records, summary, rejects)
+            return
+        n = len(self.pools)
+        parts: list[list[ImportRecord]] = [[] for _ in range(n)]
+        for record in records:
+            parts[hash(record.subject) % n].append(record)
+        self.flight.append(
+            [
+                pool.submit(write, conn, part, summary, rejects)
+                for pool, conn, part in zip(self.pools, self.conns, parts, strict=True)
+                if part
+            ]
+        )
+        while len(self.flight) > 1:
+            self._wait()
+
+    def finish(self) -> None:
+        while self.flight:
+            self._wait()
+
+    def _wait(self) -> None:
+        for future in self.flight.popleft():
+            future.result()  # a failed part fails the import (what committed stays: resumable)
 
 
 class _Reader:

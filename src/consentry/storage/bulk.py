@@ -195,8 +195,14 @@ class AlreadyWritten(Exception):
     batch's subjects meanwhile: run the batch again with ``look_up_all``."""
 
 
-# What a driver raises for a unique key that is taken (SQLAlchemy's when it ran the statement).
-_TAKEN = (sqlite3.IntegrityError, psycopg.IntegrityError, IntegrityError)
+# What a driver raises for a unique key that is taken (SQLAlchemy's when it ran the statement),
+# or when two writers of one import wait on each other's taken ids (PostgreSQL ends one).
+_TAKEN = (
+    sqlite3.IntegrityError,
+    psycopg.IntegrityError,
+    psycopg.errors.DeadlockDetected,
+    IntegrityError,
+)
 
 
 def write_batch(
