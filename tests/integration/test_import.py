@@ -258,3 +258,20 @@ def test_a_record_id_already_imported_for_another_subject_is_found_in_the_ledger
     audited = audit(url)
     audited.assert_consistent()
     assert audited.events == 2
+
+
+def test_several_writers_keep_every_chain_whole_and_in_order(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    url = env["CONSENTRY_DATABASE_URL"]
+    source = generated(tmp_path / "legacy.jsonl", 6_000, per_subject=12)
+    command = ["import", str(source), "--writers", "3", "--batch", "250"]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert imported(result.stdout) == 6_000
+    verified = runner.invoke(app, ["ledger", "verify"])
+    assert verified.exit_code == 0, verified.output
+    audited = audit(url)
+    audited.assert_consistent()  # the projection is each chain's last word, in file order
+    assert audited.events == 6_000
+    assert "0 record(s) imported, 6000 already" in runner.invoke(app, command).stdout

@@ -84,8 +84,8 @@ def import_command(
         typer.Option(
             min=0,
             max=8,
-            help="Connections writing at once, each for a share of the customers (0: 2 on "
-            "PostgreSQL, 1 on SQLite, which has one writer).",
+            help="Connections writing at once on PostgreSQL, each for a share of the customers "
+            "(0: 2). SQLite has one writer.",
         ),
     ] = 0,
 ) -> None:

@@ -149,7 +149,8 @@ class Importer:
         # One connection per writer for the whole import: on SQLite its page cache stays warm
         # from one batch to the next (the engine otherwise opens one per transaction). The file
         # is read and checked in a thread of its own, a batch ahead, while the database writes.
-        count = self.writers if self.writers else (WRITERS if self.db.backend.locks_rows else 1)
+        # SQLite has one writer at a time: a second connection would only wait for the first.
+        count = (self.writers or WRITERS) if self.db.backend.locks_rows else 1
         with (
             _Writers(self, count, summary, rejects) as writers,
             _Reader(self, path, fmt, expand, checker, summary, rejects, batch) as reader,
