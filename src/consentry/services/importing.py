@@ -1,8 +1,10 @@
 """Bulk import of consent records from another platform (``consentry import``).
 
 A file of records (JSON Lines or CSV, the format in docs/import.md; or another platform's export
-read through a mapping, ``import_mapping``) is read as a stream, checked against the catalogue
-and written in batches, each batch one transaction (``storage.bulk``).
+read through a mapping, ``import_mapping``; lines read by ``import_lines``) is read as a
+stream, checked against the catalogue and written in batches, each batch one transaction
+(``storage.bulk``); on PostgreSQL by two connections at once, each for a share of the subjects
+(``_Writers``).
 
 - Without ``skip_invalid``, the whole file is checked first and nothing is written if any line
   is bad: every bad line is reported with its number, so no subject gets part of its records.
@@ -12,7 +14,7 @@ and written in batches, each batch one transaction (``storage.bulk``).
   re-run imports nothing twice, and an interrupted import (even ``kill -9``) is resumed by
   running it again, each record landing exactly once.
 
-Memory is bounded by one batch, whatever the size of the file.
+Memory is bounded by two batches in flight and one being read, whatever the size of the file.
 """
 
 from __future__ import annotations
