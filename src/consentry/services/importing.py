@@ -14,7 +14,7 @@ stream, checked against the catalogue and written in batches, each batch one tra
   re-run imports nothing twice, and an interrupted import (even ``kill -9``) is resumed by
   running it again, each record landing exactly once.
 
-Memory is bounded by two batches in flight and one being read, whatever the size of the file.
+Memory is bounded by a few batches (read ahead, in flight), whatever the size of the file.
 """
 
 from __future__ import annotations
