@@ -275,3 +275,25 @@ def test_several_writers_keep_every_chain_whole_and_in_order(
     audited.assert_consistent()  # the projection is each chain's last word, in file order
     assert audited.events == 6_000
     assert "0 record(s) imported, 6000 already" in runner.invoke(app, command).stdout
+
+
+def test_values_with_tabs_and_backslashes_are_stored_as_read(
+    wired: Container, tmp_path: Path
+) -> None:
+    rows = [
+        {"subject": "cust\\tab\tx", "permission": "ads", "state": "denied",
+         "notice_version": "v\\2\t\n", "time": "2024-01-01T00:00:00Z", "locale": "f\\r"},
+        {"subject": "cust-plain", "permission": "ads", "state": "denied",
+         "notice_version": "3", "time": "2024-01-01T00:00:01Z"},
+    ]  # fmt: skip
+    source = tmp_path / "odd.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = runner.invoke(app, ["import", str(source)])
+    assert result.exit_code == 0, result.output
+    assert imported(result.stdout) == 2
+    (event,) = wired.queries.history("cust\\tab\tx").events
+    assert (event.notice_version, event.locale) == ("v\\2\t\n", "f\\r")
+    views = {v.id: v for v in wired.queries.permissions("cust\\tab\tx")}
+    assert views["ads"].state == "denied" and views["ads"].notice_version == "v\\2\t\n"
+    assert runner.invoke(app, ["ledger", "verify"]).exit_code == 0
+    audit(wired.settings.database_url).assert_consistent()
