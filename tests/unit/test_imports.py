@@ -12,13 +12,14 @@ from consentry.domain.catalogue import Catalogue
 from consentry.domain.events import GENESIS, EventKind, recompute, seal
 from consentry.domain.imports import (
     Checker,
-    ImportedEvent,
     InvalidRecord,
     event_id_of,
-    fast_hash,
+    hash_of,
     iso_of_z,
     iso_z,
-    outbox_text,
+    parts_of,
+    payload_of,
+    subject_json,
 )
 from consentry.domain.messages import dumps, encode
 from consentry.storage.changes import outbox_message
@@ -123,25 +124,11 @@ def test_the_fast_hash_and_payload_equal_the_live_paths(
         options=stored,
         locale=locale,
     )
-    imported = ImportedEvent(
-        event_id=event_id,
-        subject_ref=ref,
-        seq=4,
-        kind="permission_granted",
-        permission_id="recs",
-        state="granted",
-        notice_version=version,
-        source="import:x",
-    )
-    fast = fast_hash(
-        imported,
-        occurred_z=iso_z(moment),
-        prev_hash=GENESIS,
-        options_json=dumps(stored),
-        locale=locale,
-    )
+    parts = parts_of("recs", "granted", version, locale, "x")
+    fast = hash_of(parts, event_id, iso_z(moment), dumps(stored), GENESIS, 4, ref)
     assert fast == event.hash == recompute(event)
-    payload = outbox_text(imported, subject="cust-é", occurred_iso=iso_of_z(iso_z(moment)))
+    named = subject_json("cust-é")
+    payload = payload_of(parts, event_id, iso_of_z(iso_z(moment)), 4, named, ref)
     assert payload == encode(outbox_message("cust-é", event))
 
 
@@ -149,3 +136,19 @@ def test_times_in_another_zone_are_kept_in_utc(checker: Checker) -> None:
     record = checker.check(good(time="2025-03-01T12:00:00+02:00"))
     assert record.time == datetime(2025, 3, 1, 10, tzinfo=UTC)
     assert record.time.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-03-01T10:00:00Z",
+        "2025-03-01T10:00:00+00:00",
+        "2025-03-01T10:00:00.250000Z",
+        "2025-03-01T12:00:00+02:00",
+        "2025-03-01 10:00:00Z",
+        "2025-03-01T10:00Z",
+    ],
+)
+def test_a_record_carries_its_time_as_the_ledger_writes_it(checker: Checker, text: str) -> None:
+    record = checker.check(good(time=text))
+    assert record.z == iso_z(record.time)

@@ -79,12 +79,22 @@ def import_command(
     batch: Annotated[
         int, typer.Option(min=1, max=100_000, help="Records per transaction.")
     ] = 10_000,
+    writers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=8,
+            help="Connections writing at once on PostgreSQL, each for a share of the customers "
+            "(0: 2). SQLite has one writer.",
+        ),
+    ] = 0,
 ) -> None:
     """Import consent records (docs/import.md): checked against the catalogue, written as
     chained events with their original time, notice version and source. Re-running a file
     imports nothing twice; an interrupted import resumes when run again."""
+    from consentry.services.import_lines import format_of
     from consentry.services.import_mapping import MappingError, load_mapping
-    from consentry.services.importing import Importer, format_of
+    from consentry.services.importing import Importer
 
     if not file.is_file():
         raise fail(f"no such file: {file}", 2)
@@ -104,7 +114,7 @@ def import_command(
     except (InvalidRecord, ValueError) as exc:
         raise fail(str(exc), 2) from exc
     container = open_container(load_settings())
-    importer = Importer(container.db, dict(container.index.permissions))
+    importer = Importer(container.db, dict(container.index.permissions), writers=writers)
     bar = Bar(sys.stderr)
     try:
         with ExitStack() as stack:

@@ -1,8 +1,10 @@
 """Bulk import of consent records from another platform (``consentry import``).
 
 A file of records (JSON Lines or CSV, the format in docs/import.md; or another platform's export
-read through a mapping, ``import_mapping``) is read as a stream, checked against the catalogue
-and written in batches, each batch one transaction (``storage.bulk``).
+read through a mapping, ``import_mapping``; lines read by ``import_lines``) is read as a
+stream, checked against the catalogue and written in batches, each batch one transaction
+(``storage.bulk``); on PostgreSQL by two connections at once, each for a share of the subjects
+(``_Writers``).
 
 - Without ``skip_invalid``, the whole file is checked first and nothing is written if any line
   is bad: every bad line is reported with its number, so no subject gets part of its records.
@@ -12,19 +14,21 @@ and written in batches, each batch one transaction (``storage.bulk``).
   re-run imports nothing twice, and an interrupted import (even ``kill -9``) is resumed by
   running it again, each record landing exactly once.
 
-Memory is bounded by one batch, whatever the size of the file.
+Memory is bounded by a few batches (read ahead, in flight), whatever the size of the file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
+import gc
 import io
 import json
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,16 +39,20 @@ from sqlalchemy import Connection
 from consentry.domain.catalogue_entries import Permission
 from consentry.domain.imports import Checker, ImportRecord, InvalidRecord
 from consentry.services._ledger_io import retrying, utcnow
+from consentry.services.import_lines import (
+    Counting,
+    Expand,
+    Fields,
+    Format,
+    Raw,
+    lines,
+)
 from consentry.storage import bulk
 from consentry.storage.database import Database
 
-Format = Literal["jsonl", "csv"]
 BATCH = 10_000
+WRITERS = 2  # where the database locks rows, not the whole database (PostgreSQL)
 MAX_ERRORS_KEPT = 100
-
-# One line's fields, or a reason it has none; several records may come from one line.
-Fields = dict[str, Any]
-Expand = Callable[[Fields], list[Fields]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,91 +87,6 @@ class Summary:
             self.errors.append(Rejected(line, reason))
 
 
-def format_of(path: Path, given: str | None) -> Format:
-    name = (given or path.suffix.lstrip(".")).lower()
-    if name in ("jsonl", "ndjson", "json"):
-        return "jsonl"
-    if name == "csv":
-        return "csv"
-    raise ValueError(f"cannot tell the format of {path.name!r}: give --format jsonl or csv")
-
-
-class _Counting(io.RawIOBase):
-    """Counts the bytes read from a file (the progress bar's position)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
-        self.count += n or 0
-        return n or 0
-
-
-def lines(
-    stream: IO[bytes], fmt: Format, expand: Expand | None
-) -> Iterator[tuple[int, Fields | str, str]]:
-    """(line number, fields or the reason there are none, the line's text) per record."""
-    if fmt == "jsonl":
-        for number, data in enumerate(stream, 1):
-            if number == 1 and data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]  # a byte order mark
-            if not data.strip():
-                continue
-            raw = data.decode("utf-8", "replace")
-            try:
-                found = json.loads(data)
-            except json.JSONDecodeError as exc:
-                yield number, f"not valid JSON ({exc.msg} at column {exc.colno})", raw
-                continue
-            except ValueError:  # not UTF-8
-                yield number, "not valid UTF-8", raw
-                continue
-            if not isinstance(found, dict):
-                yield number, "a line must be a JSON object", raw
-                continue
-            yield from _expanded(number, found, raw, expand)
-        return
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-    reader = csv.reader(text)
-    header = next(reader, None)
-    if header is None:
-        return
-    names = [h.strip() for h in header]
-    start = reader.line_num + 1
-    for row in reader:
-        if not row or row == [""]:
-            start = reader.line_num + 1
-            continue
-        raw = ",".join(row)
-        if len(row) != len(names):
-            yield start, f"{len(row)} columns where the header has {len(names)}", raw
-        elif any("\ufffd" in value for value in row):
-            yield start, "not valid UTF-8", raw
-        else:
-            yield from _expanded(start, dict(zip(names, row, strict=True)), raw, expand)
-        start = reader.line_num + 1
-
-
-def _expanded(
-    number: int, found: Fields, raw: str, expand: Expand | None
-) -> Iterator[tuple[int, Fields | str, str]]:
-    if expand is None:
-        yield number, found, raw
-        return
-    try:
-        records = expand(found)
-    except InvalidRecord as exc:
-        yield number, str(exc), raw
-        return
-    for one in records:
-        yield number, one, raw
-
-
 class Importer:
     """Imports files into one database, checking records against one catalogue."""
 
@@ -172,11 +95,13 @@ class Importer:
         db: Database,
         permissions: dict[str, Permission],
         clock: Callable[[], datetime] = utcnow,
+        writers: int = 0,
     ) -> None:
         self.db = db
         self.permissions = permissions
         self.clock = clock
-        self._lock = threading.Lock()  # the summary's rejects and the rejects file
+        self.writers = writers  # connections writing at once; 0: as many as suit the database
+        self._lock = threading.Lock()  # the summary and the rejects file
 
     def run(
         self,
@@ -190,6 +115,28 @@ class Importer:
         batch: int = BATCH,
         progress: Callable[[Progress], None] | None = None,
     ) -> Summary:
+        # An import makes millions of short-lived objects and no cycles: without the cycle
+        # collector, which would otherwise walk every batch in flight over and over (~10 % of
+        # the CPU), reference counting frees them all the same.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(path, fmt, source, skip_invalid, rejects, expand, batch, progress)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run(
+        self,
+        path: Path,
+        fmt: Format,
+        source: str,
+        skip_invalid: bool,
+        rejects: IO[str] | None,
+        expand: Expand | None,
+        batch: int,
+        progress: Callable[[Progress], None] | None,
+    ) -> Summary:
         started = time.monotonic()
         checker = Checker(self.permissions, self.clock(), source)
         summary = Summary()
@@ -201,19 +148,21 @@ class Importer:
                 summary.seconds = time.monotonic() - started
                 return summary
             summary.records = 0
-        # One connection for the whole import: on SQLite its page cache stays warm from one
-        # batch to the next (the engine otherwise opens one per transaction). The file is read
-        # and checked in a thread of its own, a batch ahead, while the database writes.
+        # One connection per writer for the whole import: on SQLite its page cache stays warm
+        # from one batch to the next (the engine otherwise opens one per transaction). The file
+        # is read and checked in a thread of its own, a batch ahead, while the database writes.
+        # SQLite has one writer at a time: a second connection would only wait for the first.
+        count = (self.writers or WRITERS) if self.db.backend.locks_rows else 1
         with (
-            self.db.write_engine.connect() as conn,
+            _Writers(self, count, summary, rejects) as writers,
             _Reader(self, path, fmt, expand, checker, summary, rejects, batch) as reader,
         ):
-            bulk.prepare(conn)
             for records, position in reader:
-                self._write(conn, records, summary, rejects)
+                writers.write(records)
                 if progress is not None and position < total:
                     done = summary.imported + summary.present  # written or found written
                     progress(Progress("importing", position, total, done, started))
+            writers.finish()
         if progress is not None:
             done = summary.imported + summary.present
             progress(Progress("importing", total, total, done, started))
@@ -225,7 +174,7 @@ class Importer:
         checker: Checker,
         number: int,
         found: Fields | str,
-        text: str,
+        text: Raw,
         summary: Summary,
         rejects: IO[str] | None,
         named: bool = True,
@@ -255,7 +204,7 @@ class Importer:
     ) -> None:
         started = time.monotonic()
         with path.open("rb") as raw:
-            counted = _Counting(raw)
+            counted = Counting(raw)
             stream = io.BufferedReader(counted, 1 << 20)
             for number, found, text in lines(stream, fmt, expand):
                 self._one(checker, number, found, text, summary, None, named=False)
@@ -270,23 +219,28 @@ class Importer:
         rejects: IO[str] | None,
     ) -> None:
         def once() -> bulk.BatchOutcome:
-            with conn.begin():
-                return bulk.write_batch(conn, records, self.clock())
+            try:
+                with conn.begin():
+                    return bulk.write_batch(conn, records, self.clock())
+            except bulk.AlreadyWritten:
+                with conn.begin():
+                    return bulk.write_batch(conn, records, self.clock(), look_up_all=True)
 
         outcome = retrying(once)
         for work in self.db.after_commit():  # whoever listens to this database's commits
             work()
-        summary.imported += outcome.imported
-        summary.present += outcome.present
-        summary.subjects += outcome.subjects
         with self._lock:
+            summary.imported += outcome.imported
+            summary.present += outcome.present
+            summary.subjects += outcome.subjects
             for record, reason in outcome.refused:
                 summary.reject(record.line, reason)
                 if rejects is not None:
                     _reject_line(rejects, record.line, reason, "")
 
 
-def _reject_line(out: IO[str], number: int, reason: str, text: str) -> None:
+def _reject_line(out: IO[str], number: int, reason: str, raw: Raw) -> None:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     out.write(
         json.dumps(
             {"line": number, "error": reason, "text": text.rstrip("\r\n")}, ensure_ascii=False
@@ -296,6 +250,68 @@ def _reject_line(out: IO[str], number: int, reason: str, text: str) -> None:
 
 
 _END = object()
+
+
+class _Writers:
+    """Writes batches on ``count`` connections, each owning a share of the subjects (by a hash
+    of the subject id), so that a database that locks rows works on several parts at once. A
+    subject's records always go to the same connection, in the order of the file, so its chain
+    grows as with one connection; each part is a transaction of its own, so a re-run or a
+    resumed import writes each record once as before. At most two batches are in flight."""
+
+    def __init__(
+        self, importer: Importer, count: int, summary: Summary, rejects: IO[str] | None
+    ) -> None:
+        self.importer, self.summary, self.rejects = importer, summary, rejects
+        self.stack = contextlib.ExitStack()
+        self.conns: list[Connection] = []
+        self.pools: list[ThreadPoolExecutor] = []
+        try:
+            for _ in range(count):
+                conn = self.stack.enter_context(importer.db.write_engine.connect())
+                bulk.prepare(conn)
+                self.conns.append(conn)
+                if count > 1:
+                    pool = ThreadPoolExecutor(1, thread_name_prefix="import-writer")
+                    self.stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+                    self.pools.append(pool)
+        except BaseException:
+            self.stack.close()
+            raise
+        self.flight: deque[list[Future[None]]] = deque()
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stack.close()
+
+    def write(self, records: list[ImportRecord]) -> None:
+        write, summary, rejects = self.importer._write, self.summary, self.rejects
+        if not self.pools:
+            write(self.conns[0], records, summary, rejects)
+            return
+        n = len(self.pools)
+        parts: list[list[ImportRecord]] = [[] for _ in range(n)]
+        for record in records:
+            parts[hash(record.subject) % n].append(record)
+        self.flight.append(
+            [
+                pool.submit(write, conn, part, summary, rejects)
+                for pool, conn, part in zip(self.pools, self.conns, parts, strict=True)
+                if part
+            ]
+        )
+        while len(self.flight) > 1:
+            self._wait()
+
+    def finish(self) -> None:
+        while self.flight:
+            self._wait()
+
+    def _wait(self) -> None:
+        for future in self.flight.popleft():
+            future.result()  # a failed part fails the import (what committed stays: resumable)
 
 
 class _Reader:
@@ -343,17 +359,24 @@ class _Reader:
         try:
             pending: list[ImportRecord] = []
             with path.open("rb") as raw:
-                counted = _Counting(raw)
+                counted = Counting(raw)
                 stream = io.BufferedReader(counted, 1 << 20)
+                check = checker.check
                 for number, found, text in lines(stream, fmt, expand):
-                    record = importer._one(checker, number, found, text, summary, rejects)
-                    if record is None:
+                    record = None
+                    if type(found) is dict:
+                        with contextlib.suppress(InvalidRecord):
+                            record = check(found, number)
+                    if record is None:  # checked again, to say why
+                        importer._one(checker, number, found, text, summary, rejects)
                         continue
                     pending.append(record)
                     if len(pending) >= size:
+                        summary.records += len(pending)
                         if not self._put((pending, counted.count)):
                             return
                         pending = []
+                summary.records += len(pending)
                 if pending and not self._put((pending, counted.count)):
                     return
             self._put(_END)

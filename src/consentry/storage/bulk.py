@@ -15,7 +15,9 @@ The guarantees of a live change hold:
   and the caller runs it again;
 - outbox rows are written after the heads, in chain order, so positions follow commit order;
 - an event id already in the ledger is not written again: ids are derived from the record
-  (``domain.imports.event_id_of``), so a re-run or a resumed import writes nothing twice;
+  (``domain.imports.event_id_of``), so a re-run or a resumed import writes nothing twice (the
+  ids of subjects new to the ledger are not looked up: should one be there, its unique key
+  fails the batch, which runs again looking up every id);
 - a subject's current choice stays its newest: within a batch a subject's records are appended
   in time order, and a record older than the choice the subject already holds on that
   permission is refused (appended, it would be the chain's last word on it, for the projection
@@ -24,30 +26,31 @@ The guarantees of a live change hold:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from consentry import crypto
 from consentry.domain.events import GENESIS
 from consentry.domain.imports import (
-    SOURCE_PREFIX,
-    ImportedEvent,
     ImportRecord,
-    fast_hash,
+    Parts,
+    hash_of,
     iso_of_z,
-    iso_z,
-    outbox_text,
+    parts_of,
+    payload_of,
+    subject_json,
 )
 from consentry.domain.messages import dumps
 from consentry.storage import pseudonyms
 from consentry.storage.bulk_rows import HeadRow, Plan
 from consentry.storage.database import backend_of
-
-KINDS = {"granted": "permission_granted", "denied": "permission_denied"}
 
 
 def _refs_for(conn: Connection, subject_ids: Iterable[str]) -> dict[str, str]:
@@ -78,18 +81,27 @@ def plan(
     out = Plan()
     by_subject: dict[str, list[ImportRecord]] = {}
     for record in records:
-        by_subject.setdefault(record.subject, []).append(record)
-    events, outbox = out.events, out.outbox
+        mine = by_subject.get(record.subject)
+        if mine is None:
+            by_subject[record.subject] = [record]
+        else:
+            mine.append(record)
+    events, outbox = out.events.append, out.outbox.append
+    parts: dict[tuple[str, str, str, str | None, str], Parts] = {}
     for sid, mine in by_subject.items():
         ref = refs[sid]
         head = heads.get(ref)
         seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
         if len(mine) > 1:
             mine.sort(key=_by_time)
+        named = subject_json(sid)
         latest: dict[str, tuple[Any, ...]] = {}
         for r in mine:
             seq += 1
-            kind = KINDS[r.state]
+            shape = (r.permission, r.state, r.notice_version, r.locale, r.source)
+            p = parts.get(shape)
+            if p is None:
+                p = parts[shape] = parts_of(*shape)
             plain = stored = "{}"
             if r.options:
                 key = keys.get(ref)
@@ -98,42 +110,35 @@ def plan(
                     out.keys_new.append((ref, key))
                 plain = dumps(r.options)
                 stored = dumps(crypto.seal_options(key, r.options, r.event_id.encode()))
-            source = SOURCE_PREFIX + r.source
-            z = iso_z(r.time)
-            imported = ImportedEvent(
-                r.event_id, ref, seq, kind, r.permission, r.state, r.notice_version, source
-            )
-            digest = fast_hash(
-                imported, occurred_z=z, prev_hash=prev, options_json=stored, locale=r.locale
-            )
-            events.append(
+            eid, z = r.event_id, r.z
+            digest = hash_of(p, eid, z, stored, prev, seq, ref)
+            events(
                 (
-                    r.event_id,
+                    eid,
                     ref,
                     seq,
-                    kind,
+                    p.kind,
                     r.permission,
                     r.state,
                     stored,
                     r.notice_version,
                     r.locale,
-                    source,
+                    p.source,
                     z,
                     prev,
                     digest,
                 )
             )
-            payload = outbox_text(imported, subject=sid, occurred_iso=iso_of_z(z))
-            outbox.append((r.event_id, sid, payload))
+            outbox((eid, sid, payload_of(p, eid, iso_of_z(z), seq, named, ref)))
             latest[r.permission] = (
                 sid,
                 r.permission,
                 r.state,
                 plain,
                 r.notice_version,
-                source,
+                p.source,
                 z,
-                r.event_id,
+                eid,
             )
             prev = digest
         (out.states_merge if head is not None else out.states_fresh).extend(latest.values())
@@ -184,12 +189,40 @@ def prepare(conn: Connection) -> None:
     backend_of(conn).bulk.prepare(conn)
 
 
-def write_batch(conn: Connection, records: Sequence[ImportRecord], now: datetime) -> BatchOutcome:
-    """Write one batch in the caller's transaction (see the module's guarantees)."""
+class AlreadyWritten(Exception):
+    """An event id of a subject new to the ledger was in it already (imported before under
+    another subject id, or a subject since erased), or another writer created one of the
+    batch's subjects meanwhile: run the batch again with ``look_up_all``."""
+
+
+# What a driver raises for a unique key that is taken (SQLAlchemy's when it ran the statement),
+# or when two writers of one import wait on each other's taken ids (PostgreSQL ends one).
+_TAKEN = (
+    sqlite3.IntegrityError,
+    psycopg.IntegrityError,
+    psycopg.errors.DeadlockDetected,
+    IntegrityError,
+)
+
+
+def write_batch(
+    conn: Connection,
+    records: Sequence[ImportRecord],
+    now: datetime,
+    *,
+    look_up_all: bool = False,
+) -> BatchOutcome:
+    """Write one batch in the caller's transaction (see the module's guarantees).
+
+    Which event ids the ledger holds already is looked up for the records of subjects it
+    knows; a subject new to the ledger has none (its chain begins here). When one does after
+    all (``AlreadyWritten``: the transaction is then to be rolled back), the caller runs the
+    batch again with ``look_up_all``, looking up every id."""
     side = backend_of(conn).bulk  # each database's statements
     refs = _refs_for(conn, {r.subject for r in records})
     heads = side.lock_heads(conn, sorted(set(refs.values())))
-    present = side.present(conn, [r.event_id for r in records])
+    ids = [r.event_id for r in records if look_up_all or refs[r.subject] in heads]
+    present = side.present(conn, ids) if ids else set()
     known = sorted({r.subject for r in records if refs[r.subject] in heads})
     held = side.held(conn, known) if known else {}
     todo, repeated, refused = split(records, present, heads, refs, held)
@@ -198,7 +231,12 @@ def write_batch(conn: Connection, records: Sequence[ImportRecord], now: datetime
     sealed = sorted({refs[r.subject] for r in todo if r.options})
     keys = side.subject_keys(conn, sealed) if sealed else {}
     rows = plan(todo, refs, heads, keys)
-    side.write(conn, rows, now.astimezone(UTC))
+    try:
+        side.write(conn, rows, now.astimezone(UTC))
+    except _TAKEN as exc:
+        if look_up_all:
+            raise
+        raise AlreadyWritten from exc
     return BatchOutcome(
         len(rows.events), repeated, refused, len(rows.heads_new) + len(rows.heads_moved)
     )

@@ -7,6 +7,7 @@ Everything runs on the driver's own connection inside the caller's transaction (
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ def prepare(conn: Connection) -> None:
     """Nothing to ready on PostgreSQL."""
 
 
+_NULL = "\\N"
+_DIRTY = re.compile(r"[\\\t\n\r]")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 _LOCK_HEADS = """
@@ -95,9 +98,33 @@ def _copy(conn: Connection, table: str, columns: str, text: str) -> None:
         cp.write(text.encode())
 
 
-def events_text(rows: Plan) -> str:
+def _plain(rows: Plan) -> bool:
+    """Whether no value of the batch needs COPY escaping (the usual case: then the texts are
+    built without escaping each value). Values from the file reach the outbox payloads (the
+    subject id, the notice version, JSON-escaped), the events (options, locale) and the
+    projection (options)."""
+    probe = "".join(
+        [
+            *(p for _, _, p in rows.outbox),
+            *(e[6] + (e[8] or "") for e in rows.events),
+            *(s[3] for s in rows.states_fresh),
+            *(s[3] for s in rows.states_merge),
+        ]
+    )
+    return _DIRTY.search(probe) is None
+
+
+def events_text(rows: Plan, plain: bool = False) -> str:
     # Ids, references, hashes, kinds, states, permission ids and sources are plain ASCII of
     # their own making or checked; options, notice versions and locales come from the file.
+    if plain:
+        return "".join(
+            [
+                f"{e[0]}\t{e[1]}\t{e[2]}\t{e[3]}\t{e[4]}\t{e[5]}\t{e[6]}\t{e[7]}\t"
+                f"{_NULL if e[8] is None else e[8]}\t{e[9]}\t\\N\t{e[10]}\t\\N\t{e[11]}\t{e[12]}\n"
+                for e in rows.events
+            ]
+        )
     return "".join(
         [
             f"{e[0]}\t{e[1]}\t{e[2]}\t{e[3]}\t{e[4]}\t{e[5]}\t{_esc(e[6])}\t{_esc(e[7])}\t"
@@ -107,7 +134,20 @@ def events_text(rows: Plan) -> str:
     )
 
 
-def _states_text(states: Sequence[tuple[Any, ...]]) -> str:
+def outbox_text(rows: Plan, stamp: str, plain: bool = False) -> str:
+    if plain:
+        return "".join([f"{e}\t{s}\t{p}\t{stamp}\n" for e, s, p in rows.outbox])
+    return "".join([f"{e}\t{_esc(s)}\t{_esc(p)}\t{stamp}\n" for e, s, p in rows.outbox])
+
+
+def _states_text(states: Sequence[tuple[Any, ...]], plain: bool = False) -> str:
+    if plain:
+        return "".join(
+            [
+                f"{s[0]}\t{s[1]}\t{s[2]}\t{s[3]}\t{s[4]}\t{s[5]}\t{s[6]}\t\\N\t{s[7]}\n"
+                for s in states
+            ]
+        )
     return "".join(
         [
             f"{_esc(s[0])}\t{s[1]}\t{s[2]}\t{_esc(s[3])}\t{_esc(s[4])}\t{s[5]}\t{s[6]}\t"
@@ -146,11 +186,13 @@ def write(conn: Connection, rows: Plan, now: datetime) -> None:
                 [m[3] for m in moved],
             ],
         )
-    _copy(conn, "events", EVENT_COLUMNS, events_text(rows))
-    outbox = "".join(f"{e}\t{_esc(s)}\t{_esc(p)}\t{stamp}\n" for e, s, p in rows.outbox)
-    _copy(conn, "outbox", "event_id, subject_id, payload, created_at", outbox)
-    _copy(conn, "permission_states", STATE_COLUMNS, _states_text(rows.states_fresh))
+    plain = _plain(rows)
+    _copy(conn, "events", EVENT_COLUMNS, events_text(rows, plain))
+    _copy(
+        conn, "outbox", "event_id, subject_id, payload, created_at", outbox_text(rows, stamp, plain)
+    )
+    _copy(conn, "permission_states", STATE_COLUMNS, _states_text(rows.states_fresh, plain))
     if rows.states_merge:
         _rows(conn, _STAGE, [])
-        _copy(conn, "import_states", STATE_COLUMNS, _states_text(rows.states_merge))
+        _copy(conn, "import_states", STATE_COLUMNS, _states_text(rows.states_merge, plain))
         _rows(conn, _MERGE, [])

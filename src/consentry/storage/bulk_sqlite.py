@@ -85,7 +85,14 @@ def _insert(table: str, columns: str, tail: str = "") -> str:
     return f"INSERT INTO {table} ({columns}) VALUES ({','.join('?' * count)}){tail}"  # nosec B608
 
 
-_EVENTS = _insert("events", EVENT_COLUMNS)
+# A time of the plan (iso_z text: 2024-05-01T10:00:00.000000Z) as SQLite keeps times
+# (2024-05-01 10:00:00.000000), converted by SQLite itself.
+_TIME = "replace(substr(?, 1, 26), 'T', ' ')"
+# The plan's event rows as they are: no channel, no expiry.
+_EVENTS = (
+    f"INSERT INTO events ({EVENT_COLUMNS}) "  # nosec B608
+    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, {_TIME}, NULL, ?, ?)"
+)
 _OUTBOX = _insert("outbox", "event_id, subject_id, payload, created_at")
 _KEYS = _insert("subject_keys", "subject_ref, key, created_at")
 _SUBJECTS = _insert(
@@ -95,20 +102,15 @@ _MOVE = (
     "UPDATE subjects SET head_seq = ?, head_hash = ?, subject_id = ?, updated_at = ? "
     "WHERE subject_ref = ?"
 )
-_STATES = _insert("permission_states", STATE_COLUMNS)
-_MERGE = _insert(
-    "permission_states",
-    STATE_COLUMNS,
+_STATE_VALUES = f"VALUES (?, ?, ?, ?, ?, ?, {_TIME}, NULL, ?)"
+_STATES = f"INSERT INTO permission_states ({STATE_COLUMNS}) {_STATE_VALUES}"  # nosec B608
+_MERGE = (
+    f"INSERT INTO permission_states ({STATE_COLUMNS}) {_STATE_VALUES}"  # nosec B608
     " ON CONFLICT (subject_id, permission_id) DO UPDATE SET state = excluded.state, "
     "options = excluded.options, notice_version = excluded.notice_version, "
     "source = excluded.source, updated_at = excluded.updated_at, "
-    "expires_at = excluded.expires_at, event_id = excluded.event_id",
+    "expires_at = excluded.expires_at, event_id = excluded.event_id"
 )
-
-
-def _from_z(z: str) -> str:
-    """``iso_z`` text (2024-05-01T10:00:00.000000Z) as SQLite keeps times."""
-    return f"{z[:10]} {z[11:26]}"
 
 
 def write(conn: Connection, rows: Plan, now: datetime) -> None:
@@ -124,10 +126,8 @@ def write(conn: Connection, rows: Plan, now: datetime) -> None:
         cursor.executemany(
             _MOVE, [(seq, h, sid, stamp, ref) for ref, sid, seq, h in rows.heads_moved]
         )
-    cursor.executemany(
-        _EVENTS, [(*e[:10], None, _from_z(e[10]), None, e[11], e[12]) for e in rows.events]
-    )
+    cursor.executemany(_EVENTS, rows.events)
     cursor.executemany(_OUTBOX, [(e, s, p, stamp) for e, s, p in rows.outbox])
     for many, sql in ((rows.states_fresh, _STATES), (rows.states_merge, _MERGE)):
         if many:
-            cursor.executemany(sql, [(*s[:6], _from_z(s[6]), None, s[7]) for s in many])
+            cursor.executemany(sql, many)
