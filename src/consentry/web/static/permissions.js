@@ -30,8 +30,9 @@
   if (!meta || !window.fetch || !window.URLSearchParams) return;
   var csrf = meta.getAttribute("content");
 
-  if (!storedZone && browserZone) {
-    fetch("/permissions/time-zone", {
+  // A form's fields posted in the background, with the page's CSRF token; JSON comes back.
+  function postForm(url, body) {
+    return fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: {
@@ -39,8 +40,14 @@
         "Content-Type": "application/x-www-form-urlencoded",
         "X-CSRF-Token": csrf
       },
-      body: new URLSearchParams({ time_zone: browserZone, first: "1" }).toString()
-    }).catch(function () { /* the page keeps showing the browser's zone */ });
+      body: body.toString()
+    });
+  }
+
+  if (!storedZone && browserZone) {
+    postForm(
+      "/permissions/time-zone", new URLSearchParams({ time_zone: browserZone, first: "1" })
+    ).catch(function () { /* the page keeps showing the browser's zone */ });
   }
 
   function bySlot(name) {
@@ -186,16 +193,7 @@
     var focusWasInSlot = isUndo;
     form.setAttribute("aria-busy", "true");
     if (submitter) submitter.setAttribute("aria-busy", "true");
-    fetch(form.action, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: {
-        "Accept": "application/json",
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-CSRF-Token": csrf
-      },
-      body: body.toString()
-    }).then(function (response) {
+    postForm(form.action, body).then(function (response) {
       return response.json().then(function (data) { return { ok: response.ok, data: data }; });
     }).then(function (result) {
       var data = result.data;
