@@ -103,7 +103,9 @@ class Visitor:
     def click(self, action: str) -> None:
         self.page.click(f"#consentry-banner [data-action={action}]")
         expect(self.page.locator("#consentry-banner")).to_have_count(0)
-        self.page.wait_for_load_state("networkidle")
+        # The tags a choice lets in load their own requests; on a machine busy with the other
+        # tests they can take longer than the 10 s default to settle.
+        self.page.wait_for_load_state("networkidle", timeout=30_000)
 
     def call(self, script: str) -> Any:
         return self.page.evaluate(script)
