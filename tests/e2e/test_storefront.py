@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from browser_support import Shop, chromium, running_shop
 from consentry.services.tokens import TokenService
+from consentry.storefront.quiet import NetworkQuiet
 from consentry.storefront.texts import TEXTS
 
 pytestmark = pytest.mark.browser
@@ -73,6 +74,7 @@ class Visitor:
             )
         self.requests: list[str] = []
         self.context.on("request", self._seen)
+        self.network = NetworkQuiet(self.context)
         self.page: Page = self.context.new_page()
 
     def _seen(self, request: Request) -> None:
@@ -81,7 +83,12 @@ class Visitor:
     def open(self, path: str) -> None:
         self.page.goto(path)
         self.page.evaluate("() => window.consentry.ready")
-        self.page.wait_for_load_state("networkidle")
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until nothing has been in flight for half a second (not Playwright's
+        "networkidle": an iframe the choice lets in can leave it unset for good)."""
+        assert self.network.wait(self.page, 30_000), "the page's requests never settled"
 
     def partner_requests(self, since: int = 0) -> list[str]:
         port = f".localhost:{self.shop.partners_port}/"
@@ -103,9 +110,7 @@ class Visitor:
     def click(self, action: str) -> None:
         self.page.click(f"#consentry-banner [data-action={action}]")
         expect(self.page.locator("#consentry-banner")).to_have_count(0)
-        # The tags a choice lets in load their own requests; on a machine busy with the other
-        # tests they can take longer than the 10 s default to settle.
-        self.page.wait_for_load_state("networkidle", timeout=30_000)
+        self.settle()
 
     def call(self, script: str) -> Any:
         return self.page.evaluate(script)
@@ -204,7 +209,7 @@ def test_a_withdrawal_mid_session_stops_the_tag_and_removes_its_cookies(
     with visitor.page.expect_navigation():  # a tag that ran is stopped by a reload
         visitor.page.click("#consentry-banner form [type=submit]")
     visitor.page.evaluate("() => window.consentry.ready")
-    visitor.page.wait_for_load_state("networkidle")
+    visitor.settle()
     ads = [u for u in visitor.partner_requests(mark) if "mesurine" not in u]
     assert ads == []
     assert not {"_adl_uid", "_bnf_id"} & visitor.cookies()

@@ -27,6 +27,7 @@ from consentry.domain.catalogue import Catalogue
 from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.storefront import checks
 from consentry.storefront.checks import Observation, Violation
+from consentry.storefront.quiet import NetworkQuiet
 from consentry.storefront.site_report import KIND
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -119,6 +120,7 @@ class Session:
             self.context.add_init_script(GPC)
         self.context.on("request", self._record_request)
         self.context.on("response", self._record_response)
+        self.network = NetworkQuiet(self.context)
         self.page = self.context.new_page()
 
     def _add(self, obs: Observation) -> None:
@@ -163,10 +165,8 @@ class Session:
             self._add(Observation("storage", str(key), self.page.url))
 
     def settle(self) -> None:
-        try:
-            self.page.wait_for_load_state("networkidle", timeout=SETTLE_MS)
-        except Exception:  # noqa: BLE001 (a page that keeps polling: judge what it did)
-            pass
+        # False for a page that keeps polling: what it did by then is judged.
+        self.network.wait(self.page, SETTLE_MS)
         for _ in range(3):  # a page that reloads itself (a withdrawal) is waited for again
             try:
                 self.page.wait_for_load_state("load")
