@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from consentry.domain.state import Choice, ChoiceState
@@ -78,31 +79,69 @@ def choice_left(event: Event, options: Mapping[str, Any] | None = None) -> Choic
     )
 
 
+@lru_cache(maxsize=256)  # the events of a change, of a batch, share their time
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _canonical(
+    event_id: str,
+    subject_ref: str,
+    seq: int,
+    kind: str,
+    permission_id: str,
+    state: str,
+    notice_version: str,
+    source: str,
+    occurred_at: datetime,
+    prev_hash: str,
+    options: Mapping[str, Any],
+    locale: str | None,
+    channel: str | None,
+    expires_at: datetime | None,
+) -> bytes:
+    body = {
+        "event_id": event_id,
+        "subject_ref": subject_ref,
+        "seq": seq,
+        "kind": kind,
+        "permission_id": permission_id,
+        "state": state,
+        "notice_version": notice_version,
+        "source": source,
+        "occurred_at": _iso(occurred_at),
+        "prev_hash": prev_hash,
+        "options": dict(options),
+        "locale": locale,
+        "channel": channel,
+        "expires_at": _iso(expires_at),
+    }
+    return _CANONICAL(body).encode()
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical_bytes(event: Event) -> bytes:
     """The bytes the hash covers: every field but the hash itself, in a fixed JSON form."""
-    body = {
-        "event_id": event.event_id,
-        "subject_ref": event.subject_ref,
-        "seq": event.seq,
-        "kind": event.kind.value,
-        "permission_id": event.permission_id,
-        "state": event.state,
-        "notice_version": event.notice_version,
-        "source": event.source,
-        "occurred_at": _iso(event.occurred_at),
-        "prev_hash": event.prev_hash,
-        "options": dict(event.options),
-        "locale": event.locale,
-        "channel": event.channel,
-        "expires_at": _iso(event.expires_at),
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _canonical(
+        event.event_id,
+        event.subject_ref,
+        event.seq,
+        event.kind.value,
+        event.permission_id,
+        event.state,
+        event.notice_version,
+        event.source,
+        event.occurred_at,
+        event.prev_hash,
+        event.options,
+        event.locale,
+        event.channel,
+        event.expires_at,
+    )
 
 
 def recompute(event: Event) -> str:
@@ -127,7 +166,26 @@ def seal(
     expires_at: datetime | None = None,
 ) -> Event:
     """Build an event and compute its hash from its fields and its predecessor's hash."""
-    unsealed = Event(
+    plain = dict(options or {})
+    digest = hashlib.sha256(
+        _canonical(
+            event_id,
+            subject_ref,
+            seq,
+            kind.value,
+            permission_id,
+            state,
+            notice_version,
+            source,
+            occurred_at,
+            prev_hash,
+            plain,
+            locale,
+            channel,
+            expires_at,
+        )
+    ).hexdigest()
+    return Event(
         event_id=event_id,
         subject_ref=subject_ref,
         seq=seq,
@@ -138,13 +196,12 @@ def seal(
         source=source,
         occurred_at=occurred_at,
         prev_hash=prev_hash,
-        hash="",
-        options=dict(options or {}),
+        hash=digest,
+        options=plain,
         locale=locale,
         channel=channel,
         expires_at=expires_at,
     )
-    return replace(unsealed, hash=recompute(unsealed))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -36,6 +37,7 @@ _DATETIMES = frozenset({"occurred_at", "expires_at", "updated_at", "created_at"}
 _CHOICE_TIMES = frozenset(i for i, name in enumerate(CHOICE_COLUMNS) if name in _DATETIMES)
 
 
+@lru_cache(maxsize=256)  # a batch's rows share their times
 def stored(moment: datetime | None) -> str | None:
     """A datetime as ``UTCDateTime`` stores it on SQLite."""
     if moment is None:
