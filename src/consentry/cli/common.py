@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from consentry.bootstrap import Container, bootstrap
-from consentry.catalogue_io import CatalogueError
-from consentry.config import Settings
-from consentry.storage.database import display_url
+# Each command imports what it uses when it runs: ``consentry --help`` and the light commands
+# start without the database layer, the web framework or the broker client.
+if TYPE_CHECKING:
+    from consentry.bootstrap import Container
+    from consentry.config import Settings
 
 
 def shown_url(settings: Settings) -> str:
+    from consentry.storage.database import display_url
+
     return display_url(settings.database_url)  # never the password
 
 
@@ -23,15 +26,23 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def load_settings(**overrides: object) -> Settings:
+    from consentry.config import Settings
+
     return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
 def open_container(
-    settings: Settings, boot: Callable[[Settings], Container] = bootstrap
+    settings: Settings, boot: Callable[[Settings], Container] | None = None
 ) -> Container:
-    """The services as ``boot`` wires them; a bad catalogue exits 2, an unusable database 1."""
+    """The services as ``boot`` (``bootstrap`` unless given) wires them; a bad catalogue
+    exits 2, an unusable database 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consentry.bootstrap import bootstrap
+    from consentry.catalogue_io import CatalogueError
+
     try:
-        return boot(settings)
+        return (boot or bootstrap)(settings)
     except CatalogueError as exc:
         raise fail(str(exc), 2) from exc
     except SQLAlchemyError as exc:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
 
 from consentry.cli.common import fail, load_settings, open_container
 from consentry.cli.serve import serve
-from consentry.demo import launch
-from consentry.demo.boot import boot
-from consentry.demo.partners import Outcome, partners
+
+if TYPE_CHECKING:
+    from consentry.demo.partners import Outcome
 
 
 def reset_demo_database(database: Path) -> None:
     """Delete the demo's SQLite file and its journal files (WAL, shared memory)."""
+    from consentry.demo import launch
+
     try:
         removed = launch.delete_database(database)
     except OSError as exc:
@@ -43,6 +45,10 @@ def demo(
     """Start a demo: SQLite file, demo catalogue, demo customers; prints URLs and a service key.
     Beside the server: simulated services that ask before using data, and a receiver where the
     catalogue's partners get their signed opt-outs."""
+    from consentry.demo import launch
+    from consentry.demo.boot import boot
+    from consentry.demo.partners import partners
+
     if reset:
         reset_demo_database(database)
 

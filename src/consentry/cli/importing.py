@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from consentry.cli.common import fail, load_settings, open_container
-from consentry.domain.imports import InvalidRecord, check_source
 
 
 class Bar:
@@ -92,6 +90,9 @@ def import_command(
     """Import consent records (docs/import.md): checked against the catalogue, written as
     chained events with their original time, notice version and source. Re-running a file
     imports nothing twice; an interrupted import resumes when run again."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consentry.domain.imports import InvalidRecord, check_source
     from consentry.services.import_lines import format_of
     from consentry.services.import_mapping import MappingError, load_mapping
     from consentry.services.importing import Importer

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from consentry.bootstrap import open_database
 from consentry.cli.common import fail, load_settings, shown_url
-from consentry.config import Settings
 
 if TYPE_CHECKING:
+    from consentry.config import Settings
     from consentry.services.receipt_signing import ReceiptKeys
 
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -23,6 +21,9 @@ ledger_app = typer.Typer(help="The consent ledger.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the schema migrations to CONSENTRY_DATABASE_URL."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consentry.bootstrap import open_database
     from consentry.storage.migrate import current_revision, upgrade
 
     settings = load_settings()
@@ -54,6 +55,9 @@ def ledger_checkpoint(
     ] = None,
 ) -> None:
     """Sign a checkpoint: a Merkle root over every chain's head, with the receipt key."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consentry.bootstrap import open_database
     from consentry.services import checkpoints
 
     settings = load_settings()
@@ -86,6 +90,9 @@ def ledger_verify(
 ) -> None:
     """Recompute every hash chain, hold each to the newest signed checkpoints, replay it
     against the projection; exit 1 and name the first broken place on tampering."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consentry.bootstrap import open_database
     from consentry.services.ledger import verify
 
     settings = load_settings()

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from consentry.catalogue_io import CatalogueError, load_catalogue
 from consentry.cli.common import fail, load_settings, open_container
 
 catalog_app = typer.Typer(help="The permissions catalogue.", no_args_is_help=True)
@@ -23,6 +22,8 @@ outbox_app = typer.Typer(help="The change feed's outbox.", no_args_is_help=True)
 @catalog_app.command("validate")
 def catalog_validate(file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")]) -> None:
     """Check a catalogue file; each problem is printed with its line."""
+    from consentry.catalogue_io import CatalogueError, load_catalogue
+
     try:
         cat = load_catalogue(file)
     except CatalogueError as exc:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from fastapi import FastAPI
 
-from consentry.bootstrap import bootstrap
 from consentry.cli.common import fail, load_settings, open_container, shown_url
-from consentry.config import InsecureSettings, Settings
-from consentry.demo.boot import boot as demo_boot
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 # The server process's ASGI factories (settings from the environment).
 APP_FACTORY = "consentry.asgi:create"
@@ -21,6 +20,8 @@ DEMO_APP_FACTORY = "consentry.cli.serve:demo_app"
 def demo_app() -> FastAPI:
     """``consentry.asgi:create`` with the demo's wiring (its partners get the webhooks)."""
     from consentry.app import create_app
+    from consentry.config import Settings
+    from consentry.demo.boot import boot as demo_boot
     from consentry.events.embedded import with_relay
 
     settings = Settings()
@@ -57,6 +58,9 @@ def serve(
     """Run the HTTP API (and page) with uvicorn."""
     import uvicorn
 
+    from consentry.bootstrap import bootstrap
+    from consentry.config import InsecureSettings
+    from consentry.demo.boot import boot as demo_boot
     from consentry.http.protocol import BoundedHttpToolsProtocol
 
     settings = load_settings(demo=demo or None)

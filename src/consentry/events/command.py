@@ -6,18 +6,12 @@ import signal
 import sys
 import time
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from consentry.bootstrap import bootstrap
-from consentry.catalogue_io import CatalogueError
-from consentry.config import Settings
-from consentry.events.embedded import relay_config
-from consentry.events.publisher import NatsPublisher, PublishError
-from consentry.events.relay import Relay, RelayStats, build_relay, single_relay_lock
-from consentry.storage.backend import RelayBusy
+if TYPE_CHECKING:  # the rest is imported when the command runs (``consentry --help`` is light)
+    from consentry.events.relay import Relay, RelayStats
 
 
 def _say(message: str) -> None:
@@ -49,6 +43,16 @@ def relay_command(
     ] = False,
 ) -> None:
     """Publish the outbox (NATS JetStream or the HTTP change feed) and deliver webhooks."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consentry.bootstrap import bootstrap
+    from consentry.catalogue_io import CatalogueError
+    from consentry.config import Settings
+    from consentry.events.embedded import relay_config
+    from consentry.events.publisher import NatsPublisher, PublishError
+    from consentry.events.relay import build_relay, single_relay_lock
+    from consentry.storage.backend import RelayBusy
+
     settings = Settings()
     try:
         container = bootstrap(settings)
