@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -24,6 +27,23 @@ from typing import Any
 from consentry.domain.state import Choice, ChoiceState
 
 GENESIS = "0" * 64
+
+
+def new_event_id() -> str:
+    """A new event's id: a time-ordered UUID (version 7, RFC 9562: the Unix time in
+    milliseconds, then 74 random bits). Ids made later sort later, so each new event lands at
+    the end of the events' and the outbox's id indexes, not on a random page of them (SQLite,
+    a ledger of 120,000 events: 1,970-2,510 -> 3,110-3,540 changes/s, docs/benchmarks.md)."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b
+    value = (
+        (millis & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | (rand >> 68) << 64
+        | 0b10 << 62
+        | rand & ((1 << 62) - 1)
+    )
+    return str(uuid.UUID(int=value))
 
 
 class EventKind(StrEnum):

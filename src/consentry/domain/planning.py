@@ -12,7 +12,6 @@ share" (``sale_opt_out``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from consentry.domain.catalogue import Catalogue
 from consentry.domain.catalogue_entries import Permission
 from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.domain.errors import InvalidChange, NoticeOutdated, NotToggleable, UnknownPermission
-from consentry.domain.events import Event, EventKind, choice_left, seal
+from consentry.domain.events import Event, EventKind, choice_left, new_event_id, seal
 from consentry.domain.state import Choice, ChoiceState, SubjectState
 from consentry.domain.views import PermissionView, view
 
@@ -171,7 +170,7 @@ def plan(
         if old is not None and same(old, change, version, now):
             continue
         seq += 1
-        event_id = str(uuid.uuid4())
+        event_id = new_event_id()
         options: dict[str, Any] = {}
         channel: str | None = None
         if change.options or context.channel:

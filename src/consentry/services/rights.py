@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from typing import Any
 from consentry.domain.catalogue_vocabulary import LegalBasis
 from consentry.domain.decisions import CatalogueIndex
 from consentry.domain.errors import InvalidChange, NotToggleable
-from consentry.domain.events import EventKind, seal
+from consentry.domain.events import EventKind, new_event_id, seal
 from consentry.domain.jurisdictions import region_of
 from consentry.domain.planning import Change, ChangeOutcome, Context
 from consentry.domain.state import ChoiceState
@@ -120,7 +119,7 @@ class RightsService:
             ref = repo.ensure_subject(conn, subject_id, now)
             head = repo.head(conn, subject_id)
             event = seal(
-                event_id=str(uuid.uuid4()),
+                event_id=new_event_id(),
                 subject_ref=ref,
                 seq=head.seq + 1,
                 kind=EventKind.SUBJECT_ERASED,

@@ -7,7 +7,6 @@ projection and writing the outbox happen in that one transaction or not at all.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from consentry.crypto import new_key
 from consentry.domain import messages
-from consentry.domain.events import GENESIS, Event
+from consentry.domain.events import GENESIS, Event, new_event_id
 from consentry.domain.messages import JurisdictionSet, dumps
 from consentry.domain.state import Choice, DeviceReport, SubjectState
 from consentry.storage import changes, projection, pseudonyms
@@ -112,7 +111,7 @@ def set_jurisdiction(conn: Connection, subject_id: str, code: str | None, now: d
     # Followers (SDK replicas) learn the new defaults from the feed, like any change.
     conn.execute(
         insert(outbox).values(
-            event_id=str(uuid.uuid4()),
+            event_id=new_event_id(),
             subject_id=subject_id,
             payload=messages.encode(JurisdictionSet(subject_id, code, ref)),
             created_at=now,
