@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from consentry.domain.events import GENESIS, Event, EventKind, seal, verify_chain
+from consentry.domain.events import GENESIS, Event, EventKind, recompute, seal, verify_chain
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -86,3 +86,25 @@ def test_cut_tail_is_caught_by_the_recorded_head() -> None:
     broken = verify_chain(events[:-2], head)
     assert broken is not None and "removed" in broken.problem
     assert verify_chain(events[:-2]) is None  # without the head, a cut tail looks complete
+
+
+def test_a_sealed_event_holds_each_field_as_given_and_its_hash_recomputes() -> None:
+    given = {
+        "event_id": "e1",
+        "subject_ref": "s1",
+        "seq": 4,
+        "kind": EventKind.PERMISSION_DENIED,
+        "permission_id": "recs",
+        "state": "denied",
+        "notice_version": "2",
+        "source": "web",
+        "occurred_at": T0,
+        "prev_hash": "a" * 64,
+        "options": {"device": "phone"},
+        "locale": "fr",
+        "channel": "app",
+        "expires_at": T0 + timedelta(days=30),
+    }
+    event = seal(**given)  # type: ignore[arg-type]
+    assert {name: getattr(event, name) for name in given} == given
+    assert event.hash == recompute(event)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from consentry.domain.state import Choice, ChoiceState
@@ -106,62 +107,26 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _canonical(
-    event_id: str,
-    subject_ref: str,
-    seq: int,
-    kind: str,
-    permission_id: str,
-    state: str,
-    notice_version: str,
-    source: str,
-    occurred_at: datetime,
-    prev_hash: str,
-    options: Mapping[str, Any],
-    locale: str | None,
-    channel: str | None,
-    expires_at: datetime | None,
-) -> bytes:
-    body = {
-        "event_id": event_id,
-        "subject_ref": subject_ref,
-        "seq": seq,
-        "kind": kind,
-        "permission_id": permission_id,
-        "state": state,
-        "notice_version": notice_version,
-        "source": source,
-        "occurred_at": _iso(occurred_at),
-        "prev_hash": prev_hash,
-        "options": dict(options),
-        "locale": locale,
-        "channel": channel,
-        "expires_at": _iso(expires_at),
-    }
-    return _CANONICAL(body).encode()
-
-
+# The fields the hash covers (every one but the hash itself), in declaration order.
+_HASHED: tuple[str, ...] = tuple(name for name in EVENT_FIELDS if name != "hash")
+_hashed_values = attrgetter(*_HASHED)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _canonical(values: tuple[Any, ...]) -> bytes:
+    """The bytes the hash covers, from the values of ``_HASHED`` in order: a fixed JSON form,
+    times in UTC text."""
+    body = dict(zip(_HASHED, values, strict=True))
+    body["kind"] = str(body["kind"])
+    body["occurred_at"] = _iso(body["occurred_at"])
+    body["expires_at"] = _iso(body["expires_at"])
+    body["options"] = dict(body["options"])
+    return _CANONICAL(body).encode()
 
 
 def canonical_bytes(event: Event) -> bytes:
     """The bytes the hash covers: every field but the hash itself, in a fixed JSON form."""
-    return _canonical(
-        event.event_id,
-        event.subject_ref,
-        event.seq,
-        event.kind.value,
-        event.permission_id,
-        event.state,
-        event.notice_version,
-        event.source,
-        event.occurred_at,
-        event.prev_hash,
-        event.options,
-        event.locale,
-        event.channel,
-        event.expires_at,
-    )
+    return _canonical(_hashed_values(event))
 
 
 def recompute(event: Event) -> str:
@@ -187,41 +152,9 @@ def seal(
 ) -> Event:
     """Build an event and compute its hash from its fields and its predecessor's hash."""
     plain = dict(options or {})
-    digest = hashlib.sha256(
-        _canonical(
-            event_id,
-            subject_ref,
-            seq,
-            kind.value,
-            permission_id,
-            state,
-            notice_version,
-            source,
-            occurred_at,
-            prev_hash,
-            plain,
-            locale,
-            channel,
-            expires_at,
-        )
-    ).hexdigest()
-    return Event(
-        event_id=event_id,
-        subject_ref=subject_ref,
-        seq=seq,
-        kind=kind,
-        permission_id=permission_id,
-        state=state,
-        notice_version=notice_version,
-        source=source,
-        occurred_at=occurred_at,
-        prev_hash=prev_hash,
-        hash=digest,
-        options=plain,
-        locale=locale,
-        channel=channel,
-        expires_at=expires_at,
-    )
+    values = (event_id, subject_ref, seq, kind, permission_id, state, notice_version, source,
+              occurred_at, prev_hash, plain, locale, channel, expires_at)  # fmt: skip
+    return Event(*values[:10], hashlib.sha256(_canonical(values)).hexdigest(), *values[10:])
 
 
 @dataclass(frozen=True, slots=True)
