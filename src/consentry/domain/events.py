@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
@@ -100,7 +99,6 @@ def choice_left(event: Event, options: Mapping[str, Any] | None = None) -> Choic
     )
 
 
-@lru_cache(maxsize=256)  # the events of a change, of a batch, share their time
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
