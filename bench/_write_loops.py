@@ -106,6 +106,17 @@ def _change(i: int, pids: list[str], subjects: int, tag: str) -> tuple[str, list
     return f"{RUN}-{tag}-{subject}", [Change(pids[turn % len(pids)], state)]
 
 
+async def _change_on_loop(container: Any, sid: str, change: list[Change], context: Context) -> Any:
+    """One change from the event loop, as the API's PUT sends it; a tree without the loop's
+    path runs it in a worker thread, as its API did. Fails if the change moved nothing."""
+    outcome = await container.consents.change_on_loop(sid, change[0], context)
+    if outcome is None:
+        outcome = await asyncio.to_thread(container.consents.change, sid, change, context)
+    if not outcome.changed:
+        raise RuntimeError(f"a change that moved nothing: {sid} {change}")
+    return outcome
+
+
 def closed_loop(
     container: Any,
     pids: list[str],
@@ -165,11 +176,7 @@ def open_loop(container: Any, pids: list[str], rate: float, seconds: float) -> d
 
     async def one(i: int, due: float, tag: str = "open") -> None:
         sid, change = _change(i, pids, 1000, tag)
-        outcome = await container.consents.change_on_loop(sid, change[0], context)
-        if outcome is None:  # not on the loop in this tree: in a worker thread, as the API does
-            outcome = await asyncio.to_thread(container.consents.change, sid, change, context)
-        if not outcome.changed:
-            raise RuntimeError(f"a change that moved nothing: {sid} {change}")
+        await _change_on_loop(container, sid, change, context)
         latencies.append(time.perf_counter() - due)
 
     async def send() -> None:
@@ -212,12 +219,8 @@ def event_loop_closed(
         for i in range(count):
             sid, change = _change(i, pids, 50, f"{tag}-{c}")
             sent = time.perf_counter()
-            outcome = await container.consents.change_on_loop(sid, change[0], context)
-            if outcome is None:  # not on the loop in this tree: a worker thread, as the API does
-                outcome = await asyncio.to_thread(container.consents.change, sid, change, context)
+            await _change_on_loop(container, sid, change, context)
             latencies.append(time.perf_counter() - sent)
-            if not outcome.changed:
-                raise RuntimeError(f"a change that moved nothing: {sid} {change}")
 
     async def send(tag: str, count: int) -> None:
         await asyncio.gather(*(client(c, count, tag) for c in range(clients)))
