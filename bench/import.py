@@ -16,11 +16,16 @@ demo catalogue, then for each database:
   connection instead of two;
 - the plain load: this process reads the same file (``json.loads`` per line) and loads one row
   per record into an unindexed table of the record's shape, in the same batches (``COPY`` on
-  PostgreSQL, ``executemany`` in one transaction per batch on SQLite).
+  PostgreSQL, ``executemany`` in one transaction per batch on SQLite);
+- the database's floor (``_import_floor``): the import's own rows, planned beforehand, written
+  by the import's own statements on as many connections as it uses; only the writes timed.
+  No import of these records into this schema can be faster.
 
-``ratio`` is the plain load's records/s over the import's. On PostgreSQL the CPU time of the
-database server is not included in either figure (it runs in its own processes). A URL of
-PostgreSQL gets a fresh schema per run (dropped afterwards). Prints JSON.
+``ratio`` is the plain load's records/s over the import's; ``floor_ratio`` the plain load's
+over the floor's (what the schema's rows and indexes cost, before any Python of the import);
+``import_share_of_floor`` the one-pass import's records/s over the floor's. On PostgreSQL the
+CPU time of the database server is not included in any figure (it runs in its own processes).
+A URL of PostgreSQL gets a fresh schema per run (dropped afterwards). Prints JSON.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any
 
 import psycopg
 from _common import emit
+from _import_floor import database_floor
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "catalogues" / "marketplace.yaml"
@@ -105,16 +111,21 @@ class Target:
                 conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+def _env(url: str) -> dict[str, str]:
+    return {**os.environ, "CONSENTRY_DATABASE_URL": url, "CONSENTRY_CATALOGUE": str(CATALOGUE)}
+
+
+def upgraded(url: str) -> str:
+    """``url``, its database migrated to the newest schema."""
+    command = [sys.executable, "-m", "consentry", "db", "upgrade"]
+    subprocess.run(command, env=_env(url), check=True, capture_output=True)
+    return url
+
+
 def run_import(
     url: str, path: Path, count: int, extra: list[str], start_cpu: float = 0.0
 ) -> dict[str, Any]:
-    env = {**os.environ, "CONSENTRY_DATABASE_URL": url, "CONSENTRY_CATALOGUE": str(CATALOGUE)}
-    subprocess.run(
-        [sys.executable, "-m", "consentry", "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    env = _env(upgraded(url))
     command = [sys.executable, "-m", "consentry", "import", str(path), *extra]
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out:
@@ -238,6 +249,7 @@ def main() -> None:
                     one = ["--skip-invalid", "--writers", "1"]
                     single = run_import(target.fresh(), path, args.records, one, start)
                 plain = plain_load(target.fresh(), path, args.records)
+                floor = database_floor(upgraded(target.fresh()), path, CATALOGUE)
             finally:
                 target.drop()
             runs.append(
@@ -250,6 +262,13 @@ def main() -> None:
                     "consentry_import_skip_invalid": one_pass,
                     "consentry_import_skip_invalid_one_writer": single,
                     "plain_load": plain,
+                    "database_floor": floor,
+                    "import_share_of_floor": round(
+                        one_pass["records_per_second"] / floor["records_per_second"], 2
+                    ),
+                    "floor_ratio": round(
+                        plain["records_per_second"] / floor["records_per_second"], 2
+                    ),
                     "ratio": round(plain["records_per_second"] / checked["records_per_second"], 2),
                     "ratio_skip_invalid": round(
                         plain["records_per_second"] / one_pass["records_per_second"], 2
