@@ -7,12 +7,17 @@ many connections as it writes on (by a hash of the subject id: two on PostgreSQL
 SQLite). Then each connection writes its batches, one transaction each, with the backend's
 bulk statements (``COPY`` on PostgreSQL). What this takes is what the database needs for the
 rows alone: no import can be faster, whatever its Python does. The plans are all held in
-memory: measure it on files of at most a few hundred thousand records.
+memory: measure it on files of at most a few hundred thousand records. It runs in a process
+of its own (``python bench/_import_floor.py URL FILE CATALOGUE`` prints JSON), so that the
+memory of its plans is not counted in the next import's peak RSS (a child started by the
+benchmark inherits the benchmark's high-water mark until it execs).
 """
 
 from __future__ import annotations
 
 import io
+import json
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -88,3 +93,8 @@ def database_floor(url: str, path: Path, catalogue: Path) -> dict[str, Any]:
         "writers": writers,
         "client_cpu_ms_per_1000_records": round(1e6 * client_cpu / len(records), 1),
     }
+
+
+if __name__ == "__main__":
+    url, path, catalogue = sys.argv[1:4]
+    print(json.dumps(database_floor(url, Path(path), Path(catalogue))))

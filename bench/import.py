@@ -46,7 +46,6 @@ from typing import Any
 
 import psycopg
 from _common import emit
-from _import_floor import database_floor
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "catalogues" / "marketplace.yaml"
@@ -152,6 +151,14 @@ def run_import(
     }
 
 
+def database_floor(url: str, path: Path) -> dict[str, Any]:
+    """The database's floor (``_import_floor``), in a process of its own."""
+    script = Path(__file__).with_name("_import_floor.py")
+    command = [sys.executable, str(script), url, str(path), str(CATALOGUE)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return dict(json.loads(done.stdout))
+
+
 def start_cost(url: str, tmp: Path) -> float:
     """CPU seconds of ``consentry import`` for a one-record file: the process start (Python,
     the catalogue, the database's engines), which every import pays once."""
@@ -249,7 +256,7 @@ def main() -> None:
                     one = ["--skip-invalid", "--writers", "1"]
                     single = run_import(target.fresh(), path, args.records, one, start)
                 plain = plain_load(target.fresh(), path, args.records)
-                floor = database_floor(upgraded(target.fresh()), path, CATALOGUE)
+                floor = database_floor(upgraded(target.fresh()), path)
             finally:
                 target.drop()
             runs.append(
