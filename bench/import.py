@@ -39,13 +39,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from _common import emit
+from _targets import Target, plain_pg
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "catalogues" / "marketplace.yaml"
@@ -78,36 +78,6 @@ def generate(path: Path, count: int) -> None:
                 "record_id": f"rec-{i}",
             }
             out.write(json.dumps(record) + "\n")
-
-
-def _plain_pg(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
-class Target:
-    """One empty database per run: a new SQLite file, or a new PostgreSQL schema."""
-
-    def __init__(self, url: str, tmp: Path) -> None:
-        self.base = url
-        self.tmp = tmp
-        self.schemas: list[str] = []
-
-    def fresh(self) -> str:
-        if self.base.startswith("sqlite"):
-            return f"sqlite:///{self.tmp / f'import-{uuid.uuid4().hex[:8]}.db'}"
-        schema = f"bench_import_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(_plain_pg(self.base), autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        self.schemas.append(schema)
-        sep = "&" if "?" in self.base else "?"
-        return f"{self.base}{sep}options=-csearch_path%3D{schema}"
-
-    def drop(self) -> None:
-        if not self.schemas:
-            return
-        with psycopg.connect(_plain_pg(self.base), autocommit=True) as conn:
-            for schema in self.schemas:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _env(url: str) -> dict[str, str]:
@@ -212,7 +182,7 @@ def plain_load(url: str, path: Path, count: int) -> dict[str, Any]:
             lite.execute("COMMIT")
         lite.close()
     else:
-        with psycopg.connect(_plain_pg(url)) as conn:
+        with psycopg.connect(plain_pg(url)) as conn:
             conn.execute(
                 "CREATE TABLE plain (subject varchar(200), permission varchar(100), "
                 "state varchar(20), time timestamptz, notice_version varchar(40), "
@@ -246,7 +216,7 @@ def main() -> None:
         path = tmp / "records.jsonl"
         generate(path, args.records)
         for url in args.database_url or ["sqlite:///"]:
-            target = Target(url, tmp)
+            target = Target(url, tmp, "import")
             try:
                 start = start_cost(target.fresh(), tmp)
                 checked = run_import(target.fresh(), path, args.records, [], start)

@@ -21,7 +21,10 @@ concurrent changes of the process are written and committed as one batch (group 
 - ``plain_insert``: as many single-row transactions from 16 threads, each
   one INSERT into an unindexed table (the database's own floor for a durable write here).
 
-Prints JSON, with the load average at the end of each run (other work on the machine).
+A PostgreSQL URL gets a schema of its own per run (dropped afterwards), so that a run does not
+write into the rows of the day's earlier runs; a SQLite URL is the file given (a ledger grown
+over runs, on purpose). Prints JSON, with the load average at the end of each run (other work
+on the machine).
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ import sqlite3
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from _common import emit
+from _targets import Target, plain_pg
 from _write_loops import (
     closed_loop,
     closed_loop_processes,
@@ -99,7 +104,7 @@ def plain_insert(url: str, count: int, threads: int) -> dict[str, float]:
         setup.close()
         target = sqlite_writer
     else:
-        plain = url.replace("postgresql+psycopg://", "postgresql://")
+        plain = plain_pg(url)
 
         def pg_writer() -> None:
             with psycopg.connect(plain, autocommit=True) as conn:
@@ -140,10 +145,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="open loop (0: none)")
     args = parser.parse_args()
     urls = args.database_url
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         if not urls:
             urls = [f"sqlite:///{tmp}/bench.db"]
-        emit("ledger_writes", {"runs": [run(u, args) for u in urls]})
+        for url in urls:
+            if url.startswith("sqlite"):  # the file given: runs may grow one ledger
+                runs.append(run(url, args))
+                continue
+            target = Target(url, Path(tmp), "writes")
+            try:
+                runs.append({**run(target.fresh(), args), "database": "postgresql"})
+            finally:
+                target.drop()
+        emit("ledger_writes", {"runs": runs})
 
 
 if __name__ == "__main__":
