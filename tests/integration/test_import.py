@@ -145,8 +145,9 @@ def test_kill_9_mid_import_then_a_rerun_writes_every_record_exactly_once(
             break
         time.sleep(0.05)
     assert process.poll() is None, "the import ended before it could be killed"
-    readers = children_of(process.pid)
-    assert readers, "the import's reading process was not found"
+    readers = children_of(process.pid)  # on SQLite, its reading process
+    if url.startswith("sqlite"):
+        assert readers, "the import's reading process was not found"
     process.send_signal(signal.SIGKILL)
     process.wait()
     cut = count_events(url)

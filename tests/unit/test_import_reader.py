@@ -1,5 +1,6 @@
-"""The import's reading process: batches in the order of the file, refused lines with their
-numbers, and a failure that comes out as an error naming its cause."""
+"""The import's reader, in a process of its own and in a thread: batches in the order of the
+file, refused lines with their numbers, and a failure that comes out as an error naming its
+cause."""
 
 from __future__ import annotations
 
@@ -38,14 +39,15 @@ def write_lines(path: Path, lines: list[object]) -> Path:
     return path
 
 
+@pytest.mark.parametrize("own_process", [True, False], ids=["process", "thread"])
 def test_batches_follow_the_file_with_refused_lines_numbered(
-    checker: Checker, tmp_path: Path
+    checker: Checker, tmp_path: Path, own_process: bool
 ) -> None:
     lines: list[object] = [good(subject=f"cust-{i}") for i in range(7)]
     lines.insert(2, "{not json")
     lines.insert(5, good(permission="nope"))
     path = write_lines(tmp_path / "r.jsonl", lines)
-    with Reader(path, "jsonl", None, checker, size=3) as reader:
+    with Reader(path, "jsonl", None, checker, size=3, own_process=own_process) as reader:
         batches = list(reader)
     records = [r for b in batches for r in b.records]
     assert [r.subject for r in records] == [f"cust-{i}" for i in range(7)]
@@ -59,8 +61,20 @@ def test_batches_follow_the_file_with_refused_lines_numbered(
     assert positions == sorted(positions)
 
 
-def test_a_failure_while_reading_is_raised_with_its_cause(checker: Checker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("own_process", [True, False], ids=["process", "thread"])
+def test_a_failure_while_reading_is_raised_with_its_cause(
+    checker: Checker, tmp_path: Path, own_process: bool
+) -> None:
     path = write_lines(tmp_path / "r.jsonl", [good()])
-    with Reader(path, "jsonl", broken_expand, checker, size=10) as reader:
+    with Reader(path, "jsonl", broken_expand, checker, 10, own_process=own_process) as reader:
         with pytest.raises(ReaderFailed, match="KeyError"):
             list(reader)
+
+
+def test_a_reader_left_early_stops(checker: Checker, tmp_path: Path) -> None:
+    """The writing side fails after the first batch: leaving the reader ends its thread."""
+    path = write_lines(tmp_path / "r.jsonl", [good(subject=f"c-{i}") for i in range(50)])
+    reader = Reader(path, "jsonl", None, checker, 5, own_process=False)
+    with reader:
+        next(iter(reader))
+    assert not reader._worker.is_alive()

@@ -2,9 +2,9 @@
 
 A file of records (JSON Lines or CSV, the format in docs/import.md; or another platform's export
 read through a mapping, ``import_mapping``; lines read by ``import_lines``) is read as a
-stream, checked against the catalogue by a process of its own (``import_reader``) and written
-in batches by this one, each batch one transaction (``storage.bulk``); on PostgreSQL by two
-connections at once, each for a share of the subjects (``_Writers``).
+stream, checked against the catalogue a batch ahead (``import_reader``: on SQLite in a process
+of its own) and written in batches, each batch one transaction (``storage.bulk``); on
+PostgreSQL by two connections at once, each for a share of the subjects (``_Writers``).
 
 - Without ``skip_invalid``, the whole file is checked first and nothing is written if any line
   is bad: every bad line is reported with its number, so no subject gets part of its records.
@@ -150,13 +150,13 @@ class Importer:
             summary.records = 0
         # One connection per writer for the whole import: on SQLite its page cache stays warm
         # from one batch to the next (the engine otherwise opens one per transaction). The file
-        # is read and checked in a process of its own (``import_reader``), a batch ahead,
-        # while this one writes.
+        # is read and checked a batch ahead while the batches are written (``import_reader``).
         # SQLite has one writer at a time: a second connection would only wait for the first.
         count = (self.writers or WRITERS) if self.db.backend.locks_rows else 1
+        in_process = self.db.backend.in_process
         with (
             _Writers(self, count, summary, rejects) as writers,
-            Reader(path, fmt, expand, checker, batch) as reader,
+            Reader(path, fmt, expand, checker, batch, own_process=in_process) as reader,
         ):
             for part in reader:
                 self._refuse(part.refused, summary, rejects)
