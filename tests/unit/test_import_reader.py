@@ -77,4 +77,4 @@ def test_a_reader_left_early_stops(checker: Checker, tmp_path: Path) -> None:
     reader = Reader(path, "jsonl", None, checker, 5, own_process=False)
     with reader:
         next(iter(reader))
-    assert not reader._worker.is_alive()
+    assert not reader.alive

@@ -6,22 +6,23 @@ read) and how far into the file the reader got. At most one batch waits to be ta
 stays bounded whatever the size of the file. Reading a line and checking it against the
 catalogue is Python work (~18 µs a record); in a thread of the importing process it shares one
 interpreter lock with the writers' Python, in a process of its own it runs on another core
-(``Reader`` says which suits which database). A reading process sends through a pipe: when the
-importing process dies (even by ``kill -9``), its next send fails and it ends.
+(``Reader`` says which suits which database). A reading process is this module run by the same
+Python, sending pickled batches to its stdout: when the importing process dies (even by
+``kill -9``), its next send fails and it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import multiprocessing
+import pickle  # nosec B403: between this process and the reader it starts, nothing else
 import queue
+import subprocess  # nosec B404: runs this module in sys.executable
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 from consentry.domain.imports import Checker, ImportRecord, InvalidRecord
 from consentry.services.import_lines import Counting, Expand, Format, Raw, lines
@@ -82,19 +83,22 @@ def _read(
             send(ReaderFailed(f"reading {path.name} failed: {exc!r}"))
 
 
-def _own_process(out: Connection, *args: Any) -> None:
-    """The reading process: ``_read`` into a pipe; a pipe nobody reads ends it."""
+def _own_process() -> None:
+    """The reading process (``python -m consentry.services.import_reader``): its search path
+    and arguments come pickled on stdin, its batches go pickled to stdout; a stdout nobody
+    reads any more ends it."""
+    given, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.path[:] = pickle.load(given)  # nosec B301 (the importer's path: its mapping's code)
+    args = pickle.load(given)  # nosec B301 (from the process that started this one)
 
     def send(item: object) -> None:
         try:
-            out.send(item)
+            pickle.dump(item, out, pickle.HIGHEST_PROTOCOL)
+            out.flush()
         except OSError as exc:  # broken pipe: the importing process is gone
             raise _Gone from exc
 
-    try:
-        _read(send, *args)
-    finally:
-        out.close()
+    _read(send, *args)
 
 
 class Reader:
@@ -119,21 +123,14 @@ class Reader:
         *,
         own_process: bool,
     ) -> None:
-        args = (path, fmt, expand, checker, size)
+        self._args = (path, fmt, expand, checker, size)
         self._stop = threading.Event()
-        self._pipe: Connection | None = None
-        self._out: Connection | None = None
         self._queue: queue.Queue[object] = queue.Queue(maxsize=1)
-        self._worker: Any
-        if own_process:
-            context = multiprocessing.get_context("spawn")  # nothing of this process's threads
-            self._pipe, self._out = context.Pipe(duplex=False)
-            self._worker = context.Process(
-                target=_own_process, args=(self._out, *args), name="import-reader", daemon=True
-            )
-        else:
-            self._worker = threading.Thread(
-                target=_read, args=(self._put, *args), name="import-reader", daemon=True
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        if not own_process:
+            self._thread = threading.Thread(
+                target=_read, args=(self._put, *self._args), name="import-reader", daemon=True
             )
 
     def _put(self, item: object) -> None:
@@ -146,28 +143,49 @@ class Reader:
         raise _Gone
 
     def __enter__(self) -> Reader:
-        self._worker.start()
-        if self._out is not None:
-            self._out.close()  # the reader's end: only the reading process holds it now
+        if self._thread is not None:
+            self._thread.start()
+            return self
+        # A program of its own (not ``multiprocessing``, which would run the caller's main
+        # script again in the child unless it is guarded).
+        command = [sys.executable, "-m", "consentry.services.import_reader"]
+        self._process = subprocess.Popen(  # nosec B603 (this module, by this Python)
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert self._process.stdin is not None
+        with self._process.stdin as given:
+            pickle.dump(sys.path, given)
+            pickle.dump(self._args, given, pickle.HIGHEST_PROTOCOL)
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        if self._pipe is not None:
-            if self._worker.is_alive():
-                self._worker.terminate()
-            self._pipe.close()
-        self._worker.join()
+        if self._thread is not None:
+            self._thread.join()
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait()
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the reading thread or process still runs."""
+        if self._thread is not None:
+            return self._thread.is_alive()
+        return self._process is not None and self._process.poll() is None
 
     def _receive(self) -> object:
-        if self._pipe is None:
+        if self._process is None:
             return self._queue.get()
+        assert self._process.stdout is not None
         try:
-            return self._pipe.recv()
+            return pickle.load(self._process.stdout)  # nosec B301 (our own reader's)
         except EOFError:
-            self._worker.join()
+            code = self._process.wait()
             raise ReaderFailed(
-                f"the reading process ended without finishing (exit code {self._worker.exitcode})"
+                f"the reading process ended without finishing (exit code {code})"
             ) from None
 
     def __iter__(self) -> Iterator[Batch]:
@@ -179,3 +197,10 @@ class Reader:
                 raise item
             assert isinstance(item, Batch)
             yield item
+
+
+if __name__ == "__main__":
+    # By the module's own name: the batches it pickles are then of classes the importer knows.
+    from consentry.services import import_reader
+
+    import_reader._own_process()
