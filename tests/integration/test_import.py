@@ -104,27 +104,6 @@ def test_100k_records_import_verify_and_a_rerun_writes_nothing(
     assert count_events(url) == 100_000
 
 
-def children_of(pid: int) -> set[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended meanwhile
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_kill_9_mid_import_then_a_rerun_writes_every_record_exactly_once(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -145,18 +124,10 @@ def test_kill_9_mid_import_then_a_rerun_writes_every_record_exactly_once(
             break
         time.sleep(0.05)
     assert process.poll() is None, "the import ended before it could be killed"
-    readers = children_of(process.pid)  # on SQLite, its reading process
-    if url.startswith("sqlite"):
-        assert readers, "the import's reading process was not found"
     process.send_signal(signal.SIGKILL)
     process.wait()
     cut = count_events(url)
     assert 0 < cut < total, cut
-    # Its reading process does not outlive it: its next send finds no one to read it.
-    ends = time.monotonic() + 30
-    while time.monotonic() < ends and any(running(pid) for pid in readers):
-        time.sleep(0.05)
-    assert not any(running(pid) for pid in readers), "the reading process outlived the import"
 
     rerun = subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr

@@ -95,7 +95,6 @@ def import_command(
     from consentry.domain.imports import InvalidRecord, check_source
     from consentry.services.import_lines import format_of
     from consentry.services.import_mapping import MappingError, load_mapping
-    from consentry.services.import_reader import ReaderFailed
     from consentry.services.importing import Importer
 
     if not file.is_file():
@@ -136,8 +135,6 @@ def import_command(
             )
     except SQLAlchemyError as exc:
         raise fail(f"the database refused a batch: {exc.__cause__ or exc}") from exc
-    except ReaderFailed as exc:  # what was written stays: a re-run resumes
-        raise fail(str(exc)) from exc
     finally:
         container.close()
     for error in summary.errors:

@@ -2,9 +2,9 @@
 
 A file of records (JSON Lines or CSV, the format in docs/import.md; or another platform's export
 read through a mapping, ``import_mapping``; lines read by ``import_lines``) is read as a
-stream, checked against the catalogue a batch ahead (``import_reader``: on SQLite in a process
-of its own) and written in batches, each batch one transaction (``storage.bulk``); on
-PostgreSQL by two connections at once, each for a share of the subjects (``_Writers``).
+stream, checked against the catalogue and written in batches, each batch one transaction
+(``storage.bulk``); on PostgreSQL by two connections at once, each for a share of the subjects
+(``_Writers``).
 
 - Without ``skip_invalid``, the whole file is checked first and nothing is written if any line
   is bad: every bad line is reported with its number, so no subject gets part of its records.
@@ -23,15 +23,16 @@ import contextlib
 import gc
 import io
 import json
+import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from sqlalchemy import Connection
 
@@ -46,7 +47,6 @@ from consentry.services.import_lines import (
     Raw,
     lines,
 )
-from consentry.services.import_reader import Reader
 from consentry.storage import bulk
 from consentry.storage.database import Database
 
@@ -150,20 +150,15 @@ class Importer:
             summary.records = 0
         # One connection per writer for the whole import: on SQLite its page cache stays warm
         # from one batch to the next (the engine otherwise opens one per transaction). The file
-        # is read and checked a batch ahead while the batches are written (``import_reader``).
+        # is read and checked in a thread of its own, a batch ahead, while the database writes.
         # SQLite has one writer at a time: a second connection would only wait for the first.
         count = (self.writers or WRITERS) if self.db.backend.locks_rows else 1
-        in_process = self.db.backend.in_process
         with (
             _Writers(self, count, summary, rejects) as writers,
-            Reader(path, fmt, expand, checker, batch, own_process=in_process) as reader,
+            _Reader(self, path, fmt, expand, checker, summary, rejects, batch) as reader,
         ):
-            for part in reader:
-                self._refuse(part.refused, summary, rejects)
-                summary.records += len(part.records)
-                if part.records:
-                    writers.write(part.records)
-                position = part.position
+            for records, position in reader:
+                writers.write(records)
                 if progress is not None and position < total:
                     done = summary.imported + summary.present  # written or found written
                     progress(Progress("importing", position, total, done, started))
@@ -174,25 +169,28 @@ class Importer:
         summary.seconds = time.monotonic() - started
         return summary
 
-    def _count(self, checker: Checker, number: int, found: Fields | str, summary: Summary) -> None:
-        """Check one line of the first pass (nothing is written yet): counted or refused."""
+    def _one(
+        self,
+        checker: Checker,
+        number: int,
+        found: Fields | str,
+        text: Raw,
+        summary: Summary,
+        rejects: IO[str] | None,
+        named: bool = True,
+    ) -> ImportRecord | None:
         try:
             if isinstance(found, str):
                 raise InvalidRecord(found)
-            checker.check(found, number, named=False)
+            record = checker.check(found, number, named=named)
         except InvalidRecord as exc:
-            summary.reject(number, str(exc))
-            return
-        summary.records += 1
-
-    def _refuse(
-        self, refused: list[tuple[int, str, Raw]], summary: Summary, rejects: IO[str] | None
-    ) -> None:
-        with self._lock:
-            for number, reason, text in refused:
-                summary.reject(number, reason)
+            with self._lock:
+                summary.reject(number, str(exc))
                 if rejects is not None:
-                    _reject_line(rejects, number, reason, text)
+                    _reject_line(rejects, number, str(exc), text)
+            return None
+        summary.records += 1
+        return record
 
     def _check_all(
         self,
@@ -208,8 +206,8 @@ class Importer:
         with path.open("rb") as raw:
             counted = Counting(raw)
             stream = io.BufferedReader(counted, 1 << 20)
-            for number, found, _ in lines(stream, fmt, expand):
-                self._count(checker, number, found, summary)
+            for number, found, text in lines(stream, fmt, expand):
+                self._one(checker, number, found, text, summary, None, named=False)
                 if progress is not None and summary.records % BATCH == 0:
                     progress(Progress("checking", counted.count, total, summary.records, started))
 
@@ -249,6 +247,9 @@ def _reject_line(out: IO[str], number: int, reason: str, raw: Raw) -> None:
         )
         + "\n"
     )
+
+
+_END = object()
 
 
 class _Writers:
@@ -311,3 +312,82 @@ class _Writers:
     def _wait(self) -> None:
         for future in self.flight.popleft():
             future.result()  # a failed part fails the import (what committed stays: resumable)
+
+
+class _Reader:
+    """Reads, checks and batches a file in its own thread, at most two batches ahead; iterate
+    for (batch, bytes read so far). Its errors come out of the iteration."""
+
+    def __init__(
+        self,
+        importer: Importer,
+        path: Path,
+        fmt: Format,
+        expand: Expand | None,
+        checker: Checker,
+        summary: Summary,
+        rejects: IO[str] | None,
+        size: int,
+    ) -> None:
+        self.args = (importer, path, fmt, expand, checker, summary, rejects, size)
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="import-reader", daemon=True)
+
+    def __enter__(self) -> _Reader:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        while self.thread.is_alive():  # let it see the stop when it waits on a full queue
+            with contextlib.suppress(queue.Empty):
+                self.queue.get(timeout=0.05)
+        self.thread.join()
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        importer, path, fmt, expand, checker, summary, rejects, size = self.args
+        try:
+            pending: list[ImportRecord] = []
+            with path.open("rb") as raw:
+                counted = Counting(raw)
+                stream = io.BufferedReader(counted, 1 << 20)
+                check = checker.check
+                for number, found, text in lines(stream, fmt, expand):
+                    record = None
+                    if type(found) is dict:
+                        with contextlib.suppress(InvalidRecord):
+                            record = check(found, number)
+                    if record is None:  # checked again, to say why
+                        importer._one(checker, number, found, text, summary, rejects)
+                        continue
+                    pending.append(record)
+                    if len(pending) >= size:
+                        summary.records += len(pending)
+                        if not self._put((pending, counted.count)):
+                            return
+                        pending = []
+                summary.records += len(pending)
+                if pending and not self._put((pending, counted.count)):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the writing thread, which raises it
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[tuple[list[ImportRecord], int]]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
